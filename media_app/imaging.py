@@ -1,0 +1,129 @@
+"""Decoding, validating and thumbnailing images: the one place that opens image bytes.
+
+Images are validated by decoding with Pillow, never by extension: the format must be
+one we accept, the pixel count must be under the limit (decompression bombs), and the
+whole image must decode (truncated files are rejected). Originals are stored byte for
+byte (evidence integrity); orientation from EXIF is applied to thumbnails, reported
+dimensions and embeddings, so everything a person sees is upright.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from django.conf import settings
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from vframe_search.api.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+
+ACCEPTED_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif", "MPO": "jpg"}
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: str
+    width: int
+    height: int
+    extension: str
+
+
+def hash_stream(stream: BinaryIO) -> tuple[str, int]:
+    """sha256 hex digest and byte size of a stream, read in chunks; rewinds it."""
+    stream.seek(0)
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := stream.read(_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    stream.seek(0)
+    return digest.hexdigest(), size
+
+
+def _check_pixels(width: int, height: int) -> None:
+    limit = settings.MAX_IMAGE_PIXELS
+    if width * height > limit:
+        raise PayloadTooLarge(
+            f"Image is {width}x{height} = {width * height} pixels, above the limit of {limit} pixels.",
+            code="too_many_pixels",
+        )
+
+
+def open_image(stream: BinaryIO) -> Image.Image:
+    """Open and fully validate an image; raises a DomainError describing what is wrong."""
+    stream.seek(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            # Pillow's own bomb guard runs at twice our limit; we check ours explicitly.
+            img = Image.open(stream)
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            raise UnsupportedMediaType(
+                "File is not an image in an accepted format (JPEG, PNG, WebP, GIF, BMP, TIFF).",
+                code="not_an_image",
+            ) from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise PayloadTooLarge(f"Image is too large to decode safely: {exc}", code="too_many_pixels") from None
+        if img.format not in ACCEPTED_FORMATS:
+            raise UnsupportedMediaType(
+                f"Image format {img.format} is not accepted (JPEG, PNG, WebP, GIF, BMP, TIFF).",
+                code="unsupported_format",
+            )
+        _check_pixels(*img.size)
+        try:
+            img.load()
+        except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise InvalidInput(f"Image could not be decoded (truncated or corrupt): {exc}", code="corrupt_image") from None
+    return img
+
+
+def image_info(img: Image.Image) -> ImageInfo:
+    """Format and upright dimensions (after EXIF orientation)."""
+    width, height = img.size
+    try:
+        orientation = img.getexif().get(0x0112, 1)
+    except Exception:  # a broken EXIF block must not reject an image that decodes
+        orientation = 1
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    fmt = img.format or "PNG"
+    return ImageInfo(format=fmt, width=width, height=height, extension=ACCEPTED_FORMATS.get(fmt, "bin"))
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Upright RGB copy of any decoded image: EXIF transpose, CMYK, 16-bit, palette,
+    alpha flattened on white."""
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception:
+        pass
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        img = img.point(lambda v: v * (1 / 256)).convert("L")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    return img
+
+
+def make_thumbnail(img: Image.Image, size: int | None = None) -> bytes:
+    """JPEG thumbnail bytes whose longer side is at most ``size`` pixels."""
+    size = size or settings.THUMBNAIL_SIZE
+    thumb = to_rgb(img.copy() if img.mode != "RGB" else img)
+    thumb = thumb.copy()
+    thumb.thumbnail((size, size), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    thumb.save(out, format="JPEG", quality=85, optimize=True)
+    return out.getvalue()
+
+
+def sharded_name(prefix: str, sha256: str, extension: str) -> str:
+    """Storage name sharded by hash: ``prefix/ab/cd/abcd....ext``."""
+    return f"{prefix}/{sha256[:2]}/{sha256[2:4]}/{sha256}.{extension}"

@@ -1,0 +1,170 @@
+"""Every write to Media and Upload. The API, the ingest command, the admin and the
+Celery tasks all call these, so the batch path and the API path behave alike."""
+
+from __future__ import annotations
+
+import logging
+from typing import BinaryIO
+
+from django.conf import settings
+from django.core.files.base import ContentFile, File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+
+from vframe_search.api.errors import PayloadTooLarge
+
+from .imaging import hash_stream, image_info, make_thumbnail, open_image, sharded_name
+from .models import Media, MediaType, Upload
+
+logger = logging.getLogger(__name__)
+
+
+def storage_delete_quietly(*names: str) -> None:
+    """Delete stored files, logging (not raising) failures: used for cleanup paths."""
+    for name in names:
+        if not name:
+            continue
+        try:
+            default_storage.delete(name)
+        except Exception:  # cleanup must never mask the original outcome
+            logger.warning("could not delete stored file %s", name, exc_info=True)
+
+
+def _store_with_thumbnail(*, stream: BinaryIO, sha256: str, prefix: str, extension: str, thumbnail: bytes | None) -> tuple[str, str]:
+    """Write the original and its thumbnail under sha256-sharded names.
+
+    The storage never overwrites: a racer writing the same bytes gets a suffixed name,
+    which the loser deletes after the unique constraint decides the winner.
+    """
+    stream.seek(0)
+    file_name = default_storage.save(sharded_name(prefix, sha256, extension), File(stream))
+    thumb_name = ""
+    try:
+        if thumbnail is not None:
+            thumb_name = default_storage.save(sharded_name("thumbs", sha256, "jpg"), ContentFile(thumbnail))
+    except Exception:
+        storage_delete_quietly(file_name)
+        raise
+    return file_name, thumb_name
+
+
+def _create_unique(model, *, sha256: str, file_name: str, thumb_name: str, fields: dict):
+    """Insert a row keyed by sha256; on a race, keep the winner and drop our files."""
+    try:
+        with transaction.atomic():
+            obj = model.objects.create(sha256=sha256, file=file_name, thumbnail=thumb_name, **fields)
+        return obj, True
+    except IntegrityError:
+        storage_delete_quietly(file_name, thumb_name)
+        existing = model.objects.filter(sha256=sha256).first()
+        if existing is None:
+            raise
+        return existing, False
+    except BaseException:
+        storage_delete_quietly(file_name, thumb_name)
+        raise
+
+
+def check_byte_size(size: int) -> None:
+    limit = settings.MAX_UPLOAD_BYTES
+    if size > limit:
+        raise PayloadTooLarge(f"File is {size} bytes, above the limit of {limit} bytes.")
+
+
+def upload_create(*, stream: BinaryIO, original_name: str = "", user=None, username: str = "") -> tuple[Upload, bool]:
+    """Validate an uploaded query image and store it once per sha256.
+
+    Returns ``(upload, created)``; the same bytes uploaded again (also concurrently)
+    return the existing record. A rejected file stores nothing.
+    """
+    sha256, size = hash_stream(stream)
+    check_byte_size(size)
+    existing = Upload.objects.filter(sha256=sha256).first()
+    if existing is not None:
+        return existing, False
+    img = open_image(stream)
+    info = image_info(img)
+    thumb = make_thumbnail(img)
+    img.close()
+    file_name, thumb_name = _store_with_thumbnail(stream=stream, sha256=sha256, prefix="uploads", extension=info.extension, thumbnail=thumb)
+    return _create_unique(
+        Upload,
+        sha256=sha256,
+        file_name=file_name,
+        thumb_name=thumb_name,
+        fields={
+            "width": info.width,
+            "height": info.height,
+            "format": info.format,
+            "byte_size": size,
+            "original_name": _clean_name(original_name),
+            "user": user if getattr(user, "is_authenticated", False) else None,
+            "username": username or getattr(user, "username", "") or "",
+        },
+    )
+
+
+def upload_delete(*, upload: Upload) -> None:
+    """Delete an upload's row, file and thumbnail (files after the row commits)."""
+    names = (upload.file.name, upload.thumbnail.name)
+    with transaction.atomic():
+        upload.delete()
+        transaction.on_commit(lambda: storage_delete_quietly(*names))
+
+
+def media_create_image(*, stream: BinaryIO, original_name: str = "", source_path: str = "", check_size: bool = False) -> tuple[Media, bool]:
+    """Validate and store one image as a Media row, once per sha256.
+
+    Returns ``(media, created)``. ``check_size`` applies the upload byte limit (the
+    ingest command reads local files and has no such limit).
+    """
+    sha256, size = hash_stream(stream)
+    if check_size:
+        check_byte_size(size)
+    existing = Media.objects.filter(sha256=sha256).first()
+    if existing is not None:
+        return existing, False
+    img = open_image(stream)
+    info = image_info(img)
+    thumb = make_thumbnail(img)
+    img.close()
+    file_name, thumb_name = _store_with_thumbnail(stream=stream, sha256=sha256, prefix="media", extension=info.extension, thumbnail=thumb)
+    return _create_unique(
+        Media,
+        sha256=sha256,
+        file_name=file_name,
+        thumb_name=thumb_name,
+        fields={
+            "media_type": MediaType.IMAGE,
+            "width": info.width,
+            "height": info.height,
+            "format": info.format,
+            "byte_size": size,
+            "original_name": _clean_name(original_name),
+            "source_path": source_path,
+        },
+    )
+
+
+def media_delete(*, media: Media) -> None:
+    """Delete a media (and, for a video, its frames): rows, files, and index entries."""
+    rows = [media, *media.frames.all()] if media.media_type == MediaType.VIDEO else [media]
+    names = [n for m in rows for n in (m.file.name, m.thumbnail.name)]
+    ids = [m.pk for m in rows]
+    with transaction.atomic():
+        media.delete()
+        transaction.on_commit(lambda: storage_delete_quietly(*names))
+        transaction.on_commit(lambda: _forget_in_indexes(ids))
+
+
+def _forget_in_indexes(media_ids: list[int]) -> None:
+    """Tell every feature that these media are gone (wired by the search app)."""
+    from search_app.services import feature_forget_media
+
+    feature_forget_media(media_ids=media_ids)
+
+
+def _clean_name(name: str) -> str:
+    """Keep only the base name of a client-supplied file name (no path traversal)."""
+    name = (name or "").replace("\\", "/").rsplit("/", 1)[-1].replace("\x00", "")
+    return name[:255]

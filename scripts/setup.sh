@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Create .venv and install the pinned requirements (dev set with --dev).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+req=requirements/base.txt
+[ "${1:-}" = "--dev" ] && req=requirements/dev.txt
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/pip install --quiet --upgrade pip
+.venv/bin/pip install --quiet -r "$req"

@@ -1,0 +1,7 @@
+"""VFRAME Search: a self-hosted visual similarity search server."""
+
+from __future__ import annotations
+
+from .celery import app as celery_app
+
+__all__ = ["celery_app"]

@@ -1,0 +1,280 @@
+"""Settings for VFRAME Search: one env-driven base, no production-only paths.
+
+With no environment at all the server runs on the embedded defaults: SQLite and files
+under ``VFRAME_DATA_DIR`` (default ``./data``), the in-memory channel layer, and tasks
+run in a thread pool of the web process. ``DATABASE_URL`` switches to PostgreSQL,
+``REDIS_URL`` to channels-redis and a Redis Celery broker, ``VFRAME_S3_BUCKET`` to
+S3-compatible storage. A bad value stops start-up with the variable's name.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .env import (
+    env_bool,
+    env_database,
+    env_float,
+    env_int,
+    env_list,
+    env_path,
+    env_redis_url,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = env_path("VFRAME_DATA_DIR", BASE_DIR / "data")
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env_bool("VFRAME_DEBUG", False)
+
+
+def _secret_key() -> str:
+    """Secret from the environment; else one generated once and kept in the data dir."""
+    key = env_str("DJANGO_SECRET_KEY")
+    if key is not None:
+        if len(key) < 50:
+            raise ImproperlyConfigured("DJANGO_SECRET_KEY: must be at least 50 characters")
+        return key
+    key_file = DATA_DIR / "secret_key"
+    if not key_file.exists():
+        tmp = key_file.with_suffix(".tmp")
+        tmp.write_text(secrets.token_urlsafe(64))
+        tmp.chmod(0o600)
+        tmp.replace(key_file)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env_list("VFRAME_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("VFRAME_CSRF_TRUSTED_ORIGINS", [])
+
+# Behind a TLS-terminating proxy: VFRAME_HTTPS=1 turns on every transport protection
+# that `manage.py check --deploy` asks for.
+HTTPS = env_bool("VFRAME_HTTPS", False)
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("VFRAME_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("VFRAME_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "django_celery_results",
+    "vframe_search",
+    "media_app",
+    "collections_app",
+    "search_app",
+    "tasks_app",
+    "modelzoo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "vframe_search.urls"
+WSGI_APPLICATION = None
+ASGI_APPLICATION = "vframe_search.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env_database("DATABASE_URL", DATA_DIR / "vframe.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/admin/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = env_path("VFRAME_STATIC_ROOT", DATA_DIR / "static")
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# --- Stored files -------------------------------------------------------------------
+# Media files are never served as open paths: FILES_URL points at an authenticated view
+# (media_app.views.serve_file) that streams from the storage backend, or hands off to
+# the front proxy with X-Accel-Redirect / X-Sendfile when VFRAME_SENDFILE_HEADER is set.
+FILES_ROOT = DATA_DIR / "files"
+MEDIA_ROOT = FILES_ROOT
+MEDIA_URL = "/files/"
+SENDFILE_HEADER = env_str("VFRAME_SENDFILE_HEADER", "")
+if SENDFILE_HEADER not in ("", "X-Accel-Redirect", "X-Sendfile"):
+    raise ImproperlyConfigured("VFRAME_SENDFILE_HEADER: expected X-Accel-Redirect, X-Sendfile or empty")
+SENDFILE_PREFIX = env_str("VFRAME_SENDFILE_PREFIX", "/protected/")
+
+S3_BUCKET = env_str("VFRAME_S3_BUCKET")
+if S3_BUCKET:
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": env_str("VFRAME_S3_ENDPOINT_URL"),
+            "region_name": env_str("VFRAME_S3_REGION"),
+            "access_key": env_str("VFRAME_S3_ACCESS_KEY_ID"),
+            "secret_key": env_str("VFRAME_S3_SECRET_ACCESS_KEY"),
+            "location": env_str("VFRAME_S3_PREFIX", ""),
+            "querystring_auth": True,
+            "querystring_expire": env_int("VFRAME_S3_URL_EXPIRE", 3600, minimum=60),
+            "file_overwrite": False,
+            "default_acl": None,
+        },
+    }
+else:
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(FILES_ROOT), "base_url": MEDIA_URL},
+    }
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# Files that are never user-visible and must be local (vector shards, index files).
+INDEX_DIR = DATA_DIR / "indexes"
+MODELS_DIR = env_path("VFRAME_MODELS_DIR", DATA_DIR / "models")
+
+# --- Limits ---------------------------------------------------------------------------
+MAX_UPLOAD_BYTES = env_int("VFRAME_MAX_UPLOAD_BYTES", 50 * 1024 * 1024, minimum=1024)
+MAX_IMAGE_PIXELS = env_int("VFRAME_MAX_IMAGE_PIXELS", 100_000_000, minimum=1)
+THUMBNAIL_SIZE = env_int("VFRAME_THUMBNAIL_SIZE", 320, minimum=32)
+PAGE_SIZE = env_int("VFRAME_PAGE_SIZE", 30, minimum=1)
+MAX_PAGE_SIZE = env_int("VFRAME_MAX_PAGE_SIZE", 500, minimum=1)
+# Request bodies above this are spooled to disk by Django, not held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
+FILE_UPLOAD_PERMISSIONS = 0o640
+# Server-side folders that the ingest task may read (the management command may read
+# anything its operator can).
+INGEST_ALLOWED_DIRS = [str(p) for p in env_list("VFRAME_INGEST_ALLOWED_DIRS", [])]
+
+# --- REST API ---------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    # Token first: an anonymous request then gets 401 with WWW-Authenticate, not 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["vframe_search.api.renderers.EnvelopeJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "EXCEPTION_HANDLER": "vframe_search.api.exceptions.envelope_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "VFRAME Search API",
+    "DESCRIPTION": "Visual similarity search over private image and video collections.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Redis, Channels, Celery --------------------------------------------------------------
+REDIS_URL = env_redis_url("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_TASK_TRACK_STARTED = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = env_float("VFRAME_BROKER_TIMEOUT", 3.0, minimum=0.1)
+CELERY_TASK_DEFAULT_QUEUE = "vframe"
+# Without a broker, tasks run in a thread pool of the process that enqueued them.
+TASKS_INLINE = not bool(REDIS_URL)
+TASKS_INLINE_WORKERS = env_int("VFRAME_INLINE_TASK_WORKERS", 2, minimum=1)
+
+# --- Embeddings ---------------------------------------------------------------------------
+DEFAULT_EMBEDDING_MODEL = env_str("VFRAME_DEFAULT_MODEL", "resnet18")
+EMBED_BATCH_SIZE = env_int("VFRAME_EMBED_BATCH_SIZE", 32, minimum=1)
+EMBED_DTYPE = env_str("VFRAME_EMBED_DTYPE", "float32")
+if EMBED_DTYPE not in ("float32", "bfloat16"):
+    raise ImproperlyConfigured("VFRAME_EMBED_DTYPE: expected float32 or bfloat16")
+EMBED_THREADS = env_int("VFRAME_EMBED_THREADS", 0, minimum=0)  # 0: torch's default
+LOADER_WORKERS = env_int("VFRAME_LOADER_WORKERS", 2, minimum=0)
+# Allow the random-weight test entries of the model zoo (tests and demos only).
+ALLOW_RANDOM_WEIGHTS = env_bool("VFRAME_ALLOW_RANDOM_WEIGHTS", True)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("VFRAME_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

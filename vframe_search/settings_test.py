@@ -1,0 +1,19 @@
+"""Test overlay: the same base settings, with a throwaway data dir and a fast hasher.
+
+DATABASE_URL and REDIS_URL still come from the environment, so CI runs the suite
+against the machine's PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+os.environ.setdefault("VFRAME_DATA_DIR", tempfile.mkdtemp(prefix="vframe-test-"))
+
+from .settings import *  # noqa: E402,F403
+from .settings import ALLOWED_HOSTS  # noqa: E402
+
+ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405

@@ -1,0 +1,32 @@
+"""Top-level URLs: the /api/v1 routes of the API document, the schema, admin, files."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from media_app.views import serve_file
+
+from .api.views import api_not_found
+
+api_v1 = [
+    path("collection/", include("collections_app.api.urls")),
+    path("media/", include("media_app.api.urls")),
+    path("upload/", include("media_app.api.upload_urls")),
+    path("feature/", include("search_app.api.feature_urls")),
+    path("search/", include("search_app.api.urls")),
+    path("modelzoo/", include("modelzoo.api.urls")),
+    path("task/", include("tasks_app.api.urls")),
+    path("socket/", include("tasks_app.api.socket_urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    re_path(r"^api/", api_not_found),
+    path("admin/", admin.site.urls),
+    re_path(r"^files/(?P<path>.+)$", serve_file, name="serve-file"),
+]

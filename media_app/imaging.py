@@ -22,6 +22,9 @@ from vframe_search.api.errors import InvalidInput, PayloadTooLarge, UnsupportedM
 
 ACCEPTED_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif", "MPO": "jpg"}
 _CHUNK = 1024 * 1024
+# Leading bytes of the accepted formats: a file that starts like an image but does not
+# open is a broken image (400), not "not an image" (415).
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*")
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,45 @@ def _check_pixels(width: int, height: int) -> None:
         )
 
 
+class _CallerOwnedStream:
+    """The caller's stream, lent to Pillow with close() disarmed.
+
+    ``Image.close()`` closes the file an image was read from whenever Pillow still holds
+    it (PNG, GIF and TIFF keep it for later frames), but the caller still has to store
+    those very bytes after validating them.
+    """
+
+    def __init__(self, stream: BinaryIO):
+        self._stream = stream
+
+    def read(self, *args):
+        return self._stream.read(*args)
+
+    def readline(self, *args):
+        return self._stream.readline(*args)
+
+    def seek(self, *args):
+        return self._stream.seek(*args)
+
+    def tell(self):
+        return self._stream.tell()
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _looks_like_image(head: bytes) -> bool:
+    if head.startswith(_SIGNATURES):
+        return True
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return True
+    # "BM" alone is too weak (text can start with it); the reserved header words are 0.
+    return head[:2] == b"BM" and len(head) >= 14 and head[6:10] == b"\x00\x00\x00\x00"
+
+
 def open_image(stream: BinaryIO) -> Image.Image:
     """Open and fully validate an image; raises a DomainError describing what is wrong."""
     stream.seek(0)
@@ -60,8 +102,11 @@ def open_image(stream: BinaryIO) -> Image.Image:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             # Pillow's own bomb guard runs at twice our limit; we check ours explicitly.
-            img = Image.open(stream)
+            img = Image.open(_CallerOwnedStream(stream))
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            stream.seek(0)
+            if _looks_like_image(stream.read(16)):
+                raise InvalidInput("Image could not be decoded (truncated or corrupt header).", code="corrupt_image") from None
             raise UnsupportedMediaType(
                 "File is not an image in an accepted format (JPEG, PNG, WebP, GIF, BMP, TIFF).",
                 code="not_an_image",

@@ -11,7 +11,7 @@ from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
-from vframe_search.api.errors import PayloadTooLarge
+from vframe_search.api.errors import InvalidInput, PayloadTooLarge
 
 from .imaging import hash_stream, image_info, make_thumbnail, open_image, sharded_name
 from .models import Media, MediaType, Upload
@@ -66,9 +66,19 @@ def _create_unique(model, *, sha256: str, file_name: str, thumb_name: str, field
 
 
 def check_byte_size(size: int) -> None:
+    """Reject an empty file (400) or one above MAX_UPLOAD_BYTES (413)."""
+    if size == 0:
+        raise InvalidInput("The file is empty.", code="empty_file")
     limit = settings.MAX_UPLOAD_BYTES
     if size > limit:
         raise PayloadTooLarge(f"File is {size} bytes, above the limit of {limit} bytes.")
+
+
+def _check_declared_size(stream: BinaryIO) -> None:
+    # An UploadedFile knows its size: refuse a huge one before reading it to hash it.
+    declared = getattr(stream, "size", None)
+    if isinstance(declared, int) and declared > settings.MAX_UPLOAD_BYTES:
+        check_byte_size(declared)
 
 
 def upload_create(*, stream: BinaryIO, original_name: str = "", user=None, username: str = "") -> tuple[Upload, bool]:
@@ -77,6 +87,7 @@ def upload_create(*, stream: BinaryIO, original_name: str = "", user=None, usern
     Returns ``(upload, created)``; the same bytes uploaded again (also concurrently)
     return the existing record. A rejected file stores nothing.
     """
+    _check_declared_size(stream)
     sha256, size = hash_stream(stream)
     check_byte_size(size)
     existing = Upload.objects.filter(sha256=sha256).first()
@@ -118,6 +129,8 @@ def media_create_image(*, stream: BinaryIO, original_name: str = "", source_path
     Returns ``(media, created)``. ``check_size`` applies the upload byte limit (the
     ingest command reads local files and has no such limit).
     """
+    if check_size:
+        _check_declared_size(stream)
     sha256, size = hash_stream(stream)
     if check_size:
         check_byte_size(size)
@@ -167,4 +180,6 @@ def _forget_in_indexes(media_ids: list[int]) -> None:
 def _clean_name(name: str) -> str:
     """Keep only the base name of a client-supplied file name (no path traversal)."""
     name = (name or "").replace("\\", "/").rsplit("/", 1)[-1].replace("\x00", "")
+    if name in (".", ".."):
+        return ""
     return name[:255]

@@ -1,0 +1,140 @@
+"""Input validation and output shapes of the Collection API. No side effects here:
+the views hand validated data to collections_app.services."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from vframe_search.api.pagination import SORT_FIELDS
+
+from ..models import Collection, CollectionMedia
+from ..rendering import render_notes_html
+
+_BIGINT_MAX = 2**63 - 1  # ids are bigint: a larger number can only be "not found"
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON boolean, nothing else: ``"no"`` or ``0`` meaning False is a surprise in an
+    evidence tool, so it is rejected rather than guessed."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return data
+        self.fail("invalid")
+
+
+class CollectionWriteSerializer(serializers.Serializer):
+    """Body of POST and PUT/PATCH. On PUT every field is optional (partial update)."""
+
+    title = serializers.CharField(max_length=Collection._meta.get_field("title").max_length, allow_blank=False, trim_whitespace=True)
+    username = serializers.CharField(max_length=Collection._meta.get_field("username").max_length, allow_blank=True, trim_whitespace=True, required=False)
+    notes = serializers.CharField(allow_blank=True, trim_whitespace=False, required=False, help_text="Markdown")
+    archived = StrictBooleanField(required=False)
+
+
+class CollectionAddMediaSerializer(serializers.Serializer):
+    media_id = serializers.IntegerField(min_value=1, max_value=_BIGINT_MAX)
+    username = serializers.CharField(max_length=CollectionMedia._meta.get_field("username").max_length, allow_blank=True, required=False)
+
+    def to_internal_value(self, data):
+        # IntegerField would accept true as 1 via str(); an id is never a boolean.
+        if isinstance(data, dict) and isinstance(data.get("media_id"), bool):
+            raise serializers.ValidationError({"media_id": ["A valid integer is required."]})
+        return super().to_internal_value(data)
+
+
+class ArchivedFilterSerializer(serializers.Serializer):
+    archived = serializers.ChoiceField(choices=["true", "false"], required=False)
+
+
+class ItemsParamsSerializer(serializers.Serializer):
+    """Paging of the items inside GET collection/<id>/ (same names as the list routes)."""
+
+    offset = serializers.IntegerField(min_value=0, default=0)
+    limit = serializers.IntegerField(min_value=1, required=False)
+    sort = serializers.ChoiceField(choices=sorted(SORT_FIELDS), default="id")
+    order = serializers.ChoiceField(choices=["asc", "desc"], default="asc")
+
+
+class CollectionItemSerializer(serializers.ModelSerializer):
+    """One media in a collection, with who added it and when."""
+
+    media_id = serializers.IntegerField(source="media.id", read_only=True)
+    sha256 = serializers.CharField(source="media.sha256", read_only=True)
+    media_type = serializers.CharField(source="media.media_type", read_only=True)
+    original_name = serializers.CharField(source="media.original_name", read_only=True)
+    thumbnail_url = serializers.SerializerMethodField()
+    added_by = serializers.CharField(source="username", read_only=True)
+
+    class Meta:
+        model = CollectionMedia
+        fields = ["media_id", "sha256", "media_type", "original_name", "thumbnail_url", "added_by", "added_at"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_thumbnail_url(self, obj: CollectionMedia) -> str | None:
+        thumbnail = obj.media.thumbnail
+        return thumbnail.url if thumbnail and thumbnail.name else None
+
+
+class CollectionMembershipSerializer(CollectionItemSerializer):
+    """Answer of POST collection/<id>/media/."""
+
+    collection_id = serializers.IntegerField(read_only=True)
+
+    class Meta(CollectionItemSerializer.Meta):
+        fields = ["collection_id", *CollectionItemSerializer.Meta.fields]
+        read_only_fields = fields
+
+
+class CollectionSerializer(serializers.ModelSerializer):
+    """A collection in lists: ``item_count`` comes from the selector's annotation."""
+
+    item_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Collection
+        fields = ["id", "title", "username", "notes", "archived", "item_count", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class CollectionItemsPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    sort = serializers.ChoiceField(choices=sorted(SORT_FIELDS))
+    order = serializers.ChoiceField(choices=["asc", "desc"])
+    results = CollectionItemSerializer(many=True)
+
+
+class CollectionDetailSerializer(CollectionSerializer):
+    """One collection: notes rendered to sanitized HTML, and one page of its items
+    (the view passes the page in the ``items_page`` context key)."""
+
+    notes_html = serializers.SerializerMethodField()
+    items = serializers.SerializerMethodField()
+
+    class Meta(CollectionSerializer.Meta):
+        fields = [*CollectionSerializer.Meta.fields, "notes_html", "items"]
+        read_only_fields = fields
+
+    def get_notes_html(self, obj: Collection) -> str:
+        return render_notes_html(obj.notes)
+
+    @extend_schema_field(CollectionItemsPageSerializer)
+    def get_items(self, obj: Collection) -> dict:
+        page = self.context["items_page"]
+        return {**page, "results": CollectionItemSerializer(page["results"], many=True).data}
+
+
+class CollectionDeletedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    deleted = serializers.BooleanField()
+
+
+class CollectionMediaRemovedSerializer(serializers.Serializer):
+    deleted = serializers.BooleanField()

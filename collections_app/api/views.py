@@ -1,0 +1,267 @@
+"""Collection API: thin views over collections_app.services and selectors.
+
+Routes (under /api/v1/collection/, see urls.py): list/create, get/put/patch/delete,
+export (a streamed ZIP), add media, remove media.
+"""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from django.utils.http import content_disposition_header
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status, viewsets
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+
+from vframe_search.api.errors import InvalidInput
+from vframe_search.api.pagination import OffsetLimitPagination, parse_list_params
+
+from .. import selectors, services
+from ..export import collection_export_stream, export_filename
+from ..models import Collection
+from .serializers import (
+    ArchivedFilterSerializer,
+    CollectionAddMediaSerializer,
+    CollectionDeletedSerializer,
+    CollectionDetailSerializer,
+    CollectionMediaRemovedSerializer,
+    CollectionMembershipSerializer,
+    CollectionSerializer,
+    CollectionWriteSerializer,
+)
+
+# --- schema helpers ------------------------------------------------------------------------
+
+_ERROR = inline_serializer(
+    "CollectionErrorEnvelope",
+    fields={
+        "status": serializers.ChoiceField(choices=["error"]),
+        "error": inline_serializer(
+            "CollectionError",
+            fields={
+                "code": serializers.CharField(),
+                "message": serializers.CharField(),
+                "fields": serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False),
+            },
+        ),
+    },
+)
+
+
+def _errors(*codes: int) -> dict:
+    descriptions = {
+        400: "Invalid input (per-field messages in error.fields) or malformed JSON.",
+        401: "Not authenticated.",
+        404: "No such collection (or media).",
+        415: "The body is not JSON.",
+    }
+    return {code: OpenApiResponse(_ERROR, description=descriptions[code]) for code in (401, *codes)}
+
+
+_ID_PARAM = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Collection id")
+_MEDIA_ID_PARAM = OpenApiParameter("media_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Media id")
+_ITEMS_PARAMS = [
+    OpenApiParameter("offset", OpenApiTypes.INT, description="Items: first item to return (default 0)"),
+    OpenApiParameter("limit", OpenApiTypes.INT, description="Items: how many to return"),
+    OpenApiParameter("sort", OpenApiTypes.STR, enum=["date", "id"], description="Items: by membership id or by when they were added"),
+    OpenApiParameter("order", OpenApiTypes.STR, enum=["asc", "desc"]),
+]
+
+
+# --- streaming ---------------------------------------------------------------------------
+
+
+class ZipStreamingResponse(StreamingHttpResponse):
+    """Streams a synchronous chunk iterator under ASGI too, one chunk at a time.
+
+    Django's ASGI handler would otherwise collect a sync iterator into a list before
+    sending (the whole ZIP in memory); here each ``next()`` runs in the sync thread.
+    """
+
+    async def __aiter__(self):
+        iterator = iter(self.streaming_content)
+        done = object()
+        while (chunk := await sync_to_async(next, thread_sensitive=True)(iterator, done)) is not done:
+            yield chunk
+
+
+class JSONOnlyNegotiation(BaseContentNegotiation):
+    """The export answers a ZIP whatever the Accept header says, and its errors are
+    JSON envelopes: negotiation must neither 406 nor pick a renderer for the ZIP."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        renderer = renderers[0]
+        return renderer, renderer.media_type
+
+
+# --- views ------------------------------------------------------------------------------
+
+
+def _attributed_username(request, requested: str | None, *, current: str | None = None) -> str | None:
+    """Who a write is attributed to. Everyone may use their own name (the default) or
+    keep the current one; only staff may attribute to someone else."""
+    own = request.user.get_username()
+    if requested is None:
+        return None if current is not None else own
+    if requested == "":
+        return own
+    if requested not in (own, current) and not request.user.is_staff:
+        raise InvalidInput("Only staff may attribute to another user.", fields={"username": ["Only staff may attribute to another user."]})
+    return requested
+
+
+def _bool_param(request) -> bool | None:
+    raw = request.query_params.get("archived")
+    if raw in (None, ""):
+        return None
+    params = ArchivedFilterSerializer(data={"archived": raw.lower()})
+    params.is_valid(raise_exception=True)
+    return params.validated_data["archived"] == "true"
+
+
+_ITEM_SORT = {"id": "id", "date": "added_at"}
+
+
+class CollectionViewSet(viewsets.GenericViewSet):
+    """Collections of media, their items, and their export."""
+
+    queryset = Collection.objects.all()  # for the schema's path types; reads go through selectors
+    serializer_class = CollectionSerializer
+    pagination_class = OffsetLimitPagination
+    parser_classes = [JSONParser]
+
+    def get_content_negotiator(self):
+        # Also asked for before self.action is set (while the request is wrapped).
+        if self.action_map.get(self.request.method.lower()) == "export":
+            return JSONOnlyNegotiation()
+        return super().get_content_negotiator()
+
+    def _detail(self, request, collection_id: int) -> dict:
+        collection = selectors.collection_get(collection_id=collection_id)
+        params = parse_list_params(request.query_params)
+        prefix = "-" if params["order"] == "desc" else ""
+        field = _ITEM_SORT[params["sort"]]
+        ordering = [prefix + field] if field == "id" else [prefix + field, prefix + "id"]
+        items = selectors.collection_items(collection=collection).order_by(*ordering)
+        offset, limit = params["offset"], params["limit"]
+        page = {**params, "count": collection.item_count, "results": list(items[offset : offset + limit])}
+        return CollectionDetailSerializer(collection, context={"request": request, "items_page": page}).data
+
+    @extend_schema(
+        summary="List collections",
+        parameters=[OpenApiParameter("archived", OpenApiTypes.STR, enum=["true", "false"], description="Only archived, or only active, collections")],
+        responses={200: CollectionSerializer(many=True), **_errors(400)},
+    )
+    def list(self, request):
+        queryset = selectors.collection_list(archived=_bool_param(request))
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(CollectionSerializer(page, many=True).data)
+
+    @extend_schema(summary="Create a collection", request=CollectionWriteSerializer, responses={201: CollectionDetailSerializer, **_errors(400, 415)})
+    def create(self, request):
+        body = CollectionWriteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        collection = services.collection_create(
+            title=data["title"],
+            notes=data.get("notes", ""),
+            archived=data.get("archived", False),
+            user=request.user,
+            username=_attributed_username(request, data.get("username")),
+        )
+        return Response(self._detail(request, collection.pk), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Fetch a collection with a page of its items",
+        parameters=[_ID_PARAM, *_ITEMS_PARAMS],
+        responses={200: CollectionDetailSerializer, **_errors(400, 404)},
+    )
+    def retrieve(self, request, pk: int):
+        return Response(self._detail(request, pk))
+
+    @extend_schema(
+        summary="Update a collection (any subset of the fields)",
+        parameters=[_ID_PARAM],
+        request=CollectionWriteSerializer(partial=True),
+        responses={200: CollectionDetailSerializer, **_errors(400, 404, 415)},
+    )
+    def update(self, request, pk: int):
+        collection = selectors.collection_get(collection_id=pk)
+        body = CollectionWriteSerializer(data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        fields = dict(body.validated_data)
+        if "username" in fields:
+            fields["username"] = _attributed_username(request, fields["username"], current=collection.username)
+        if fields:
+            services.collection_update(collection=collection, **fields)
+        return Response(self._detail(request, pk))
+
+    partial_update = update
+
+    @extend_schema(summary="Delete a collection (its media stay)", parameters=[_ID_PARAM], responses={200: CollectionDeletedSerializer, **_errors(404)})
+    def destroy(self, request, pk: int):
+        services.collection_delete(collection=selectors.collection_get(collection_id=pk))
+        return Response({"id": pk, "deleted": True})
+
+    @extend_schema(
+        operation_id="collection_export",
+        summary="Export a collection as a ZIP",
+        description="Streams a ZIP: the original files under media/, manifest.json, manifest.csv, report.md and report.html.",
+        parameters=[_ID_PARAM],
+        responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The ZIP archive."), **_errors(404)},
+    )
+    def export(self, request, pk: int):
+        collection = selectors.collection_get(collection_id=pk)
+        # Read every row now: the stream then only touches storage, whatever thread or
+        # event loop ends up consuming it.
+        items = list(selectors.collection_items(collection=collection))
+        now = timezone.now()
+        response = ZipStreamingResponse(
+            collection_export_stream(collection=collection, items=items, exported_by=request.user.get_username(), now=now),
+            content_type="application/zip",
+        )
+        response["Content-Disposition"] = content_disposition_header(True, export_filename(collection=collection, now=now))
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+    @extend_schema(
+        operation_id="collection_media_add",
+        summary="Add media to a collection",
+        parameters=[_ID_PARAM],
+        request=CollectionAddMediaSerializer,
+        responses={
+            201: OpenApiResponse(CollectionMembershipSerializer, description="Added."),
+            200: OpenApiResponse(CollectionMembershipSerializer, description="Already in the collection; the existing membership."),
+            **_errors(400, 404, 415),
+        },
+    )
+    def add_media(self, request, pk: int):
+        collection = selectors.collection_get(collection_id=pk)
+        body = CollectionAddMediaSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        media = selectors.media_get(media_id=body.validated_data["media_id"])
+        membership, created = services.collection_add_media(
+            collection=collection,
+            media=media,
+            user=request.user,
+            username=_attributed_username(request, body.validated_data.get("username")),
+        )
+        return Response(CollectionMembershipSerializer(membership).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(
+        operation_id="collection_media_remove",
+        summary="Remove media from a collection",
+        parameters=[_ID_PARAM, _MEDIA_ID_PARAM],
+        responses={200: CollectionMediaRemovedSerializer, **_errors(404)},
+    )
+    def remove_media(self, request, pk: int, media_id: int):
+        collection = selectors.collection_get(collection_id=pk)
+        services.collection_remove_media(collection=collection, media=media_id)
+        return Response({"deleted": True})

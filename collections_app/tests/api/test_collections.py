@@ -1,0 +1,502 @@
+"""Collection API: every route, its envelope, its bad inputs, its permissions."""
+
+from __future__ import annotations
+
+import pytest
+
+from collections_app.models import Collection, CollectionMedia
+from collections_app.services import collection_add_media
+from media_app.models import Media
+
+pytestmark = pytest.mark.django_db
+
+BASE = "/api/v1/collection/"
+
+
+def ok(res, status: int = 200):
+    assert res.status_code == status, res.content
+    body = res.json()
+    assert body["status"] == "ok"
+    return body["res"]
+
+
+def error(res, status: int):
+    assert res.status_code == status, res.content
+    body = res.json()
+    assert body["status"] == "error"
+    return body["error"]
+
+
+# --- authentication ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("get", ""),
+        ("post", ""),
+        ("get", "1/"),
+        ("put", "1/"),
+        ("patch", "1/"),
+        ("delete", "1/"),
+        ("get", "1/export/"),
+        ("post", "1/media/"),
+        ("delete", "1/media/1/"),
+    ],
+)
+def test_every_route_answers_401_in_the_envelope_without_credentials(anon, method, path):
+    err = error(getattr(anon, method)(BASE + path, format="json"), 401)
+    assert err["code"] == "not_authenticated"
+
+
+# --- list ---------------------------------------------------------------------------------
+
+
+def test_list_is_empty_with_paging_fields(api):
+    res = ok(api.get(BASE))
+    assert res == {"count": 0, "offset": 0, "limit": 30, "sort": "id", "order": "asc", "results": []}
+
+
+def test_list_shows_each_collection_with_its_item_count(api, make_collection, make_media, user):
+    empty = make_collection("Empty")
+    full = make_collection("Full", notes="n", archived=True)
+    for seed in (1, 2, 3):
+        collection_add_media(collection=full, media=make_media(seed), user=user)
+    res = ok(api.get(BASE))
+    assert res["count"] == 2
+    by_id = {row["id"]: row for row in res["results"]}
+    assert by_id[empty.pk]["item_count"] == 0
+    assert by_id[full.pk]["item_count"] == 3
+    assert set(by_id[full.pk]) == {"id", "title", "username", "notes", "archived", "item_count", "created_at", "updated_at"}
+    assert (by_id[full.pk]["title"], by_id[full.pk]["archived"], by_id[full.pk]["username"]) == ("Full", True, "curator")
+
+
+def test_list_pages_with_offset_limit_and_sorts_by_id_desc(api, make_collection):
+    ids = [make_collection(f"C{i}").pk for i in range(5)]
+    res = ok(api.get(BASE, {"offset": 1, "limit": 2, "sort": "id", "order": "desc"}))
+    assert res["count"] == 5
+    assert [row["id"] for row in res["results"]] == sorted(ids, reverse=True)[1:3]
+
+
+def test_list_sorts_by_date(api, make_collection):
+    ids = [make_collection(f"C{i}").pk for i in range(3)]
+    res = ok(api.get(BASE, {"sort": "date", "order": "asc"}))
+    assert [row["id"] for row in res["results"]] == ids
+
+
+@pytest.mark.parametrize("params", [{"offset": "-1"}, {"limit": "0"}, {"limit": "100000"}, {"sort": "title"}, {"order": "up"}, {"offset": "x"}])
+def test_list_with_bad_paging_params_is_400(api, params):
+    err = error(api.get(BASE, params), 400)
+    assert err["code"] == "invalid"
+    assert set(err["fields"]) == set(params)
+
+
+@pytest.mark.parametrize("value, expected", [("true", {"Archived"}), ("false", {"Active"}), ("TRUE", {"Archived"}), ("", {"Archived", "Active"})])
+def test_list_filters_on_archived(api, make_collection, value, expected):
+    make_collection("Archived", archived=True)
+    make_collection("Active")
+    res = ok(api.get(BASE, {"archived": value}))
+    assert {row["title"] for row in res["results"]} == expected
+
+
+@pytest.mark.parametrize("value", ["yes", "1", "maybe"])
+def test_list_with_an_invalid_archived_filter_is_400(api, value):
+    err = error(api.get(BASE, {"archived": value}), 400)
+    assert "archived" in err["fields"]
+
+
+def test_list_runs_a_fixed_number_of_queries_however_many_collections(api, make_collection, make_media, user, django_assert_max_num_queries):
+    media = [make_media(seed) for seed in range(3)]
+    for i in range(12):
+        collection = make_collection(f"C{i}")
+        for item in media[: i % 4]:
+            collection_add_media(collection=collection, media=item, user=user)
+    # token lookup, count, page
+    with django_assert_max_num_queries(3):
+        res = ok(api.get(BASE, {"limit": 50}))
+    assert len(res["results"]) == 12
+    assert sum(row["item_count"] for row in res["results"]) == sum(i % 4 for i in range(12))
+
+
+# --- create -------------------------------------------------------------------------------
+
+
+def test_create_answers_201_with_the_collection_attributed_to_the_caller(api, user):
+    res = ok(api.post(BASE, {"title": "Convoy", "notes": "**bold**", "archived": True}, format="json"), 201)
+    collection = Collection.objects.get()
+    assert res["id"] == collection.pk
+    assert (res["title"], res["notes"], res["archived"], res["username"], res["item_count"]) == ("Convoy", "**bold**", True, "curator", 0)
+    assert res["notes_html"] == "<p><strong>bold</strong></p>"
+    assert res["items"]["count"] == 0 and res["items"]["results"] == []
+    assert collection.user == user
+
+
+def test_create_with_only_a_title_uses_defaults(api):
+    res = ok(api.post(BASE, {"title": "T"}, format="json"), 201)
+    assert (res["notes"], res["archived"], res["username"]) == ("", False, "curator")
+
+
+def test_create_with_the_callers_own_username_is_allowed(api):
+    res = ok(api.post(BASE, {"title": "T", "username": "curator"}, format="json"), 201)
+    assert res["username"] == "curator"
+
+
+def test_create_with_a_blank_username_defaults_to_the_caller(api):
+    res = ok(api.post(BASE, {"title": "T", "username": ""}, format="json"), 201)
+    assert res["username"] == "curator"
+
+
+def test_create_on_behalf_of_another_user_by_a_non_staff_user_is_400(api):
+    err = error(api.post(BASE, {"title": "T", "username": "alice"}, format="json"), 400)
+    assert "username" in err["fields"]
+    assert not Collection.objects.exists()
+
+
+def test_create_on_behalf_of_another_user_by_staff_is_allowed(staff_api, staff):
+    res = ok(staff_api.post(BASE, {"title": "T", "username": "alice"}, format="json"), 201)
+    assert res["username"] == "alice"
+    assert Collection.objects.get().user == staff
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({}, "title"),
+        ({"title": ""}, "title"),
+        ({"title": "   "}, "title"),
+        ({"title": None}, "title"),
+        ({"title": "x" * 256}, "title"),
+        ({"title": "T", "archived": "yes"}, "archived"),
+        ({"title": "T", "archived": 1}, "archived"),
+        ({"title": "T", "archived": None}, "archived"),
+        ({"title": "T", "notes": ["a"]}, "notes"),
+        ({"title": "T", "username": "u" * 151}, "username"),
+        ({"title": {"a": 1}}, "title"),
+    ],
+)
+def test_create_with_invalid_fields_is_400_with_the_field_named(api, body, field):
+    err = error(api.post(BASE, body, format="json"), 400)
+    assert err["code"] == "invalid"
+    assert field in err["fields"]
+    assert not Collection.objects.exists()
+
+
+def test_create_with_malformed_json_is_400_in_the_envelope(api):
+    err = error(api.post(BASE, data='{"title": "T",', content_type="application/json"), 400)
+    assert err["code"] == "invalid"
+    assert "JSON" in err["message"]
+
+
+def test_create_with_a_json_array_body_is_400(api):
+    error(api.post(BASE, data='["T"]', content_type="application/json"), 400)
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x"])
+def test_create_with_a_non_json_body_is_415(api, content_type):
+    err = error(api.post(BASE, data="title=T", content_type=content_type), 415)
+    assert err["code"] == "unsupported_media_type"
+    assert not Collection.objects.exists()
+
+
+def test_notes_html_is_sanitized(api):
+    notes = '<script>alert(1)</script>\n\n[x](javascript:alert(1)) <img src="https://tracker.example/p.png"> <b onclick="x()">b</b>'
+    res = ok(api.post(BASE, {"title": "T", "notes": notes}, format="json"), 201)
+    html = res["notes_html"]
+    assert "<script" not in html and "alert" not in html
+    assert "javascript:" not in html
+    assert "<img" not in html and "tracker.example" not in html
+    assert "onclick" not in html
+    assert "<b>b</b>" in html
+    assert res["notes"] == notes  # stored as written
+
+
+def test_unsupported_method_on_the_list_is_405(api):
+    err = error(api.put(BASE, {}, format="json"), 405)
+    assert err["code"] == "method_not_allowed"
+
+
+# --- retrieve -----------------------------------------------------------------------------
+
+
+def test_retrieve_shows_the_collection_with_its_items(api, make_collection, make_media, user):
+    collection = make_collection("Case", notes="# Notes")
+    media = make_media(1, original_name="scene.jpg")
+    collection_add_media(collection=collection, media=media, user=user, username="alice")
+    res = ok(api.get(f"{BASE}{collection.pk}/"))
+    assert (res["id"], res["title"], res["item_count"]) == (collection.pk, "Case", 1)
+    assert res["notes_html"] == "<h1>Notes</h1>"
+    items = res["items"]
+    assert (items["count"], items["offset"], items["limit"]) == (1, 0, 30)
+    (item,) = items["results"]
+    assert item["media_id"] == media.pk
+    assert item["sha256"] == media.sha256
+    assert item["media_type"] == "image"
+    assert item["original_name"] == "scene.jpg"
+    assert item["thumbnail_url"] == "/files/" + media.thumbnail.name
+    assert item["added_by"] == "alice"
+    assert item["added_at"]
+
+
+def test_retrieve_pages_the_items(api, make_collection, make_media, user):
+    collection = make_collection()
+    media = [make_media(seed) for seed in range(5)]
+    for item in media:
+        collection_add_media(collection=collection, media=item, user=user)
+    res = ok(api.get(f"{BASE}{collection.pk}/", {"offset": 1, "limit": 2}))
+    assert res["items"]["count"] == 5
+    assert [i["media_id"] for i in res["items"]["results"]] == [m.pk for m in media[1:3]]
+    res = ok(api.get(f"{BASE}{collection.pk}/", {"sort": "date", "order": "desc", "limit": 1}))
+    assert [i["media_id"] for i in res["items"]["results"]] == [media[-1].pk]
+
+
+@pytest.mark.parametrize("params", [{"offset": "-1"}, {"limit": "0"}, {"limit": "abc"}, {"order": "sideways"}])
+def test_retrieve_with_bad_item_paging_is_400(api, make_collection, params):
+    collection = make_collection()
+    err = error(api.get(f"{BASE}{collection.pk}/", params), 400)
+    assert set(err["fields"]) == set(params)
+
+
+def test_retrieve_of_an_unknown_collection_is_404_in_the_envelope(api):
+    err = error(api.get(f"{BASE}999999/"), 404)
+    assert err["code"] == "not_found"
+
+
+def test_retrieve_with_an_id_beyond_bigint_is_404_not_500(api):
+    error(api.get(f"{BASE}{2**70}/"), 404)
+
+
+def test_path_without_trailing_slash_is_not_a_route(api, make_collection):
+    collection = make_collection()
+    error(api.get(f"{BASE}{collection.pk}"), 404)
+
+
+def test_retrieve_runs_a_fixed_number_of_queries_however_many_items(api, make_collection, make_media, user, django_assert_max_num_queries):
+    collection = make_collection()
+    for seed in range(8):
+        collection_add_media(collection=collection, media=make_media(seed), user=user)
+    # token lookup, collection with count, items page (media and parent joined)
+    with django_assert_max_num_queries(3):
+        res = ok(api.get(f"{BASE}{collection.pk}/"))
+    assert len(res["items"]["results"]) == 8
+
+
+# --- update -------------------------------------------------------------------------------
+
+
+def test_put_with_some_fields_updates_only_those(api, make_collection):
+    collection = make_collection("Old", notes="keep")
+    res = ok(api.put(f"{BASE}{collection.pk}/", {"title": "New"}, format="json"))
+    assert (res["title"], res["notes"], res["archived"]) == ("New", "keep", False)
+    collection.refresh_from_db()
+    assert collection.title == "New"
+
+
+def test_patch_behaves_like_put(api, make_collection):
+    collection = make_collection()
+    res = ok(api.patch(f"{BASE}{collection.pk}/", {"archived": True, "notes": "_x_"}, format="json"))
+    assert (res["archived"], res["notes_html"]) == (True, "<p><em>x</em></p>")
+
+
+def test_put_with_the_full_object_from_get_is_accepted(api, make_collection):
+    collection = make_collection()
+    current = ok(api.get(f"{BASE}{collection.pk}/"))
+    current["title"] = "Renamed"
+    res = ok(api.put(f"{BASE}{collection.pk}/", current, format="json"))
+    assert res["title"] == "Renamed"
+
+
+def test_put_with_an_empty_body_changes_nothing(api, make_collection):
+    collection = make_collection("Same")
+    res = ok(api.put(f"{BASE}{collection.pk}/", {}, format="json"))
+    assert res["title"] == "Same"
+
+
+@pytest.mark.parametrize(
+    "body, field", [({"title": ""}, "title"), ({"title": " "}, "title"), ({"archived": "no"}, "archived"), ({"title": "x" * 256}, "title")]
+)
+def test_put_with_invalid_fields_is_400_and_changes_nothing(api, make_collection, body, field):
+    collection = make_collection("Same")
+    err = error(api.put(f"{BASE}{collection.pk}/", body, format="json"), 400)
+    assert field in err["fields"]
+    collection.refresh_from_db()
+    assert (collection.title, collection.archived) == ("Same", False)
+
+
+def test_put_by_a_non_staff_user_cannot_reattribute_the_collection(api, make_collection):
+    collection = make_collection()
+    err = error(api.put(f"{BASE}{collection.pk}/", {"username": "alice"}, format="json"), 400)
+    assert "username" in err["fields"]
+
+
+def test_put_keeping_the_current_username_is_allowed_for_anyone(api, make_collection, staff):
+    collection = make_collection(user=staff, username="alice")
+    res = ok(api.put(f"{BASE}{collection.pk}/", {"username": "alice", "title": "T2"}, format="json"))
+    assert (res["username"], res["title"]) == ("alice", "T2")
+
+
+def test_put_by_staff_can_reattribute_the_collection(staff_api, make_collection):
+    collection = make_collection()
+    res = ok(staff_api.put(f"{BASE}{collection.pk}/", {"username": "alice"}, format="json"))
+    assert res["username"] == "alice"
+
+
+def test_put_of_an_unknown_collection_is_404(api):
+    error(api.put(f"{BASE}424242/", {"title": "x"}, format="json"), 404)
+
+
+def test_put_with_malformed_json_is_400(api, make_collection):
+    collection = make_collection()
+    error(api.put(f"{BASE}{collection.pk}/", data="{nope", content_type="application/json"), 400)
+
+
+def test_put_with_a_form_body_is_415(api, make_collection):
+    collection = make_collection()
+    error(api.put(f"{BASE}{collection.pk}/", data="title=x", content_type="application/x-www-form-urlencoded"), 415)
+
+
+# --- delete -------------------------------------------------------------------------------
+
+
+def test_delete_removes_the_collection_and_keeps_its_media(api, make_collection, make_media, user):
+    collection = make_collection()
+    media = make_media(1)
+    collection_add_media(collection=collection, media=media, user=user)
+    assert ok(api.delete(f"{BASE}{collection.pk}/")) == {"id": collection.pk, "deleted": True}
+    assert not Collection.objects.exists()
+    assert Media.objects.filter(pk=media.pk).exists()
+    error(api.get(f"{BASE}{collection.pk}/"), 404)
+
+
+def test_delete_of_an_unknown_collection_is_404(api):
+    error(api.delete(f"{BASE}424242/"), 404)
+
+
+# --- add media ----------------------------------------------------------------------------
+
+
+def test_add_media_answers_201_with_the_membership(api, make_collection, make_media, user):
+    collection, media = make_collection(), make_media(1)
+    res = ok(api.post(f"{BASE}{collection.pk}/media/", {"media_id": media.pk}, format="json"), 201)
+    assert res["collection_id"] == collection.pk
+    assert (res["media_id"], res["sha256"], res["media_type"], res["added_by"]) == (media.pk, media.sha256, "image", "curator")
+    membership = CollectionMedia.objects.get()
+    assert (membership.user, membership.username) == (user, "curator")
+
+
+def test_add_media_already_present_answers_200_with_the_existing_membership(api, make_collection, make_media):
+    collection, media = make_collection(), make_media(1)
+    first = ok(api.post(f"{BASE}{collection.pk}/media/", {"media_id": media.pk}, format="json"), 201)
+    second = ok(api.post(f"{BASE}{collection.pk}/media/", {"media_id": media.pk}, format="json"), 200)
+    assert second == first
+    assert CollectionMedia.objects.count() == 1
+
+
+def test_add_media_shows_up_in_the_collection(api, make_collection, make_media):
+    collection, media = make_collection(), make_media(1)
+    ok(api.post(f"{BASE}{collection.pk}/media/", {"media_id": media.pk}, format="json"), 201)
+    res = ok(api.get(f"{BASE}{collection.pk}/"))
+    assert res["item_count"] == 1
+    assert res["items"]["results"][0]["media_id"] == media.pk
+
+
+def test_add_media_with_a_numeric_string_id_is_accepted(api, make_collection, make_media):
+    collection, media = make_collection(), make_media(1)
+    ok(api.post(f"{BASE}{collection.pk}/media/", {"media_id": str(media.pk)}, format="json"), 201)
+
+
+def test_add_media_on_behalf_of_another_user_by_non_staff_is_400(api, make_collection, make_media):
+    collection, media = make_collection(), make_media(1)
+    err = error(api.post(f"{BASE}{collection.pk}/media/", {"media_id": media.pk, "username": "alice"}, format="json"), 400)
+    assert "username" in err["fields"]
+    assert not CollectionMedia.objects.exists()
+
+
+def test_add_media_on_behalf_of_another_user_by_staff_is_allowed(staff_api, make_collection, make_media):
+    collection, media = make_collection(), make_media(1)
+    res = ok(staff_api.post(f"{BASE}{collection.pk}/media/", {"media_id": media.pk, "username": "alice"}, format="json"), 201)
+    assert res["added_by"] == "alice"
+
+
+def test_add_unknown_media_is_404_naming_media_id(api, make_collection):
+    collection = make_collection()
+    err = error(api.post(f"{BASE}{collection.pk}/media/", {"media_id": 987654}, format="json"), 404)
+    assert err["code"] == "not_found"
+    assert "media_id" in err["fields"]
+
+
+def test_add_media_to_an_unknown_collection_is_404(api, make_media):
+    media = make_media(1)
+    err = error(api.post(f"{BASE}987654/media/", {"media_id": media.pk}, format="json"), 404)
+    assert err["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"media_id": None},
+        {"media_id": "abc"},
+        {"media_id": 0},
+        {"media_id": -3},
+        {"media_id": 1.5},
+        {"media_id": True},
+        {"media_id": 2**64},
+        {"media_id": [1]},
+    ],
+)
+def test_add_media_with_an_invalid_media_id_is_400(api, make_collection, body):
+    collection = make_collection()
+    err = error(api.post(f"{BASE}{collection.pk}/media/", body, format="json"), 400)
+    assert "media_id" in err["fields"]
+
+
+def test_add_media_with_malformed_json_is_400(api, make_collection):
+    collection = make_collection()
+    error(api.post(f"{BASE}{collection.pk}/media/", data='{"media_id": ', content_type="application/json"), 400)
+
+
+def test_add_media_with_a_form_body_is_415(api, make_collection, make_media):
+    collection, media = make_collection(), make_media(1)
+    error(api.post(f"{BASE}{collection.pk}/media/", data=f"media_id={media.pk}", content_type="application/x-www-form-urlencoded"), 415)
+
+
+def test_get_on_the_media_route_is_405(api, make_collection):
+    collection = make_collection()
+    error(api.get(f"{BASE}{collection.pk}/media/"), 405)
+
+
+# --- remove media -------------------------------------------------------------------------
+
+
+def test_remove_media_answers_200_deleted_and_keeps_the_media(api, make_collection, make_media, user):
+    collection, media = make_collection(), make_media(1)
+    collection_add_media(collection=collection, media=media, user=user)
+    assert ok(api.delete(f"{BASE}{collection.pk}/media/{media.pk}/")) == {"deleted": True}
+    assert not CollectionMedia.objects.exists()
+    assert Media.objects.filter(pk=media.pk).exists()
+
+
+def test_remove_media_twice_is_404_the_second_time(api, make_collection, make_media, user):
+    collection, media = make_collection(), make_media(1)
+    collection_add_media(collection=collection, media=media, user=user)
+    ok(api.delete(f"{BASE}{collection.pk}/media/{media.pk}/"))
+    err = error(api.delete(f"{BASE}{collection.pk}/media/{media.pk}/"), 404)
+    assert err["code"] == "not_found"
+
+
+def test_remove_media_of_another_collection_is_404_and_leaves_it(api, make_collection, make_media, user):
+    mine, other = make_collection("Mine"), make_collection("Other")
+    media = make_media(1)
+    collection_add_media(collection=other, media=media, user=user)
+    error(api.delete(f"{BASE}{mine.pk}/media/{media.pk}/"), 404)
+    assert CollectionMedia.objects.filter(collection=other).exists()
+
+
+def test_remove_media_from_an_unknown_collection_is_404(api, make_media):
+    media = make_media(1)
+    error(api.delete(f"{BASE}987654/media/{media.pk}/"), 404)
+
+
+def test_remove_unknown_media_is_404(api, make_collection):
+    collection = make_collection()
+    error(api.delete(f"{BASE}{collection.pk}/media/{2**70}/"), 404)

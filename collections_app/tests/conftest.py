@@ -18,7 +18,7 @@ def make_media(db, image_bytes):
 
         data = image_bytes(width=width, height=height, fmt=fmt, seed=seed)
         name = f"photo-{seed}.{'jpg' if fmt == 'JPEG' else fmt.lower()}" if original_name is None else original_name
-        media, _ = media_create_image(stream=io.BytesIO(data), original_name=name, source_path=f"/evidence/{name}")
+        media, _ = media_create_image(stream=io.BytesIO(data), original_name=name, source_path="/evidence/" + name.replace("\x00", ""))
         media.test_bytes = data  # what the export must reproduce byte for byte
         return media
 

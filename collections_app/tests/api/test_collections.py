@@ -172,6 +172,8 @@ def test_create_on_behalf_of_another_user_by_staff_is_allowed(staff_api, staff):
         ({"title": "T", "notes": ["a"]}, "notes"),
         ({"title": "T", "username": "u" * 151}, "username"),
         ({"title": {"a": 1}}, "title"),
+        ({"title": "nul\x00byte"}, "title"),
+        ({"title": "T", "notes": "nul\x00byte"}, "notes"),
     ],
 )
 def test_create_with_invalid_fields_is_400_with_the_field_named(api, body, field):

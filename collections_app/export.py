@@ -1,0 +1,449 @@
+"""A collection as a ZIP evidence package, streamed: the archive is written through a
+write-only sink and handed out chunk by chunk, so memory use does not grow with the
+size of the media. Every original is hashed while it streams and checked against its
+recorded sha256; the manifest says, per item, whether the copy in the ZIP is intact.
+
+Layout::
+
+    media/<id>_<sha256[:12]>_<name>.<ext>   the stored originals, byte for byte
+    manifest.json, manifest.csv              one row per item, with its status
+    report.md, report.html                   title, notes, counts, the item table
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import io
+import json
+import logging
+import re
+import unicodedata
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+
+from django.core.files.storage import default_storage
+from django.utils import timezone
+from django.utils.text import slugify
+
+from media_app.models import Media, MediaType
+
+from .models import Collection, CollectionMedia
+from .rendering import render_notes_html
+
+logger = logging.getLogger(__name__)
+
+READ_CHUNK = 256 * 1024  # bytes read from storage at a time
+FLUSH_AT = 256 * 1024  # hand out what the sink holds once it reaches this much
+_ZIP64_MARGIN = zipfile.ZIP64_LIMIT - (64 * 1024 * 1024)
+# Already-compressed formats gain nothing from deflate and cost CPU: store them.
+_TEXT_COMPRESSION = zipfile.ZIP_DEFLATED
+_MEDIA_COMPRESSION = zipfile.ZIP_STORED
+
+STATUS_OK = "ok"
+STATUS_MISSING = "missing"
+STATUS_HASH_MISMATCH = "hash_mismatch"
+STATUS_INCOMPLETE = "incomplete"
+
+MANIFEST_FIELDS = [
+    "id",
+    "sha256",
+    "media_type",
+    "file",
+    "status",
+    "error",
+    "original_name",
+    "source_path",
+    "parent_id",
+    "parent_sha256",
+    "frame_number",
+    "timestamp",
+    "width",
+    "height",
+    "byte_size",
+    "format",
+    "added_by",
+    "added_at",
+]
+
+
+class _ChunkSink(io.RawIOBase):
+    """Write-only, unseekable file object: zipfile writes into it (using data
+    descriptors, since it cannot seek back), we take the bytes out as they come."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._buffer = bytearray()
+        self._position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._buffer += data
+        self._position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._position
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    def drain(self) -> bytes:
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        return data
+
+
+@dataclass
+class _Entry:
+    membership: CollectionMedia
+    arcname: str
+    status: str = STATUS_OK
+    error: str = ""
+
+    @property
+    def media(self) -> Media:
+        return self.membership.media
+
+
+@dataclass
+class _Counts:
+    items: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+    by_status: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "items": self.items,
+            "images": self.by_type.get(MediaType.IMAGE, 0),
+            "videos": self.by_type.get(MediaType.VIDEO, 0),
+            "video_frames": self.by_type.get(MediaType.VIDEO_FRAME, 0),
+            "files_ok": self.by_status.get(STATUS_OK, 0),
+            "files_missing": self.by_status.get(STATUS_MISSING, 0),
+            "files_hash_mismatch": self.by_status.get(STATUS_HASH_MISMATCH, 0),
+            "files_incomplete": self.by_status.get(STATUS_INCOMPLETE, 0),
+        }
+
+
+# --- names ------------------------------------------------------------------------------
+
+_UNSAFE_NAME = re.compile(r"[^\w.\- ]+", re.UNICODE)
+
+
+def _safe_component(name: str, max_length: int = 80) -> str:
+    """A file name component that cannot escape its folder or confuse an unzip tool."""
+    name = unicodedata.normalize("NFC", name)
+    name = _UNSAFE_NAME.sub("_", name).strip(" ._")
+    return name[:max_length].rstrip(" ._")
+
+
+def member_name(media: Media) -> str:
+    """``media/<id>_<sha256[:12]>_<original stem or sha256>.<ext>``; the extension is the
+    stored file's (the real format), else the original name's."""
+    original = PurePosixPath((media.original_name or "").replace("\\", "/"))
+    stem = _safe_component(original.stem) or media.sha256
+    ext = PurePosixPath(media.file.name or "").suffix or original.suffix
+    ext = _safe_component(ext.lstrip("."), 16).lower()
+    name = f"{media.pk}_{media.sha256[:12]}_{stem}"
+    return f"media/{name}.{ext}" if ext else f"media/{name}"
+
+
+def export_filename(*, collection: Collection, now: datetime) -> str:
+    """``collection-<id>-<slug>-<UTC date and time>.zip``: the id keeps two collections
+    with the same title apart, the time two exports of the same collection."""
+    slug = slugify(collection.title, allow_unicode=True)[:60].strip("-") or "untitled"
+    return f"collection-{collection.pk}-{slug}-{now.astimezone(UTC):%Y%m%d-%H%M%S}.zip"
+
+
+# --- the stream -----------------------------------------------------------------------
+
+
+def _zip_time(moment: datetime | None) -> tuple[int, int, int, int, int, int]:
+    moment = (moment or timezone.now()).astimezone(UTC)
+    if moment.year < 1980:  # the ZIP format cannot express earlier times
+        return (1980, 1, 1, 0, 0, 0)
+    return moment.timetuple()[:6]
+
+
+def _member_info(arcname: str, *, moment: datetime | None, compress: int, size_hint: int = 0) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(arcname, date_time=_zip_time(moment))
+    info.compress_type = compress
+    info.external_attr = 0o644 << 16
+    info.file_size = size_hint  # only used to decide zip64; replaced by the real size
+    return info
+
+
+def _write_member(zf: zipfile.ZipFile, sink: _ChunkSink, info: zipfile.ZipInfo, pieces: Iterable[bytes | str]) -> Iterator[bytes]:
+    with zf.open(info, "w", force_zip64=info.file_size > _ZIP64_MARGIN) as dest:
+        for piece in pieces:
+            dest.write(piece.encode("utf-8") if isinstance(piece, str) else piece)
+            if sink.pending >= FLUSH_AT:
+                yield sink.drain()
+    if sink.pending:
+        yield sink.drain()
+
+
+def _open_stored(media: Media):
+    """Open the stored original and read its first chunk, so a missing file is found
+    before anything of its member is written."""
+    name = media.file.name
+    if not name:
+        raise FileNotFoundError("no file is recorded for this media")
+    handle = default_storage.open(name, "rb")
+    try:
+        first = handle.read(READ_CHUNK)
+    except BaseException:
+        handle.close()
+        raise
+    return handle, first
+
+
+def _media_member(zf: zipfile.ZipFile, sink: _ChunkSink, entry: _Entry) -> Iterator[bytes]:
+    media = entry.media
+    try:
+        handle, first = _open_stored(media)
+    except Exception as exc:  # any storage backend's "not there"
+        logger.warning("export: stored file of media %s is missing: %s", media.pk, exc)
+        entry.status, entry.error, entry.arcname = STATUS_MISSING, f"stored file could not be read: {exc}", ""
+        return
+    digest = hashlib.sha256()
+    size_hint = media.byte_size or len(first)
+
+    def pieces() -> Iterator[bytes]:
+        chunk = first
+        while chunk:
+            digest.update(chunk)
+            yield chunk
+            try:
+                chunk = handle.read(READ_CHUNK)
+            except Exception as exc:
+                # Bytes already streamed cannot be taken back: record the member as
+                # incomplete so nobody mistakes it for the original.
+                logger.warning("export: reading media %s failed part-way: %s", media.pk, exc)
+                entry.status, entry.error = STATUS_INCOMPLETE, f"reading the stored file failed part-way: {exc}"
+                return
+
+    info = _member_info(entry.arcname, moment=media.created_at, compress=_MEDIA_COMPRESSION, size_hint=size_hint)
+    try:
+        yield from _write_member(zf, sink, info, pieces())
+    finally:
+        handle.close()
+    if entry.status == STATUS_OK and digest.hexdigest() != media.sha256:
+        entry.status, entry.error = STATUS_HASH_MISMATCH, f"stored file has sha256 {digest.hexdigest()}"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def manifest_row(entry: _Entry) -> dict:
+    media, membership = entry.media, entry.membership
+    parent = media.parent if media.parent_id else None
+    return {
+        "id": media.pk,
+        "sha256": media.sha256,
+        "media_type": media.media_type,
+        "file": entry.arcname or None,
+        "status": entry.status,
+        "error": entry.error or None,
+        "original_name": media.original_name,
+        "source_path": media.source_path,
+        "parent_id": media.parent_id,
+        "parent_sha256": parent.sha256 if parent else None,
+        "frame_number": media.frame_number,
+        "timestamp": media.timestamp,
+        "width": media.width,
+        "height": media.height,
+        "byte_size": media.byte_size,
+        "format": media.format,
+        "added_by": membership.username,
+        "added_at": _iso(membership.added_at),
+    }
+
+
+def _collection_header(collection: Collection, *, now: datetime, exported_by: str, counts: _Counts) -> dict:
+    return {
+        "format": "vframe-collection-export/1",
+        "collection": {
+            "id": collection.pk,
+            "title": collection.title,
+            "username": collection.username,
+            "notes": collection.notes,
+            "archived": collection.archived,
+            "created_at": _iso(collection.created_at),
+            "updated_at": _iso(collection.updated_at),
+        },
+        "exported_at": _iso(now),
+        "exported_by": exported_by,
+        "counts": counts.as_dict(),
+    }
+
+
+def _manifest_json(header: dict, entries: list[_Entry]) -> Iterator[str]:
+    # Written item by item: the manifest of a large collection is never one big string.
+    head = json.dumps(header, ensure_ascii=False, indent=2)
+    yield head[: head.rstrip().rindex("}")].rstrip() + ',\n  "items": ['
+    for index, entry in enumerate(entries):
+        yield ("," if index else "") + "\n    " + json.dumps(manifest_row(entry), ensure_ascii=False)
+    yield ("\n  " if entries else "") + "]\n}\n"
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value) -> object:
+    """Neutralise spreadsheet formulas in text cells (CSV injection); the JSON manifest
+    keeps every value exactly as stored."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _manifest_csv(entries: list[_Entry]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    yield "\ufeff"  # so spreadsheet programs read the file as UTF-8
+    writer.writerow(MANIFEST_FIELDS)
+    for entry in entries:
+        row = manifest_row(entry)
+        writer.writerow([_csv_cell(row[name]) for name in MANIFEST_FIELDS])
+        if buffer.tell() >= FLUSH_AT:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+
+
+def _md(value) -> str:
+    """Plain text as literal Markdown: nothing in a name can start a link or a table cell."""
+    text = "" if value is None else str(value)
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def _counts_lines(counts: dict) -> list[str]:
+    return [
+        f"Items: {counts['items']} (images {counts['images']}, videos {counts['videos']}, video frames {counts['video_frames']})",
+        f"Files included intact: {counts['files_ok']}",
+        f"Files missing from storage: {counts['files_missing']}",
+        f"Files whose sha256 does not match: {counts['files_hash_mismatch']}",
+        f"Files incomplete (read failed part-way): {counts['files_incomplete']}",
+    ]
+
+
+def _report_md(header: dict, entries: list[_Entry]) -> Iterator[str]:
+    c = header["collection"]
+    yield f"# {_md(c['title'])}\n\n"
+    yield f"Collection {c['id']}, curated by {_md(c['username']) or 'unknown'}. Exported {header['exported_at']} by {_md(header['exported_by']) or 'unknown'}.\n\n"
+    yield "## Summary\n\n" + "".join(f"- {line}\n" for line in _counts_lines(header["counts"])) + "\n"
+    yield "## Notes\n\n" + ((c["notes"].strip() + "\n\n") if c["notes"].strip() else "_No notes._\n\n")
+    yield "## Items\n\n"
+    if not entries:
+        yield "_This collection is empty._\n"
+        return
+    yield "| # | Media id | Type | File | SHA-256 | Original name | Added by | Added at | Status |\n"
+    yield "|---|---|---|---|---|---|---|---|---|\n"
+    for index, entry in enumerate(entries, 1):
+        row = manifest_row(entry)
+        cells = [
+            index,
+            row["id"],
+            row["media_type"],
+            row["file"] or "(not included)",
+            row["sha256"],
+            row["original_name"],
+            row["added_by"],
+            row["added_at"],
+            row["status"],
+        ]
+        yield "| " + " | ".join(_md(cell) for cell in cells) + " |\n"
+
+
+_HTML_HEAD = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<meta name="referrer" content="no-referrer">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #111; }}
+table {{ border-collapse: collapse; font-size: 0.9rem; }}
+th, td {{ border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }}
+code {{ font-size: 0.8rem; word-break: break-all; }}
+.status-missing, .status-hash_mismatch, .status-incomplete {{ color: #a00; font-weight: bold; }}
+.notes {{ max-width: 60rem; }}
+</style>
+</head>
+<body>
+"""
+
+
+def _report_html(header: dict, entries: list[_Entry]) -> Iterator[str]:
+    e = html.escape
+    c = header["collection"]
+    yield _HTML_HEAD.format(title=e(c["title"]))
+    yield f"<h1>{e(c['title'])}</h1>\n"
+    yield f"<p>Collection {c['id']}, curated by {e(c['username'] or 'unknown')}. Exported {e(header['exported_at'])} by {e(header['exported_by'] or 'unknown')}.</p>\n"
+    yield "<h2>Summary</h2>\n<ul>\n" + "".join(f"<li>{e(line)}</li>\n" for line in _counts_lines(header["counts"])) + "</ul>\n"
+    notes_html = render_notes_html(c["notes"])  # sanitized by nh3
+    yield "<h2>Notes</h2>\n" + (f'<div class="notes">{notes_html}</div>\n' if notes_html else "<p><em>No notes.</em></p>\n")
+    yield "<h2>Items</h2>\n"
+    if not entries:
+        yield "<p><em>This collection is empty.</em></p>\n</body>\n</html>\n"
+        return
+    yield "<table>\n<thead><tr><th>#</th><th>Media id</th><th>Type</th><th>File</th><th>SHA-256</th><th>Original name</th><th>Added by</th><th>Added at</th><th>Status</th></tr></thead>\n<tbody>\n"
+    for index, entry in enumerate(entries, 1):
+        row = manifest_row(entry)
+        file_cell = f'<a href="{e(row["file"])}">{e(row["file"])}</a>' if row["file"] else "<em>not included</em>"
+        status = e(row["status"])
+        yield (
+            f"<tr><td>{index}</td><td>{row['id']}</td><td>{e(row['media_type'])}</td><td>{file_cell}</td>"
+            f"<td><code>{e(row['sha256'])}</code></td><td>{e(row['original_name'])}</td><td>{e(row['added_by'])}</td>"
+            f'<td>{e(row["added_at"] or "")}</td><td class="status-{status}" title="{e(row["error"] or "")}">{status}</td></tr>\n'
+        )
+    yield "</tbody>\n</table>\n</body>\n</html>\n"
+
+
+def collection_export_stream(
+    *, collection: Collection, items: Iterable[CollectionMedia], exported_by: str = "", now: datetime | None = None
+) -> Iterator[bytes]:
+    """Yield the ZIP of a collection chunk by chunk.
+
+    ``items`` are the memberships with ``media`` and ``media__parent`` loaded; nothing
+    here touches the database, so the stream may be consumed after the view returned.
+    A stored file that cannot be read is left out of the ZIP and listed as missing,
+    never an error half-way through the download.
+    """
+    now = now or timezone.now()
+    sink = _ChunkSink()
+    zf = zipfile.ZipFile(sink, mode="w", allowZip64=True)
+    entries = [_Entry(membership=membership, arcname=member_name(membership.media)) for membership in items]
+    counts = _Counts(items=len(entries))
+    for entry in entries:
+        yield from _media_member(zf, sink, entry)
+        counts.by_type[entry.media.media_type] = counts.by_type.get(entry.media.media_type, 0) + 1
+        counts.by_status[entry.status] = counts.by_status.get(entry.status, 0) + 1
+
+    header = _collection_header(collection, now=now, exported_by=exported_by, counts=counts)
+    for arcname, pieces in (
+        ("manifest.json", _manifest_json(header, entries)),
+        ("manifest.csv", _manifest_csv(entries)),
+        ("report.md", _report_md(header, entries)),
+        ("report.html", _report_html(header, entries)),
+    ):
+        yield from _write_member(zf, sink, _member_info(arcname, moment=now, compress=_TEXT_COMPRESSION), pieces)
+    zf.close()
+    if sink.pending:
+        yield sink.drain()

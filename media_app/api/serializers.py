@@ -1,0 +1,188 @@
+"""Shapes of Media and Upload in the API, and validation of the upload form.
+
+File URLs are absolute and point at the authenticated /files/ view (or, on S3, at a
+short-lived signed URL): the storage decides, the serializer only asks it.
+"""
+
+from __future__ import annotations
+
+from django.core.files.storage import default_storage
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ..models import Media, MediaType, Upload
+
+
+def file_url(request, name: str) -> str | None:
+    """Absolute URL of a stored file, or None when there is no file."""
+    if not name:
+        return None
+    url = default_storage.url(name)
+    return request.build_absolute_uri(url) if request is not None else url
+
+
+class _FileUrlsMixin(serializers.Serializer):
+    file_url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_file_url(self, obj) -> str | None:
+        return file_url(self.context.get("request"), obj.file.name)
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_thumbnail_url(self, obj) -> str | None:
+        return file_url(self.context.get("request"), obj.thumbnail.name)
+
+
+class MediaCompactSerializer(serializers.ModelSerializer):
+    """A sibling frame: enough to draw a filmstrip and link to the frame."""
+
+    thumbnail_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Media
+        fields = ["id", "sha256", "media_type", "thumbnail_url", "frame_number", "timestamp"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_thumbnail_url(self, obj: Media) -> str | None:
+        return file_url(self.context.get("request"), obj.thumbnail.name)
+
+
+class MediaSerializer(_FileUrlsMixin, serializers.ModelSerializer):
+    """One media. Every key is always present; the frame keys (parent, parent_sha256,
+    frame_number, timestamp) are null except on frames, the video keys (duration,
+    frame_count) null except on videos, so scripts can rely on one shape."""
+
+    parent_sha256 = serializers.SerializerMethodField()
+    frame_count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Media
+        fields = [
+            "id",
+            "sha256",
+            "media_type",
+            "file_url",
+            "thumbnail_url",
+            "width",
+            "height",
+            "format",
+            "byte_size",
+            "original_name",
+            "source_path",
+            "created_at",
+            "parent",
+            "parent_sha256",
+            "frame_number",
+            "timestamp",
+            "duration",
+            "frame_count",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_parent_sha256(self, obj: Media) -> str | None:
+        if not obj.parent_id:
+            return None
+        # Selectors annotate it; a bare instance costs one query.
+        annotated = getattr(obj, "parent_sha256", None)
+        return annotated if annotated is not None else obj.parent.sha256
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_frame_count(self, obj: Media) -> int | None:
+        if obj.media_type != MediaType.VIDEO:
+            return None
+        annotated = getattr(obj, "frame_count", None)
+        return annotated if annotated is not None else obj.frames.count()
+
+
+class MediaDetailSerializer(MediaSerializer):
+    """One media with the other frames of its video (``siblings`` in the context)."""
+
+    siblings = serializers.SerializerMethodField()
+
+    class Meta(MediaSerializer.Meta):
+        fields = [*MediaSerializer.Meta.fields, "siblings"]
+        read_only_fields = fields
+
+    @extend_schema_field(MediaCompactSerializer(many=True))
+    def get_siblings(self, obj: Media) -> list[dict]:
+        siblings = self.context.get("siblings", [])
+        return MediaCompactSerializer(siblings, many=True, context=self.context).data
+
+
+class UploadSerializer(_FileUrlsMixin, serializers.ModelSerializer):
+    """A query image someone uploaded."""
+
+    class Meta:
+        model = Upload
+        fields = [
+            "id",
+            "sha256",
+            "file_url",
+            "thumbnail_url",
+            "width",
+            "height",
+            "format",
+            "byte_size",
+            "original_name",
+            "username",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class UploadCreateSerializer(serializers.Serializer):
+    """The multipart upload form. Whether the bytes are an image is decided by decoding
+    them in the service, never here by name or content type."""
+
+    image = serializers.FileField(allow_empty_file=False, help_text="The image file (JPEG, PNG, WebP, GIF, BMP, TIFF).")
+    username = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=150,
+        help_text="Defaults to the authenticated user; only staff may upload on behalf of someone else.",
+    )
+
+    def validate_username(self, value: str) -> str:
+        user = self.context["request"].user
+        if value and value != user.username and not user.is_staff:
+            raise serializers.ValidationError("Only staff may upload on behalf of another user.")
+        return value
+
+
+class DeletedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    deleted = serializers.BooleanField()
+
+
+class MediaInfoCountsSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    image = serializers.IntegerField()
+    video = serializers.IntegerField()
+    video_frame = serializers.IntegerField()
+
+
+class MediaInfoSerializer(serializers.Serializer):
+    media = MediaInfoCountsSerializer()
+    uploads = serializers.IntegerField()
+    collections = serializers.IntegerField()
+    features = serializers.IntegerField()
+    bytes_stored = serializers.IntegerField(help_text="Sum of the byte sizes of all media and uploads (originals).")
+    disk_free = serializers.IntegerField(allow_null=True, help_text="Free bytes on the volume holding the data directory.")
+    disk_total = serializers.IntegerField(allow_null=True, help_text="Size in bytes of the volume holding the data directory.")
+
+
+class _ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+
+
+class ErrorEnvelopeSerializer(serializers.Serializer):
+    """Schema-only: the error envelope every failing request answers with."""
+
+    status = serializers.ChoiceField(choices=["error"])
+    error = _ErrorDetailSerializer()

@@ -1,0 +1,84 @@
+"""/files/<path>: stored files are only served to authenticated users, and only files
+inside the storage."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from rest_framework.authtoken.models import Token
+
+
+@pytest.fixture
+def stored(make_image):
+    return make_image(seed=1)
+
+
+def test_stored_file_needs_authentication(db, stored):
+    res = Client().get(f"/files/{stored.file.name}")
+
+    assert res.status_code == 401
+    assert res.json()["status"] == "error" and res.json()["error"]["code"] == "not_authenticated"
+
+
+def test_stored_file_is_served_to_a_token_user(stored, user, isolated_storage):
+    token, _ = Token.objects.get_or_create(user=user)
+
+    res = Client().get(f"/files/{stored.file.name}", HTTP_AUTHORIZATION=f"Token {token.key}")
+
+    assert res.status_code == 200
+    assert b"".join(res.streaming_content) == (isolated_storage / stored.file.name).read_bytes()
+    assert res["Content-Type"] == "image/jpeg"
+    assert "private" in res["Cache-Control"]
+
+
+def test_stored_thumbnail_is_served_to_a_session_user(stored, user):
+    client = Client()
+    client.force_login(user)
+
+    res = client.get(f"/files/{stored.thumbnail.name}")
+
+    assert res.status_code == 200
+    assert b"".join(res.streaming_content)[:3] == b"\xff\xd8\xff"
+
+
+def test_stored_file_with_a_bad_token_is_a_401(stored):
+    res = Client().get(f"/files/{stored.file.name}", HTTP_AUTHORIZATION="Token not-a-real-token")
+
+    assert res.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../secret.txt",
+        "media/../../secret.txt",
+        "%2e%2e/secret.txt",
+        "media/%2e%2e/%2e%2e/secret.txt",
+        "/secret.txt",
+        "media/../../../../../../etc/passwd",
+    ],
+)
+def test_path_traversal_out_of_the_storage_is_a_404(user, isolated_storage, path):
+    # A real file right next to the storage root: it must stay unreachable.
+    (isolated_storage.parent / "secret.txt").write_text("top secret")
+    client = Client()
+    client.force_login(user)
+
+    res = client.get(f"/files/{path}")
+
+    assert res.status_code == 404
+    assert b"top secret" not in res.content
+
+
+def test_missing_stored_file_is_a_404(user, isolated_storage):
+    client = Client()
+    client.force_login(user)
+
+    assert client.get("/files/media/aa/bb/nothing.jpg").status_code == 404
+
+
+def test_stored_file_is_only_served_by_get(stored, user):
+    client = Client()
+    client.force_login(user)
+
+    assert client.post(f"/files/{stored.file.name}").status_code == 405

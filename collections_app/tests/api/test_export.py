@@ -336,3 +336,70 @@ def test_export_runs_a_fixed_number_of_queries_however_many_items(api, case, dja
     with django_assert_max_num_queries(3):  # token, collection, items with media and parent
         res = api.get(f"{BASE}{collection.pk}/export/")
         read_zip(res)
+
+
+def test_export_through_the_asgi_handler_is_sent_as_many_body_messages(user, api, case, monkeypatch):
+    """The real ASGI path (the server runs under daphne): many http.response.body
+    messages, each small, rather than one body collected in memory."""
+    from django.core.handlers.asgi import ASGIHandler
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+    from rest_framework.authtoken.models import Token
+
+    monkeypatch.setattr(export_module, "READ_CHUNK", 512)
+    monkeypatch.setattr(export_module, "FLUSH_AT", 512)
+    collection, _ = case
+    token = Token.objects.get(user=user)
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": f"{BASE}{collection.pk}/export/",
+        "raw_path": f"{BASE}{collection.pk}/export/".encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"authorization", f"Token {token.key}".encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    messages: list[dict] = []
+
+    async def run() -> None:
+        import asyncio
+
+        requested = False
+        never = asyncio.Event()
+
+        async def receive() -> dict:
+            nonlocal requested
+            if not requested:
+                requested = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await never.wait()  # the client never disconnects
+
+        async def send(message: dict) -> None:
+            messages.append(message)
+
+        await ASGIHandler()(scope, receive, send)
+
+    # As Django's test client does: keep the test's database connection open.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            async_to_sync(run)()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+    start, *bodies = messages
+    assert start["type"] == "http.response.start" and start["status"] == 200
+    chunks = [m["body"] for m in bodies if m.get("body")]
+    assert len(chunks) > 10
+    assert max(len(c) for c in chunks) < 4096
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(chunks)))
+    assert archive.testzip() is None
+    assert len(manifest(archive)["items"]) == 4

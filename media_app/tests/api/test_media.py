@@ -355,3 +355,10 @@ def test_media_random_does_not_sort_the_table_randomly(api, library, django_asse
         api.get("/api/v1/media/random/")
 
     assert not any("RANDOM()" in q["sql"].upper() for q in captured.captured_queries)
+
+
+def test_media_list_with_an_offset_beyond_any_table_is_a_400_not_a_database_error(api, db):
+    res = api.get("/api/v1/media/", {"offset": str(10**23)})
+
+    assert res.status_code == 400
+    assert "offset" in res.json()["error"]["fields"]

@@ -138,8 +138,11 @@ class CollectionViewSet(viewsets.GenericViewSet):
     parser_classes = [JSONParser]
 
     def get_content_negotiator(self):
-        # Also asked for before self.action is set (while the request is wrapped).
-        if self.action_map.get(self.request.method.lower()) == "export":
+        # Also asked for before self.action is set (while the request is wrapped), and
+        # by the schema generator without a request.
+        request = getattr(self, "request", None)
+        action = getattr(self, "action", None) or (self.action_map.get(request.method.lower()) if request is not None else None)
+        if action == "export":
             return JSONOnlyNegotiation()
         return super().get_content_negotiator()
 

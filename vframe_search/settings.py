@@ -198,6 +198,18 @@ FILE_UPLOAD_PERMISSIONS = 0o640
 # anything its operator can).
 INGEST_ALLOWED_DIRS = [str(p) for p in env_list("VFRAME_INGEST_ALLOWED_DIRS", [])]
 
+# --- Ingest (manage.py ingest) ----------------------------------------------------------
+# Files decoded and stored in parallel; database writes stay one transaction per file.
+INGEST_WORKERS = env_int("VFRAME_INGEST_WORKERS", 2, minimum=1)
+# Video keyframes (media_app/video.py explains the rules). Differences are the mean
+# absolute difference of small grayscale frames, 0..1.
+VIDEO_SCENE_THRESHOLD = env_float("VFRAME_VIDEO_SCENE_THRESHOLD", 0.1, minimum=0.0)
+VIDEO_MAX_INTERVAL = env_float("VFRAME_VIDEO_MAX_INTERVAL", 10.0, minimum=0.1)
+VIDEO_MIN_INTERVAL = env_float("VFRAME_VIDEO_MIN_INTERVAL", 0.5, minimum=0.0)
+VIDEO_MIN_CHANGE = env_float("VFRAME_VIDEO_MIN_CHANGE", 0.01, minimum=0.0)
+VIDEO_ANALYSIS_FPS = env_float("VFRAME_VIDEO_ANALYSIS_FPS", 4.0, minimum=0.1)
+VIDEO_KEYFRAMES_ONLY = env_bool("VFRAME_VIDEO_KEYFRAMES_ONLY", False)
+
 # --- REST API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first: an anonymous request then gets 401 with WWW-Authenticate, not 403.

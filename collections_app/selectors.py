@@ -26,10 +26,17 @@ def collection_get(*, collection_id: int) -> Collection:
     return collection
 
 
-def collection_items(*, collection: Collection) -> QuerySet[CollectionMedia]:
+# The list routes' sort names, mapped onto memberships: "date" is when it was added.
+_ITEM_SORT = {"id": "id", "date": "added_at"}
+
+
+def collection_items(*, collection: Collection, sort: str = "id", order: str = "asc") -> QuerySet[CollectionMedia]:
     """Memberships of a collection with their media (and a frame's parent video) joined
-    in, in the order they were added."""
-    return CollectionMedia.objects.filter(collection=collection).select_related("media", "media__parent").order_by("added_at", "id")
+    in; by default in the order they were added."""
+    field = _ITEM_SORT[sort]
+    prefix = "-" if order == "desc" else ""
+    ordering = [prefix + field] if field == "id" else [prefix + field, prefix + "id"]
+    return CollectionMedia.objects.filter(collection=collection).select_related("media", "media__parent").order_by(*ordering)
 
 
 def media_get(*, media_id: int) -> Media:

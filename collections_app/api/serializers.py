@@ -51,15 +51,6 @@ class ArchivedFilterSerializer(serializers.Serializer):
     archived = serializers.ChoiceField(choices=["true", "false"], required=False)
 
 
-class ItemsParamsSerializer(serializers.Serializer):
-    """Paging of the items inside GET collection/<id>/ (same names as the list routes)."""
-
-    offset = serializers.IntegerField(min_value=0, default=0)
-    limit = serializers.IntegerField(min_value=1, required=False)
-    sort = serializers.ChoiceField(choices=sorted(SORT_FIELDS), default="id")
-    order = serializers.ChoiceField(choices=["asc", "desc"], default="asc")
-
-
 class CollectionItemSerializer(serializers.ModelSerializer):
     """One media in a collection, with who added it and when."""
 

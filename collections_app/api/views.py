@@ -126,9 +126,6 @@ def _bool_param(request) -> bool | None:
     return params.validated_data["archived"] == "true"
 
 
-_ITEM_SORT = {"id": "id", "date": "added_at"}
-
-
 class CollectionViewSet(viewsets.GenericViewSet):
     """Collections of media, their items, and their export."""
 
@@ -146,13 +143,12 @@ class CollectionViewSet(viewsets.GenericViewSet):
             return JSONOnlyNegotiation()
         return super().get_content_negotiator()
 
-    def _detail(self, request, collection_id: int) -> dict:
+    def _detail(self, request, collection_id: int, *, query_params=None) -> dict:
+        """The collection with one page of its items. Writes answer with the first page
+        (their query string is not read: a bad one must not fail a committed write)."""
         collection = selectors.collection_get(collection_id=collection_id)
-        params = parse_list_params(request.query_params)
-        prefix = "-" if params["order"] == "desc" else ""
-        field = _ITEM_SORT[params["sort"]]
-        ordering = [prefix + field] if field == "id" else [prefix + field, prefix + "id"]
-        items = selectors.collection_items(collection=collection).order_by(*ordering)
+        params = parse_list_params(query_params or {})
+        items = selectors.collection_items(collection=collection, sort=params["sort"], order=params["order"])
         offset, limit = params["offset"], params["limit"]
         page = {**params, "count": collection.item_count, "results": list(items[offset : offset + limit])}
         return CollectionDetailSerializer(collection, context={"request": request, "items_page": page}).data
@@ -187,7 +183,7 @@ class CollectionViewSet(viewsets.GenericViewSet):
         responses={200: CollectionDetailSerializer, **_errors(400, 404)},
     )
     def retrieve(self, request, pk: int):
-        return Response(self._detail(request, pk))
+        return Response(self._detail(request, pk, query_params=request.query_params))
 
     @extend_schema(
         summary="Update a collection (any subset of the fields)",

@@ -502,3 +502,10 @@ def test_remove_media_from_an_unknown_collection_is_404(api, make_media):
 def test_remove_unknown_media_is_404(api, make_collection):
     collection = make_collection()
     error(api.delete(f"{BASE}{collection.pk}/media/{2**70}/"), 404)
+
+
+def test_a_bad_query_string_on_a_write_does_not_fail_the_committed_write(api, make_collection):
+    res = ok(api.post(BASE + "?limit=0", {"title": "T"}, format="json"), 201)
+    assert res["items"]["limit"] == 30
+    res = ok(api.put(f"{BASE}{res['id']}/?offset=-1", {"title": "T2"}, format="json"))
+    assert res["title"] == "T2"

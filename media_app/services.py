@@ -4,17 +4,22 @@ Celery tasks all call these, so the batch path and the API path behave alike."""
 from __future__ import annotations
 
 import logging
-from typing import BinaryIO
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
-from vframe_search.api.errors import InvalidInput, PayloadTooLarge
+from vframe_search.api.errors import Conflict, InvalidInput, PayloadTooLarge
 
 from .imaging import hash_stream, image_info, make_thumbnail, open_image, sharded_name
 from .models import Media, MediaType, Upload
+
+if TYPE_CHECKING:
+    from .video import Keyframe, VideoInfo
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +162,102 @@ def media_create_image(*, stream: BinaryIO, original_name: str = "", source_path
             "source_path": source_path,
         },
     )
+
+
+def media_create_video(
+    *,
+    path: Path,
+    sha256: str,
+    byte_size: int,
+    info: VideoInfo,
+    keyframes: Sequence[Keyframe],
+    original_name: str = "",
+    source_path: str = "",
+) -> tuple[Media, bool]:
+    """Store a video and its keyframes (extracted by media_app.video) as Media rows,
+    all or nothing.
+
+    Every file is written first (the video byte for byte, its thumbnail, each frame and
+    frame thumbnail), then the video row and all its frame rows are created in one
+    transaction, so a video row exists only when all of its frames do. Any failure or
+    interrupt removes the files written here. Returns ``(video, created)``; a video
+    already present (also one a concurrent run stored a moment ago) returns that row.
+    ``sha256``/``byte_size`` are the caller's hash of ``path`` (it hashed the file to
+    decide whether to decode it at all; hashing gigabytes twice buys nothing).
+    """
+    existing = Media.objects.filter(sha256=sha256).first()
+    if existing is not None:
+        return existing, False
+    if not keyframes:
+        raise InvalidInput("Video has no keyframes to store.", code="corrupt_video")
+    video_name = _clean_name(original_name)
+    stored: list[str] = []
+    try:
+        with open(path, "rb") as fh:
+            file_name, thumb_name = _store_with_thumbnail(
+                stream=fh, sha256=sha256, prefix="media", extension=info.extension, thumbnail=keyframes[0].thumb_path.read_bytes()
+            )
+        stored += [file_name, thumb_name]
+        frame_names = []
+        for kf in keyframes:
+            with open(kf.path, "rb") as fh:
+                frame_name = default_storage.save(sharded_name("frames", kf.sha256, "jpg"), File(fh))
+            stored.append(frame_name)
+            frame_thumb = default_storage.save(sharded_name("thumbs", kf.sha256, "jpg"), ContentFile(kf.thumb_path.read_bytes()))
+            stored.append(frame_thumb)
+            frame_names.append((frame_name, frame_thumb))
+        with transaction.atomic():
+            video = Media.objects.create(
+                sha256=sha256,
+                media_type=MediaType.VIDEO,
+                file=file_name,
+                thumbnail=thumb_name,
+                width=info.width,
+                height=info.height,
+                format=info.format,
+                byte_size=byte_size,
+                duration=info.duration,
+                original_name=video_name,
+                source_path=source_path,
+            )
+            Media.objects.bulk_create(
+                [
+                    Media(
+                        sha256=kf.sha256,
+                        media_type=MediaType.VIDEO_FRAME,
+                        file=frame_name,
+                        thumbnail=frame_thumb,
+                        width=kf.width,
+                        height=kf.height,
+                        format="JPEG",
+                        byte_size=kf.byte_size,
+                        # A media-fragment name ("clip.mp4#t=12.400") says where it is from.
+                        original_name=_frame_name(video_name, kf.timestamp),
+                        source_path=source_path,
+                        parent=video,
+                        frame_number=kf.frame_number,
+                        timestamp=kf.timestamp,
+                    )
+                    for kf, (frame_name, frame_thumb) in zip(keyframes, frame_names, strict=True)
+                ]
+            )
+        return video, True
+    except IntegrityError:
+        storage_delete_quietly(*stored)
+        existing = Media.objects.filter(sha256=sha256).first()
+        if existing is not None:
+            return existing, False
+        # Frame bytes embed the video's sha256, so only an exact copy of one of this
+        # video's own frame files, imported on its own, can collide here.
+        raise Conflict("A keyframe of this video is already stored as a separate media item.", code="frame_conflict")
+    except BaseException:
+        storage_delete_quietly(*stored)
+        raise
+
+
+def _frame_name(video_name: str, timestamp: float) -> str:
+    suffix = f"#t={timestamp:.3f}"
+    return (video_name or "video")[: 255 - len(suffix)] + suffix
 
 
 def media_delete(*, media: Media) -> None:

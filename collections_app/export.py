@@ -122,9 +122,9 @@ class _Counts:
     def as_dict(self) -> dict:
         return {
             "items": self.items,
-            "images": self.by_type.get(MediaType.IMAGE, 0),
-            "videos": self.by_type.get(MediaType.VIDEO, 0),
-            "video_frames": self.by_type.get(MediaType.VIDEO_FRAME, 0),
+            "images": self.by_type.get(MediaType.IMAGE.value, 0),
+            "videos": self.by_type.get(MediaType.VIDEO.value, 0),
+            "video_frames": self.by_type.get(MediaType.VIDEO_FRAME.value, 0),
             "files_ok": self.by_status.get(STATUS_OK, 0),
             "files_missing": self.by_status.get(STATUS_MISSING, 0),
             "files_hash_mismatch": self.by_status.get(STATUS_HASH_MISMATCH, 0),
@@ -205,6 +205,13 @@ def _open_stored(media: Media):
     return handle, first
 
 
+def _stored_size(name: str) -> int:
+    try:
+        return default_storage.size(name)
+    except Exception:
+        return 0
+
+
 def _media_member(zf: zipfile.ZipFile, sink: _ChunkSink, entry: _Entry) -> Iterator[bytes]:
     media = entry.media
     try:
@@ -214,7 +221,9 @@ def _media_member(zf: zipfile.ZipFile, sink: _ChunkSink, entry: _Entry) -> Itera
         entry.status, entry.error, entry.arcname = STATUS_MISSING, f"stored file could not be read: {exc}", ""
         return
     digest = hashlib.sha256()
-    size_hint = media.byte_size or len(first)
+    # The size decides whether the member needs zip64 headers, which cannot be added
+    # once its bytes are out: ask the storage when the row does not know.
+    size_hint = media.byte_size or _stored_size(media.file.name) or len(first)
 
     def pieces() -> Iterator[bytes]:
         chunk = first

@@ -271,6 +271,14 @@ CELERY_TASK_DEFAULT_QUEUE = "vframe"
 # Without a broker, tasks run in a thread pool of the process that enqueued them.
 TASKS_INLINE = not bool(REDIS_URL)
 TASKS_INLINE_WORKERS = env_int("VFRAME_INLINE_TASK_WORKERS", 2, minimum=1)
+# Presence of websocket clients and Celery workers (socket/clients/): members beat every
+# interval and are dropped after the timeout without one (a killed worker, say).
+PRESENCE_HEARTBEAT_INTERVAL = env_float("VFRAME_HEARTBEAT_INTERVAL", 10.0, minimum=0.1)
+PRESENCE_TIMEOUT = env_float("VFRAME_PRESENCE_TIMEOUT", 30.0, minimum=0.5)
+if PRESENCE_TIMEOUT <= PRESENCE_HEARTBEAT_INTERVAL:
+    raise ImproperlyConfigured("VFRAME_PRESENCE_TIMEOUT: must be longer than VFRAME_HEARTBEAT_INTERVAL")
+# How long task/info/ waits for workers to answer Celery's inspect broadcast.
+TASK_INFO_TIMEOUT = env_float("VFRAME_TASK_INFO_TIMEOUT", 1.0, minimum=0.1)
 
 # --- Embeddings ---------------------------------------------------------------------------
 DEFAULT_EMBEDDING_MODEL = env_str("VFRAME_DEFAULT_MODEL", "resnet18")

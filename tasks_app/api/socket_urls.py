@@ -1,7 +1,11 @@
-"""Socket API: answered with a clear 501 until the live-updates issue lands."""
+"""Socket API routes, included at /api/v1/socket/."""
 
-from django.urls import re_path
+from __future__ import annotations
 
-from vframe_search.api.views import not_implemented
+from django.urls import path
 
-urlpatterns = [re_path(r"^.*$", not_implemented("Socket"))]
+from .views import SocketViewSet
+
+urlpatterns = [
+    path("clients/", SocketViewSet.as_view({"get": "clients"}), name="socket-clients"),
+]

@@ -1,0 +1,343 @@
+"""A real deployment in subprocesses for the live tests: an ASGI server (daphne),
+Celery workers, PostgreSQL (or a SQLite file) and Redis, plus HTTP and websocket clients.
+
+The processes get a database of their own (created and migrated here, dropped at the
+end) rather than pytest-django's test database, which other tests flush between tests.
+Redis is the machine's server on a database number of its own (``VFRAME_TEST_REDIS_URL``,
+default ``redis://127.0.0.1:6379/5``); only this project's keys are removed there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/5"
+# Short presence timings so a killed worker leaves the list within seconds.
+HEARTBEAT_INTERVAL = "0.5"
+PRESENCE_TIMEOUT = "3"
+SECRET_KEY = "live-test-secret-key-" + "x" * 40
+# Keys this project writes to Redis: Celery's queue and bindings, kombu's pidbox and
+# unacked sets, channels-redis, presence. Removed before and after the run.
+OWNED_KEY_PATTERNS = ("vframe*", "_kombu.binding.*", "unacked*", "asgi*", "celery*", "*.reply.celery.pidbox")
+
+
+def redis_test_url() -> str:
+    return os.environ.get("VFRAME_TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
+
+
+def require_redis(url: str) -> None:
+    """Fail (never skip) when the Redis server the tests need is not there."""
+    import pytest
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except Exception as exc:
+        pytest.fail(f"Redis is required at {url} for these tests (.ci/run starts it): {exc}")
+
+
+def clear_owned_keys(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    for pattern in OWNED_KEY_PATTERNS:
+        keys = list(client.scan_iter(match=pattern, count=500))
+        if keys:
+            client.delete(*keys)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def closed_port_redis_url() -> str:
+    """A redis:// URL nobody listens on (the port was free a moment ago)."""
+    return f"redis://127.0.0.1:{free_port()}/0"
+
+
+# --- Database -----------------------------------------------------------------------------------
+
+
+@dataclass
+class LiveDatabase:
+    url: str
+    drop: Callable[[], None]
+
+
+def create_live_database(tmp_dir: Path) -> LiveDatabase:
+    """A fresh database beside the test process's one: PostgreSQL when DATABASE_URL
+    points at PostgreSQL (a ``<name>_live`` database), else a SQLite file."""
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://")):
+        import psycopg
+
+        parts = urlsplit(url)
+        name = (parts.path.lstrip("/") or "vframe") + "_live"
+        admin_url = urlunsplit(parts._replace(path="/postgres"))
+
+        def execute(sql: str) -> None:
+            with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+                conn.execute(sql)
+
+        execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        execute(f'CREATE DATABASE "{name}"')
+        return LiveDatabase(urlunsplit(parts._replace(path="/" + name)), lambda: execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    path = tmp_dir / "live.sqlite3"
+    return LiveDatabase(f"sqlite:///{path}", lambda: None)
+
+
+# --- Processes ----------------------------------------------------------------------------------
+
+
+def live_env(*, database_url: str, redis_url: str | None, data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VFRAME_", "DJANGO_", "DATABASE_URL", "REDIS_URL", "CELERY_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="vframe_search.settings",
+        DJANGO_SECRET_KEY=SECRET_KEY,
+        DATABASE_URL=database_url,
+        VFRAME_DATA_DIR=str(data_dir),
+        VFRAME_HEARTBEAT_INTERVAL=HEARTBEAT_INTERVAL,
+        VFRAME_PRESENCE_TIMEOUT=PRESENCE_TIMEOUT,
+        VFRAME_BROKER_TIMEOUT="1",
+        VFRAME_LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+    )
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    env.update(extra)
+    return env
+
+
+_BOOTSTRAP = """
+import json, django
+django.setup()
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+from django.core.management import call_command
+from rest_framework.authtoken.models import Token
+call_command("migrate", verbosity=0, interactive=False)
+User = get_user_model()
+out = {}
+for name, staff in (("curator", False), ("boss", True), ("other", False)):
+    user = User.objects.create_user(username=name, password=name + "-pass-123", is_staff=staff)
+    out[name] = Token.objects.create(user=user).key
+session = SessionStore()
+curator = User.objects.get(username="curator")
+session[SESSION_KEY] = str(curator.pk)
+session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+session[HASH_SESSION_KEY] = curator.get_session_auth_hash()
+session.create()
+out["session"] = session.session_key
+print(json.dumps(out))
+"""
+
+
+def bootstrap(env: dict[str, str]) -> dict[str, str]:
+    """Migrate the live database and create users: tokens of curator, boss (staff), other,
+    and a session key of curator."""
+    result = subprocess.run([sys.executable, "-c", _BOOTSTRAP], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        raise RuntimeError(f"bootstrap of the live database failed:\n{result.stderr[-4000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen
+    log: Path
+
+    def output(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-6000:]
+        except OSError:
+            return ""
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, timeout: float = 30) -> int | None:
+        """Graceful stop (SIGTERM: Celery's warm shutdown), then SIGKILL of the group."""
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.kill()  # leftovers of the group (pool children)
+        return self.popen.returncode
+
+    def kill(self) -> None:
+        """Kill the whole process group at once, with no chance to say goodbye."""
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.popen.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Proc:
+    log = log_dir / f"{name}.log"
+    handle = log.open("wb")
+    # A session of its own, so kill() can take the pool children along.
+    popen = subprocess.Popen(args, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+    handle.close()
+    return Proc(name, popen, log)
+
+
+def start_server(env: dict[str, str], log_dir: Path, name: str = "daphne") -> tuple[Proc, str]:
+    port = free_port()
+    proc = spawn(name, [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "vframe_search.asgi:application"], env, log_dir)
+    base = f"http://127.0.0.1:{port}"
+    wait_for(lambda: _answers(base), timeout=60, what=f"{name} to answer HTTP", proc=proc)
+    return proc, base
+
+
+def _answers(base: str) -> bool:
+    status, _ = http("GET", base + "/api/v1/task/", timeout=2)
+    return status == 401
+
+
+def start_worker(env: dict[str, str], log_dir: Path, name: str) -> Proc:
+    """A Celery worker on the default queue, one prefork child (revoke can terminate it)."""
+    args = [sys.executable, "-m", "celery", "-A", "vframe_search", "worker", "-n", f"{name}@%h", "-c", "1", "-P", "prefork"]
+    args += ["--without-mingle", "--without-gossip", "--loglevel", "INFO"]
+    return spawn(name, args, env, log_dir)
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.1, proc: Proc | None = None) -> Any:
+    """Poll until ``predicate`` is truthy (a deadline against hangs, not a timing check)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = predicate()
+        except (OSError, urllib.error.URLError):
+            value = None
+        if value:
+            return value
+        if proc is not None and not proc.alive():
+            raise AssertionError(f"{proc.name} exited while waiting for {what}:\n{proc.output()}")
+        if time.monotonic() > deadline:
+            extra = f"\n{proc.name} output:\n{proc.output()}" if proc is not None else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{extra}")
+        time.sleep(interval)
+
+
+# --- Clients ------------------------------------------------------------------------------------
+
+
+def http(method: str, url: str, *, token: str | None = None, body: Any = None, timeout: float = 15) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Token {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            return exc.code, json.loads(raw)
+        except ValueError:
+            return exc.code, {"raw": raw.decode(errors="replace")}
+
+
+@dataclass
+class Api:
+    base: str
+    token: str | None = None
+
+    def get(self, path: str, **kw) -> tuple[int, dict]:
+        return http("GET", self.base + path, token=self.token, **kw)
+
+    def post(self, path: str, body: Any = None, **kw) -> tuple[int, dict]:
+        return http("POST", self.base + path, token=self.token, body=body if body is not None else {}, **kw)
+
+
+@dataclass
+class EventStream:
+    """A websocket client on ws/v1/events/ that collects events in a background loop."""
+
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    origin: str | None = None
+    events: list[dict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        import threading
+
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._ws = None
+
+    def _run(self, coro, timeout: float = 15):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def connect(self) -> dict:
+        """Open the socket; returns the server's hello (raises on a refused handshake)."""
+        import websockets
+
+        async def _connect():
+            kwargs: dict[str, Any] = {"additional_headers": self.headers, "open_timeout": 10}
+            if self.origin:
+                kwargs["origin"] = self.origin
+            self._ws = await websockets.connect(self.url, **kwargs)
+            hello = json.loads(await asyncio.wait_for(self._ws.recv(), 10))
+            self._reader = asyncio.ensure_future(self._read())
+            return hello
+
+        return self._run(_connect())
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self._ws:
+                self.events.append(json.loads(raw))
+        except Exception:
+            pass
+
+    def send(self, message: dict) -> None:
+        self._run(self._ws.send(json.dumps(message)))
+
+    def for_task(self, task_id: str) -> list[dict]:
+        return [e for e in list(self.events) if e.get("task_id") == task_id]
+
+    def wait_task_end(self, task_id: str, timeout: float = 60) -> list[dict]:
+        """Events of ``task_id`` up to and including finished/failed/cancelled."""
+
+        def ended():
+            events = self.for_task(task_id)
+            return events if events and events[-1]["event"] in ("finished", "failed", "cancelled") else None
+
+        return wait_for(ended, timeout=timeout, what=f"the end of task {task_id} on the websocket")
+
+    def close(self) -> None:
+        if self._ws is not None:
+            try:
+                self._run(self._ws.close(), timeout=5)
+            except Exception:
+                pass
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)

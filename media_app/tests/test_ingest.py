@@ -15,14 +15,13 @@ from django.core.files.storage import default_storage
 from collections_app.models import Collection, CollectionMedia
 from media_app.ingest import (
     DUPLICATE,
-    IMPORTED,
     SKIPPED,
     IngestOptions,
-    _Owner,
     ingest_collect,
     ingest_recover,
     ingest_run,
 )
+from media_app.ingest.recovery import Owner
 from media_app.models import Media, MediaType
 from media_app.services import media_create_image
 from media_app.tests.test_video import write_video
@@ -303,7 +302,7 @@ def test_recovery_deletes_what_a_killed_run_stored_without_rows(src, image_bytes
 
 
 def test_recovery_leaves_a_live_run_alone(tmp_path, isolated_storage, data_dir):
-    owner = _Owner.acquire()
+    owner = Owner.acquire()
     try:
         sha = "ef" * 32
         default_storage.save(f"media/ef/ef/{sha}.jpg", io.BytesIO(b"being written"))

@@ -1,0 +1,103 @@
+"""What an ingest run reports: one result per path, and the summary counting them."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..video import KeyframeOptions
+
+Reporter = Callable[[int, int, str], None]
+
+IMPORTED = "imported"
+DUPLICATE = "duplicate"
+SKIPPED = "skipped"
+INTERRUPTED = "interrupted"
+
+
+@dataclass
+class FileResult:
+    """What happened to one path. ``code`` says why a file was skipped."""
+
+    path: str
+    status: str
+    kind: str = ""  # "image" or "video"
+    code: str = ""
+    message: str = ""
+    media_id: int | None = None
+    frames: int = 0
+    warning: str = ""
+
+
+@dataclass
+class IngestOptions:
+    """How to ingest; ``keyframes`` defaults to the VFRAME_VIDEO_* settings."""
+
+    dry_run: bool = False
+    workers: int = 1
+    keyframes: KeyframeOptions | None = None
+    collection: Any = None  # collections_app.models.Collection
+    username: str = ""
+
+
+@dataclass
+class IngestSummary:
+    """Counts for the end-of-run report; skipped files are kept with their reasons."""
+
+    dry_run: bool = False
+    total: int = 0
+    images: int = 0
+    videos: int = 0
+    frames: int = 0
+    duplicates: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    failures: list[FileResult] = field(default_factory=list)
+    warnings: list[FileResult] = field(default_factory=list)
+    interrupted: bool = False
+    recovered_files: int = 0
+
+    @property
+    def imported(self) -> int:
+        return self.images + self.videos
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+    @property
+    def done(self) -> int:
+        return self.imported + self.duplicates + self.skipped_total
+
+    def add(self, result: FileResult) -> None:
+        if result.status == IMPORTED:
+            if result.kind == "video":
+                self.videos += 1
+                self.frames += result.frames
+            else:
+                self.images += 1
+        elif result.status == DUPLICATE:
+            self.duplicates += 1
+        elif result.status == SKIPPED:
+            self.skipped[result.code] += 1
+            self.failures.append(result)
+        if result.warning:
+            self.warnings.append(result)
+
+
+def skipped(path: Path | str, code: str, message: str) -> FileResult:
+    return FileResult(path=str(path), status=SKIPPED, code=code, message=message)
+
+
+def os_code(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission_denied"
+    if isinstance(exc, FileNotFoundError):
+        return "missing"
+    return "unreadable"
+
+
+def os_message(exc: OSError) -> str:
+    return exc.strerror or str(exc)

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import re
+import struct
 import warnings
 import zipfile
 
@@ -410,8 +411,13 @@ def test_export_writes_zip64_members_for_files_near_the_4gb_limit(api, case, mon
     once the bytes are out); pretend every file is that large."""
     monkeypatch.setattr(export_module, "_ZIP64_MARGIN", 10)
     collection, media = case
-    archive, _ = read_zip(api.get(f"{BASE}{collection.pk}/export/"))
+    archive, chunks = read_zip(api.get(f"{BASE}{collection.pk}/export/"))
+    raw = b"".join(chunks)
     rows = {row["id"]: row for row in manifest(archive)["items"]}
     for item in media:
-        assert archive.read(rows[item.pk]["file"]) == item.test_bytes
-        assert archive.getinfo(rows[item.pk]["file"]).extra[:2] == b"\x01\x00"  # the zip64 extra field
+        info = archive.getinfo(rows[item.pk]["file"])
+        assert archive.read(info) == item.test_bytes
+        # the local header carries the zip64 extra field (id 0x0001) after the name
+        name_length, extra_length = struct.unpack("<HH", raw[info.header_offset + 26 : info.header_offset + 30])
+        extra_start = info.header_offset + 30 + name_length
+        assert extra_length and raw[extra_start : extra_start + 2] == b"\x01\x00"

@@ -39,9 +39,51 @@ class Feature(models.Model):
     item_count = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     index_version = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0, help_text="Media whose file could not be decoded in the last build")
+    # Build claim (see search_app.services.feature_update_index): the builder holding
+    # ``build_token`` beats ``heartbeat_at``; a claim whose heartbeat is stale may be taken
+    # over. ``build_requested`` asks the running build to go round once more.
+    build_token = models.CharField(max_length=32, blank=True, editable=False)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    build_requested = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     built_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"feature {self.pk} {self.modelzoo_name}/{self.index_type}"
+
+    @property
+    def has_index(self) -> bool:
+        """A built index version exists and can be searched, whatever the status says
+        (an incremental build or a failed rebuild leaves the previous version usable)."""
+        return self.index_version > 0
+
+
+class SearchDefaults(models.Model):
+    """The search choices every process shares (one row, pk=1): the feature searched
+    when a request names none, and the detection model run on query images."""
+
+    default_feature = models.ForeignKey(Feature, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    detection_model = models.CharField(max_length=100, blank=True)
+    updated_by = models.CharField(max_length=150, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "search defaults"
+
+    def __str__(self) -> str:
+        return f"default feature {self.default_feature_id}, detector {self.detection_model or '-'}"
+
+
+class QueryVector(models.Model):
+    """An upload's embedding under one model, kept so a repeated query costs only the
+    index lookup (the vector depends on the model, not on the index)."""
+
+    upload = models.ForeignKey("media_app.Upload", on_delete=models.CASCADE, related_name="query_vectors")
+    modelzoo_name = models.CharField(max_length=100)
+    vector = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["upload", "modelzoo_name"], name="query_vector_unique_per_model")]

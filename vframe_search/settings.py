@@ -189,6 +189,8 @@ MAX_IMAGE_PIXELS = env_int("VFRAME_MAX_IMAGE_PIXELS", 100_000_000, minimum=1)
 THUMBNAIL_SIZE = env_int("VFRAME_THUMBNAIL_SIZE", 320, minimum=32)
 PAGE_SIZE = env_int("VFRAME_PAGE_SIZE", 30, minimum=1)
 MAX_PAGE_SIZE = env_int("VFRAME_MAX_PAGE_SIZE", 500, minimum=1)
+SEARCH_PAGE_SIZE = env_int("VFRAME_SEARCH_PAGE_SIZE", 30, minimum=1)
+SEARCH_MAX_LIMIT = env_int("VFRAME_SEARCH_MAX_LIMIT", 200, minimum=1)
 # Request bodies above this are spooled to disk by Django, not held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
@@ -289,7 +291,7 @@ if EMBED_DTYPE not in ("float32", "bfloat16"):
 EMBED_THREADS = env_int("VFRAME_EMBED_THREADS", 0, minimum=0)  # 0: torch's default
 LOADER_WORKERS = env_int("VFRAME_LOADER_WORKERS", 2, minimum=0)
 # Allow the random-weight test entries of the model zoo (tests and demos only).
-ALLOW_RANDOM_WEIGHTS = env_bool("VFRAME_ALLOW_RANDOM_WEIGHTS", True)
+ALLOW_RANDOM_WEIGHTS = env_bool("VFRAME_ALLOW_RANDOM_WEIGHTS", False)
 
 LOGGING = {
     "version": 1,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 
+os.environ.setdefault("VFRAME_ALLOW_RANDOM_WEIGHTS", "1")
 os.environ.setdefault("VFRAME_DATA_DIR", tempfile.mkdtemp(prefix="vframe-test-"))
 
 from .settings import *  # noqa: E402,F403

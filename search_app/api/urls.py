@@ -1,7 +1,15 @@
-"""Search API: answered with a clear 501 until the search issue lands."""
+"""Search API routes, exactly as in the API document."""
 
-from django.urls import re_path
+from django.urls import path
 
-from vframe_search.api.views import not_implemented
+from . import search_views as v
 
-urlpatterns = [re_path(r"^.*$", not_implemented("Search"))]
+urlpatterns = [
+    path("info/", v.SearchInfoView.as_view(), name="search-info"),
+    path("load/<int:id>/", v.SearchLoadView.as_view(), name="search-load"),
+    path("load_detection_model/<str:key>/", v.SearchLoadDetectionModelView.as_view(), name="search-load-detection-model"),
+    path("media/<int:id>/", v.SearchMediaView.as_view(), name="search-media"),
+    path("random/<str:seed>/", v.SearchRandomView.as_view(), name="search-random"),
+    path("sha256/<str:hash>/", v.SearchSha256View.as_view(), name="search-sha256"),
+    path("upload/<int:id>/", v.SearchUploadView.as_view(), name="search-upload"),
+]

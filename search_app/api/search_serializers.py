@@ -1,0 +1,133 @@
+"""Query-string validation and response shapes of the Search API."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework import serializers
+
+from collections_app.models import Collection
+from media_app.api.serializers import MediaSerializer, UploadSerializer
+from media_app.models import MediaType
+
+from ..search import MAX_DEPTH, SearchOptions
+
+
+class SearchParamsSerializer(serializers.Serializer):
+    offset = serializers.IntegerField(min_value=0, default=0)
+    limit = serializers.IntegerField(min_value=1, required=False)
+    include_self = serializers.BooleanField(default=False)
+    media_type = serializers.ChoiceField(choices=MediaType.values, required=False)
+    collection = serializers.IntegerField(min_value=1, required=False)
+    min_score = serializers.FloatField(min_value=-1.0, max_value=1.0, required=False)
+    group = serializers.ChoiceField(choices=["video"], required=False)
+    feature = serializers.IntegerField(min_value=1, required=False)
+
+    def validate_limit(self, value: int) -> int:
+        if value > settings.SEARCH_MAX_LIMIT:
+            raise serializers.ValidationError(f"Ensure this value is less than or equal to {settings.SEARCH_MAX_LIMIT}.")
+        return value
+
+    def validate_collection(self, value: int) -> int:
+        if value > 2**62 or not Collection.objects.filter(pk=value).exists():
+            raise serializers.ValidationError(f"No collection with id {value}.")
+        return value
+
+    def validate_feature(self, value: int) -> int:
+        if value > 2**62:
+            raise serializers.ValidationError("No such feature.")
+        return value
+
+    def validate(self, attrs):
+        attrs.setdefault("limit", settings.SEARCH_PAGE_SIZE)
+        if attrs["offset"] + attrs["limit"] > MAX_DEPTH:
+            raise serializers.ValidationError({"offset": [f"offset + limit may be at most {MAX_DEPTH}."]})
+        return attrs
+
+    def to_options(self) -> SearchOptions:
+        d = self.validated_data
+        return SearchOptions(
+            offset=d["offset"],
+            limit=d["limit"],
+            include_self=d["include_self"],
+            media_type=d.get("media_type"),
+            collection_id=d.get("collection"),
+            min_score=d.get("min_score"),
+            group_video=d.get("group") == "video",
+            feature_id=d.get("feature"),
+        )
+
+
+def parse_search_params(query_params) -> SearchOptions:
+    data = {k: v for k, v in query_params.items() if v != ""}
+    ser = SearchParamsSerializer(data=data)
+    ser.is_valid(raise_exception=True)
+    return ser.to_options()
+
+
+class SearchHitSerializer(serializers.Serializer):
+    rank = serializers.IntegerField()
+    score = serializers.FloatField(help_text="Cosine similarity to the query; higher is closer (1.0 = same vector).")
+    media = MediaSerializer()
+
+
+class SearchFeatureSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    modelzoo_name = serializers.CharField()
+    index_type = serializers.CharField()
+    index_version = serializers.IntegerField()
+
+
+class DetectionSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    label_id = serializers.IntegerField()
+    score = serializers.FloatField()
+    box = serializers.ListField(child=serializers.FloatField(), min_length=4, max_length=4, help_text="x1, y1, x2, y2 normalised to 0..1")
+
+
+class DetectionsSerializer(serializers.Serializer):
+    model = serializers.CharField()
+    items = DetectionSerializer(many=True)
+
+
+class SearchQueryInfoSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["media", "upload"])
+    seed = serializers.CharField(allow_null=True)
+    media = MediaSerializer(allow_null=True)
+    upload = UploadSerializer(allow_null=True)
+
+
+class SearchResultSerializer(serializers.Serializer):
+    query = SearchQueryInfoSerializer()
+    feature = SearchFeatureSerializer()
+    index_count = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    has_more = serializers.BooleanField()
+    results = SearchHitSerializer(many=True)
+    detections = DetectionsSerializer(allow_null=True)
+    timing_ms = serializers.DictField(child=serializers.FloatField())
+
+
+class SearchLoadSerializer(serializers.Serializer):
+    feature_id = serializers.IntegerField(required=False)
+    modelzoo_name = serializers.CharField(required=False)
+    index_version = serializers.IntegerField(required=False)
+    detection_model = serializers.CharField(required=False)
+
+
+class LoadedIndexSerializer(serializers.Serializer):
+    feature_id = serializers.IntegerField()
+    version = serializers.IntegerField()
+    index_type = serializers.CharField()
+    count = serializers.IntegerField()
+    dim = serializers.IntegerField()
+    params = serializers.DictField()
+    memory_bytes = serializers.IntegerField()
+
+
+class SearchInfoSerializer(serializers.Serializer):
+    default_feature = serializers.DictField(allow_null=True)
+    model = serializers.DictField(allow_null=True)
+    detection_model = serializers.CharField(allow_null=True)
+    loaded = LoadedIndexSerializer(many=True)
+    process_memory_bytes = serializers.IntegerField()

@@ -1,0 +1,134 @@
+"""The Search API: thin views over search_app.search."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from media_app.api.serializers import MediaSerializer, UploadSerializer
+from media_app.models import Media, Upload
+from vframe_search.api.errors import NotFound
+
+from .. import search
+from .search_serializers import SearchInfoSerializer, SearchLoadSerializer, SearchResultSerializer, parse_search_params
+
+SEARCH_PARAMS = [
+    OpenApiParameter("offset", OpenApiTypes.INT, description="Results to skip (offset + limit <= 4096)."),
+    OpenApiParameter("limit", OpenApiTypes.INT, description="Results per page (default 30, at most 200)."),
+    OpenApiParameter("include_self", OpenApiTypes.BOOL, description="Return the query item itself too."),
+    OpenApiParameter("media_type", OpenApiTypes.STR, enum=["image", "video", "video_frame"]),
+    OpenApiParameter("collection", OpenApiTypes.INT, description="Only media in this collection."),
+    OpenApiParameter("min_score", OpenApiTypes.FLOAT, description="Only results with at least this cosine similarity."),
+    OpenApiParameter("group", OpenApiTypes.STR, enum=["video"], description="Collapse the frames of one video into its best frame."),
+    OpenApiParameter("feature", OpenApiTypes.INT, description="Search this feature instead of the default one."),
+]
+
+
+def _respond(request, outcome: search.SearchOutcome, options: search.SearchOptions) -> Response:
+    ctx = {"request": request}
+    q = outcome.query
+    results = [
+        {"rank": options.offset + i + 1, "score": round(hit.score, 6), "media": MediaSerializer(outcome.media[hit.media_id], context=ctx).data}
+        for i, hit in enumerate(outcome.hits)
+        # A media deleted between ranking and loading is dropped, never replaced by another.
+        if hit.media_id in outcome.media
+    ]
+    body = {
+        "query": {
+            "type": q.kind,
+            "seed": q.seed,
+            "media": MediaSerializer(q.media, context=ctx).data if q.media is not None else None,
+            "upload": UploadSerializer(q.upload, context=ctx).data if q.upload is not None else None,
+        },
+        "feature": {
+            "id": outcome.feature.pk,
+            "modelzoo_name": outcome.feature.modelzoo_name,
+            "index_type": outcome.index.index_type,
+            "index_version": outcome.index.version,
+        },
+        "index_count": outcome.index.count,
+        "offset": options.offset,
+        "limit": options.limit,
+        "has_more": not outcome.exhausted,
+        "results": results,
+        "detections": outcome.detections,
+        "timing_ms": outcome.timing_ms,
+    }
+    return Response(body)
+
+
+def _big_id(value: int) -> int:
+    if value > 2**62:
+        raise NotFound("Not found.")
+    return value
+
+
+@extend_schema(parameters=SEARCH_PARAMS, responses={200: SearchResultSerializer})
+class SearchMediaView(APIView):
+    """Search with a media of the collection (by id)."""
+
+    def get(self, request, id: int):
+        options = parse_search_params(request.query_params)
+        media = Media.objects.filter(pk=_big_id(id)).first()
+        if media is None:
+            raise NotFound(f"No media with id {id}.")
+        return _respond(request, search.search_run(query=search.SearchQuery(kind="media", media=media), options=options), options)
+
+
+@extend_schema(parameters=SEARCH_PARAMS, responses={200: SearchResultSerializer})
+class SearchSha256View(APIView):
+    """Search with the media or upload that has this sha256."""
+
+    def get(self, request, hash: str):
+        options = parse_search_params(request.query_params)
+        return _respond(request, search.search_run(query=search.query_for_sha256(hash), options=options), options)
+
+
+@extend_schema(parameters=SEARCH_PARAMS, responses={200: SearchResultSerializer})
+class SearchUploadView(APIView):
+    """Search with an uploaded query image (embedded once, then kept)."""
+
+    def get(self, request, id: int):
+        options = parse_search_params(request.query_params)
+        upload = Upload.objects.filter(pk=_big_id(id)).first()
+        if upload is None:
+            raise NotFound(f"No upload with id {id}.")
+        return _respond(request, search.search_run(query=search.SearchQuery(kind="upload", upload=upload), options=options), options)
+
+
+@extend_schema(parameters=SEARCH_PARAMS, responses={200: SearchResultSerializer})
+class SearchRandomView(APIView):
+    """Search with a media picked by ``seed``: the same seed and data give the same query."""
+
+    def get(self, request, seed: str):
+        options = parse_search_params(request.query_params)
+        return _respond(request, search.search_run(query=None, options=options, seed=seed), options)
+
+
+@extend_schema(responses={200: SearchLoadSerializer})
+class SearchLoadView(APIView):
+    """Make a feature the default for searches (stored; every process follows)."""
+
+    def get(self, request, id: int):
+        feature = search.feature_load(feature_id=_big_id(id), user=request.user)
+        return Response({"feature_id": feature.pk, "modelzoo_name": feature.modelzoo_name, "index_version": feature.index_version})
+
+
+@extend_schema(responses={200: SearchLoadSerializer})
+class SearchLoadDetectionModelView(APIView):
+    """Select the detection model run on query images (stored; every process follows)."""
+
+    def get(self, request, key: str):
+        name = search.detection_model_load(key=key, user=request.user)
+        return Response({"detection_model": name})
+
+
+@extend_schema(responses={200: SearchInfoSerializer})
+class SearchInfoView(APIView):
+    """The default feature and model, its index size and parameters, the memory the
+    indexes hold in this process, and the selected detection model."""
+
+    def get(self, request):
+        return Response(search.search_info())

@@ -1,0 +1,386 @@
+"""Similarity search: resolve the query, rank with the feature's index, page exactly.
+
+One entry point, :func:`search_run`, serves every route (media, sha256, upload, random)
+so they page, filter and score alike. Scores are cosine similarities (higher is
+closer) taken from the same k-NN answer as the ids, so a score always belongs to its
+own item.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+
+from collections_app.models import CollectionMedia
+from media_app.models import Media, MediaType, Upload
+from vframe_search.api.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
+
+from . import engine
+from .index import LoadedIndex
+from .models import Feature, FeatureStatus, QueryVector, SearchDefaults
+from .ranking import Candidate, MediaFacts, select_page, stable_candidates
+
+logger = logging.getLogger(__name__)
+
+# Deepest result reachable by paging (offset + limit).
+MAX_DEPTH = 4096
+
+
+@dataclass
+class SearchQuery:
+    """What to search with: a media in the collection, an upload, or both unknown."""
+
+    kind: str  # "media" | "upload"
+    media: Media | None = None
+    upload: Upload | None = None
+    seed: str | None = None
+    sha256: str | None = None
+
+
+@dataclass
+class SearchOptions:
+    offset: int = 0
+    limit: int = 30
+    include_self: bool = False
+    media_type: str | None = None
+    collection_id: int | None = None
+    min_score: float | None = None
+    group_video: bool = False
+    feature_id: int | None = None
+
+
+@dataclass
+class SearchOutcome:
+    feature: Feature
+    index: LoadedIndex
+    query: SearchQuery
+    hits: list[Candidate]
+    media: dict[int, Media]
+    timing_ms: dict[str, float] = field(default_factory=dict)
+    detections: dict | None = None
+    exhausted: bool = False
+
+
+# --- which feature answers --------------------------------------------------------------------
+
+
+def search_defaults() -> SearchDefaults:
+    obj, _ = SearchDefaults.objects.get_or_create(pk=1)
+    return obj
+
+
+def feature_for_search(feature_id: int | None) -> Feature:
+    """The feature named by the request, else the stored default, else the newest
+    ready active feature. Errors say what is wrong (404 unknown, 409 not searchable)."""
+    if feature_id is not None:
+        feature = Feature.objects.filter(pk=feature_id).first()
+        if feature is None:
+            raise NotFound(f"No feature with id {feature_id}.")
+    else:
+        defaults = SearchDefaults.objects.filter(pk=1).select_related("default_feature").first()
+        feature = defaults.default_feature if defaults and defaults.default_feature_id else None
+        if feature is None:
+            feature = Feature.objects.filter(active=True, index_version__gt=0).order_by("-built_at", "-pk").first()
+        if feature is None:
+            raise Conflict("No feature is ready to search. Create one (POST /api/v1/feature/) and wait for its index to build.", code="no_feature")
+    check_searchable(feature)
+    return feature
+
+
+def check_searchable(feature: Feature) -> None:
+    if feature.index_version == 0:
+        if feature.status == FeatureStatus.FAILED:
+            raise Conflict(f"Feature {feature.pk}'s index build failed: {feature.error or 'unknown error'}", code="index_failed")
+        raise Conflict(f"Feature {feature.pk}'s index is still {feature.status}; try again when it is ready.", code="index_not_ready")
+    if feature.item_count == 0:
+        raise Conflict(f"Feature {feature.pk}'s index is empty: ingest media first.", code="index_empty")
+
+
+def feature_load(*, feature_id: int, user=None) -> Feature:
+    """Make ``feature_id`` the default for every process (stored in the database) and
+    load it in this one."""
+    feature = Feature.objects.filter(pk=feature_id).first()
+    if feature is None:
+        raise NotFound(f"No feature with id {feature_id}.")
+    check_searchable(feature)
+    engine.get_index(feature, wait_for_new=True)
+    SearchDefaults.objects.update_or_create(pk=1, defaults={"default_feature": feature, "updated_by": getattr(user, "username", "") or ""})
+    return feature
+
+
+def detection_model_load(*, key: str, user=None) -> str:
+    """Select the detection model used for query images (stored, shared by all
+    processes) and load it in this one."""
+    from modelzoo.detection import get_detector
+
+    get_detector(key)
+    SearchDefaults.objects.update_or_create(pk=1, defaults={"detection_model": key, "updated_by": getattr(user, "username", "") or ""})
+    return key
+
+
+# --- query vectors --------------------------------------------------------------------------
+
+
+def _embedder(feature: Feature):
+    from modelzoo.embedding import get_embedder
+
+    return get_embedder(feature.modelzoo_name)
+
+
+def _embed_stored_file(feature: Feature, name: str) -> np.ndarray:
+    from django.core.files.storage import default_storage
+
+    with default_storage.open(name, "rb") as fh:
+        data = fh.read()
+    return _embedder(feature).embed_image(data).astype(np.float32)
+
+
+def media_vector(feature: Feature, index: LoadedIndex, media: Media) -> np.ndarray:
+    """The query vector of a media: the stored one when indexed, else computed now
+    (a video is represented by the mean of its indexed frames)."""
+    if media.media_type == MediaType.VIDEO:
+        frame_ids = [i for i in media.frames.values_list("pk", flat=True) if i in index]
+        if not frame_ids:
+            raise Conflict(f"Video {media.pk} has no indexed frames in feature {feature.pk}; search one of its frames.", code="not_indexed")
+        vec = index.get_vectors(frame_ids).mean(axis=0)
+        return (vec / max(float(np.linalg.norm(vec)), 1e-12)).astype(np.float32)
+    if media.pk in index:
+        return index.get_vectors([media.pk])[0]
+    return _embed_stored_file(feature, media.file.name)
+
+
+def upload_vector(feature: Feature, upload: Upload) -> np.ndarray:
+    """Embed an upload once per model and keep the vector: repeating the query costs
+    only the index lookup."""
+    row = QueryVector.objects.filter(upload=upload, modelzoo_name=feature.modelzoo_name).first()
+    if row is not None:
+        return np.frombuffer(bytes(row.vector), dtype=np.float32)
+    vec = _embed_stored_file(feature, upload.file.name)
+    try:
+        with transaction.atomic():
+            QueryVector.objects.create(upload=upload, modelzoo_name=feature.modelzoo_name, vector=vec.astype(np.float32).tobytes())
+    except IntegrityError:
+        pass  # a concurrent request stored it first; same model, same vector
+    return vec
+
+
+# --- resolving queries ----------------------------------------------------------------------
+
+
+def query_for_sha256(sha256: str) -> SearchQuery:
+    sha256 = sha256.strip().lower()
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise InvalidInput("sha256 must be 64 hexadecimal characters.", fields={"sha256": ["Not a sha256 hex digest."]})
+    media = Media.objects.filter(sha256=sha256).first()
+    if media is not None:
+        return SearchQuery(kind="media", media=media, sha256=sha256)
+    upload = Upload.objects.filter(sha256=sha256).first()
+    if upload is not None:
+        return SearchQuery(kind="upload", upload=upload, sha256=sha256)
+    raise NotFound(f"No media or upload with sha256 {sha256}.")
+
+
+def query_for_random(feature: Feature, index: LoadedIndex, seed: str) -> SearchQuery:
+    """The same seed picks the same query item for the same data, so a URL can be
+    shared: a hash of the seed indexes the sorted ids of the loaded index."""
+    ids = np.setdiff1d(index.ids, index.excluded, assume_unique=True)
+    if ids.size == 0:
+        raise Conflict("The index is empty.", code="index_empty")
+    digest = int.from_bytes(hashlib.sha256(seed.encode("utf-8")).digest()[:8], "big")
+    for step in range(min(ids.size, 16)):
+        media = Media.objects.filter(pk=int(ids[(digest + step) % ids.size])).first()
+        if media is not None:
+            return SearchQuery(kind="media", media=media, seed=seed)
+    raise Conflict("The index refers to media that no longer exist; rebuild it.", code="index_stale")
+
+
+# --- running --------------------------------------------------------------------------------
+
+
+def _facts(ids: list[int]) -> dict[int, MediaFacts]:
+    rows = Media.objects.filter(pk__in=ids).values_list("pk", "media_type", "parent_id")
+    return {pk: MediaFacts(media_type=mt, parent_id=parent) for pk, mt, parent in rows}
+
+
+def _self_ids(query: SearchQuery) -> set[int]:
+    if query.kind != "media" or query.media is None:
+        return set()
+    if query.media.media_type == MediaType.VIDEO:
+        return set(query.media.frames.values_list("pk", flat=True)) | {query.media.pk}
+    return {query.media.pk}
+
+
+def search_run(*, query: SearchQuery | None, options: SearchOptions, seed: str | None = None) -> SearchOutcome:
+    """Rank the collection against the query and return one exact page."""
+    t0 = time.perf_counter()
+    feature = feature_for_search(options.feature_id)
+    index = engine.get_index(feature)
+    t_load = time.perf_counter()
+    if index.count == 0:
+        raise Conflict(f"Feature {feature.pk}'s index is empty: ingest media first.", code="index_empty")
+    if seed is not None:
+        query = query_for_random(feature, index, seed)
+    assert query is not None
+
+    if query.kind == "media":
+        vector = media_vector(feature, index, query.media)
+    else:
+        vector = upload_vector(feature, query.upload)
+    t_vec = time.perf_counter()
+
+    exclude = set() if options.include_self else _self_ids(query)
+    in_collection = None
+    if options.collection_id is not None:
+        in_collection = set(CollectionMedia.objects.filter(collection_id=options.collection_id).values_list("media_id", flat=True))
+    need = options.offset + options.limit
+
+    def knn(k: int, ef: int):
+        return index.search(vector, k, ef=ef)
+
+    kept: list[Candidate] = []
+    depth = need + len(exclude)
+    knn_ms = 0.0
+    facts: dict[int, MediaFacts] = {}
+    exhausted = False
+    while True:
+        tk = time.perf_counter()
+        candidates = stable_candidates(knn, depth=depth, index_count=index.count, ef_floor=index.ef)
+        knn_ms += (time.perf_counter() - tk) * 1000
+        missing = [c.media_id for c in candidates if c.media_id not in facts]
+        if missing:
+            facts.update(_facts(missing))
+        kept = select_page(
+            candidates,
+            facts=facts,
+            exclude_ids=exclude,
+            media_type=options.media_type,
+            in_collection=in_collection,
+            min_score=options.min_score,
+            group_video=options.group_video,
+        )
+        if len(kept) >= need or len(candidates) >= index.count or depth >= MAX_DEPTH:
+            exhausted = len(kept) < need
+            break
+        depth = min(MAX_DEPTH, depth * 4)
+    page = kept[options.offset : need]
+    t_rank = time.perf_counter()
+
+    media = {m.pk: m for m in _result_media([c.media_id for c in page])}
+    detections = _detections(query)
+    t_end = time.perf_counter()
+    return SearchOutcome(
+        feature=feature,
+        index=index,
+        query=query,
+        hits=page,
+        media=media,
+        exhausted=exhausted,
+        detections=detections,
+        timing_ms={
+            "total": round((t_end - t0) * 1000, 2),
+            "index_load": round((t_load - t0) * 1000, 2),
+            "query_vector": round((t_vec - t_load) * 1000, 2),
+            "knn": round(knn_ms, 2),
+            "rank": round((t_rank - t_vec) * 1000, 2),
+        },
+    )
+
+
+def _result_media(ids: list[int]) -> list[Media]:
+    from media_app.selectors import media_queryset
+
+    return list(media_queryset().filter(pk__in=ids))
+
+
+# --- detections ---------------------------------------------------------------------------
+
+
+def _detections(query: SearchQuery) -> dict | None:
+    """Detections on the query image while a detection model is selected (cached by
+    image hash and model, so paging does not rerun the detector)."""
+    defaults = SearchDefaults.objects.filter(pk=1).values_list("detection_model", flat=True).first()
+    if not defaults:
+        return None
+    target = query.media if query.kind == "media" else query.upload
+    if target is None or (query.kind == "media" and target.media_type == MediaType.VIDEO):
+        return {"model": defaults, "items": []}
+    key = f"vframe:detections:{defaults}:{target.sha256}"
+    items = cache.get(key)
+    if items is None:
+        from django.core.files.storage import default_storage
+
+        from media_app.imaging import open_image
+        from modelzoo.detection import get_detector
+
+        try:
+            detector = get_detector(defaults)
+        except Exception as exc:
+            raise ServiceUnavailable(f"Detection model {defaults!r} cannot be loaded: {exc}", code="detector_unavailable") from None
+        with default_storage.open(target.file.name, "rb") as fh:
+            img = open_image(fh)
+            items = detector.detect(img)
+        cache.set(key, items, 3600)
+    return {"model": defaults, "items": items}
+
+
+def describe_loaded() -> list[dict[str, Any]]:
+    """What this process holds in memory, for search/info."""
+    return [
+        {
+            "feature_id": fid,
+            "version": idx.version,
+            "index_type": idx.index_type,
+            "count": idx.count,
+            "dim": idx.dim,
+            "params": idx.params,
+            "memory_bytes": idx.memory_bytes,
+        }
+        for fid, idx in engine.loaded_indexes().items()
+    ]
+
+
+def search_info() -> dict[str, Any]:
+    """The default feature, its model and index, the detection model, and what this
+    process holds in memory."""
+    import resource
+
+    from modelzoo.registry import MODELS
+
+    defaults = SearchDefaults.objects.filter(pk=1).select_related("default_feature").first()
+    feature = defaults.default_feature if defaults else None
+    if feature is None:
+        feature = Feature.objects.filter(active=True, index_version__gt=0).order_by("-built_at", "-pk").first()
+    model = None
+    if feature is not None:
+        spec = MODELS.get(feature.modelzoo_name)
+        model = {
+            "name": feature.modelzoo_name,
+            "architecture": getattr(spec, "architecture", None),
+            "embedding_dim": getattr(spec, "embedding_dim", None),
+            "random_weights": getattr(spec, "random_weights", None),
+        }
+    return {
+        "default_feature": None
+        if feature is None
+        else {
+            "id": feature.pk,
+            "modelzoo_name": feature.modelzoo_name,
+            "index_type": feature.index_type,
+            "index_params": feature.index_params,
+            "status": feature.status,
+            "item_count": feature.item_count,
+            "index_version": feature.index_version,
+            "explicit": bool(defaults and defaults.default_feature_id),
+        },
+        "model": model,
+        "detection_model": (defaults.detection_model or None) if defaults else None,
+        "loaded": describe_loaded(),
+        "process_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    }

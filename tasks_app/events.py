@@ -53,7 +53,7 @@ def groups_for(user) -> list[str]:
 _server_loop: asyncio.AbstractEventLoop | None = None
 
 
-def bind_server_loop(loop: asyncio.AbstractEventLoop) -> None:
+def bind_server_loop(loop: asyncio.AbstractEventLoop | None) -> None:
     """Remember the loop websocket consumers run on (called by each consumer on connect)."""
     global _server_loop
     _server_loop = loop

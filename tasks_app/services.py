@@ -111,7 +111,7 @@ class _Running:
         self.user_id = user_id
         self.cancelled = False
         self.last: tuple[int, int, str] | None = None
-        self.written_at = 0.0
+        self.written_at = float("-inf")  # the first report is always stored
         self.checked_at = time.monotonic()
 
 

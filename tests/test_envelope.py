@@ -59,10 +59,3 @@ def test_wrong_method_is_405_in_the_envelope(api):
     res = api.patch("/api/v1/media/info/", {}, format="json")
     assert res.status_code == 405
     assert res.json()["error"]["code"] == "method_not_allowed"
-
-
-@pytest.mark.parametrize("url", ["/api/v1/task/", "/api/v1/task/info/", "/api/v1/socket/clients/"])
-def test_groups_of_later_issues_answer_with_a_clear_error(api, url):
-    res = api.get(url)
-    assert res.status_code == 501
-    assert res.json()["error"]["code"] == "not_implemented"

@@ -1,0 +1,135 @@
+"""Task services: start, run (inline, eagerly, with Celery's own signals), report, cancel."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks_app import services
+from tasks_app.events import STAFF_GROUP, TaskCancelled, user_group
+from tasks_app.models import TaskRun, TaskState
+from vframe_search.api.errors import Conflict, ServiceUnavailable
+
+
+def _events(sent, task_id):
+    """Event names of one task as the staff group heard them."""
+    return [e["event"] for group, e in sent if group == STAFF_GROUP and e["task_id"] == task_id]
+
+
+def test_start_records_a_pending_run_and_queues_only_after_commit(user, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        run = services.task_start(name="test", params={"steps": 2}, user=user)
+    assert len(callbacks) == 1  # nothing is queued before the row is committed
+    run.refresh_from_db()
+    assert (run.state, run.name, run.user, run.params) == (TaskState.PENDING, "test", user, {"steps": 2, "interval": 1.0, "fail_at": None})
+
+
+def test_inline_run_succeeds_with_progress_result_and_events_in_order(user, django_capture_on_commit_callbacks, sent_events):
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.task_start(name="test", params={"steps": 2, "interval": 0}, user=user)
+    run.refresh_from_db()
+    assert run.state == TaskState.SUCCESS
+    assert (run.progress_current, run.progress_total, run.progress_message) == (2, 2, "step 2 of 2")
+    assert run.result["steps"] == 2 and run.worker.startswith("inline@") and run.started_at and run.finished_at
+    assert _events(sent_events, run.task_id) == ["started", "progress", "progress", "progress", "finished"]
+    # the owner's group hears the same as staff, nobody else is told
+    assert {g for g, _ in sent_events} == {STAFF_GROUP, user_group(user.pk)}
+
+
+def test_failing_run_keeps_the_error(user, django_capture_on_commit_callbacks, sent_events):
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.task_start(name="test", params={"steps": 3, "interval": 0, "fail_at": 1}, user=user)
+    run.refresh_from_db()
+    assert run.state == TaskState.FAILURE
+    assert run.error == "RuntimeError: Failed at step 1 of 3, as asked (fail_at=1)."
+    assert _events(sent_events, run.task_id) == ["started", "progress", "failed"]
+    assert sent_events[-1][1]["error"] == run.error
+
+
+def test_unreachable_queue_is_a_503_and_the_run_says_it_never_started(user, monkeypatch, django_capture_on_commit_callbacks):
+    import tasks_app.queue
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(tasks_app.queue, "enqueue", broker_down)
+    with pytest.raises(ServiceUnavailable, match="task queue is unreachable"), django_capture_on_commit_callbacks(execute=True):
+        services.task_start(name="test", params={}, user=user)
+    run = TaskRun.objects.get()
+    assert run.state == TaskState.FAILURE and run.error.startswith("Not started: ConnectionRefusedError")
+
+
+def test_cancel_of_a_pending_task_is_immediate(user, sent_events):
+    run = TaskRun.objects.create(task_id="t-pending", name="test", user=user)
+    run = services.task_cancel(run=run)
+    assert (run.state, run.cancel_requested) == (TaskState.REVOKED, True) and run.finished_at
+    assert _events(sent_events, "t-pending") == ["cancelled"]
+    with pytest.raises(Conflict):
+        services.task_cancel(run=run)
+
+    # A worker that did not hear the revoke gets it anyway: it stops at the first report, silently.
+    services.task_run_mark_started(task_id="t-pending", celery_name="tasks_app.tasks.progress_demo", kwargs={})
+    with pytest.raises(TaskCancelled):
+        services.task_run_report_progress(task_id="t-pending", current=0, total=3)
+    services.task_run_mark_failed(task_id="t-pending", celery_name="tasks_app.tasks.progress_demo", exc=TaskCancelled("x"))
+    assert _events(sent_events, "t-pending") == ["cancelled"]
+
+
+def test_cancel_of_a_running_task_takes_effect_at_its_next_report(user, sent_events, monkeypatch):
+    monkeypatch.setattr(services, "CANCEL_CHECK_EVERY", 0)
+    TaskRun.objects.create(task_id="t-run", name="test", user=user)
+    services.task_run_mark_started(task_id="t-run", celery_name="tasks_app.tasks.progress_demo", kwargs={}, worker="w1@host")
+    services.task_run_report_progress(task_id="t-run", current=1, total=5, message="one")
+
+    run = services.task_cancel(run=TaskRun.objects.get(task_id="t-run"))
+    assert (run.state, run.cancel_requested) == (TaskState.STARTED, True)
+    with pytest.raises(TaskCancelled):
+        services.task_run_report_progress(task_id="t-run", current=2, total=5)
+    services.task_run_mark_failed(task_id="t-run", celery_name="tasks_app.tasks.progress_demo", exc=TaskCancelled("t-run"))
+    # Celery's revoke arriving too must not announce it twice.
+    services.task_run_mark_revoked(task_id="t-run", celery_name="tasks_app.tasks.progress_demo")
+
+    run.refresh_from_db()
+    assert run.state == TaskState.REVOKED and run.worker == "w1@host"
+    assert (run.progress_current, run.progress_total) == (2, 5)
+    assert _events(sent_events, "t-run") == ["started", "progress", "progress", "cancelled"]
+
+
+def test_a_task_started_outside_the_api_gets_a_run_too(db, sent_events):
+    services.task_run_mark_started(task_id="t-elsewhere", celery_name="search_app.tasks.build_index", kwargs={"feature_id": 3}, worker="w1@host")
+    services.task_run_mark_succeeded(task_id="t-elsewhere", celery_name="search_app.tasks.build_index", result={"items": 10})
+    run = TaskRun.objects.get(task_id="t-elsewhere")
+    assert (run.name, run.params, run.user, run.state, run.result) == ("build_index", {"feature_id": 3}, None, TaskState.SUCCESS, {"items": 10})
+    assert [g for g, _ in sent_events] == [STAFF_GROUP, STAFF_GROUP]  # no owner: staff only
+
+
+def test_celery_housekeeping_tasks_are_not_tracked(db, sent_events):
+    services.task_run_mark_started(task_id="t-cleanup", celery_name="celery.backend_cleanup", kwargs={})
+    services.task_run_mark_succeeded(task_id="t-cleanup", celery_name="celery.backend_cleanup", result=None)
+    assert not TaskRun.objects.exists() and sent_events == []
+
+
+def test_progress_is_broadcast_every_time_but_stored_now_and_then(user, sent_events, monkeypatch):
+    monkeypatch.setattr(services, "PROGRESS_WRITE_EVERY", 3600)
+    TaskRun.objects.create(task_id="t-many", name="test", user=user)
+    services.task_run_mark_started(task_id="t-many", celery_name="tasks_app.tasks.progress_demo", kwargs={})
+    for i in range(1, 50):
+        services.task_run_report_progress(task_id="t-many", current=i, total=100)
+    assert _events(sent_events, "t-many").count("progress") == 49
+    run = TaskRun.objects.get(task_id="t-many")
+    assert run.progress_current == 1  # the first report; the rest wait for the throttle
+    services.task_run_mark_succeeded(task_id="t-many", celery_name="tasks_app.tasks.progress_demo", result=None)
+    run.refresh_from_db()
+    assert run.progress_current == 49  # the last report is kept at the end
+
+
+def test_a_dead_channel_layer_never_fails_the_task(user, django_capture_on_commit_callbacks, monkeypatch):
+    from tasks_app import events
+
+    def layer_down(group, message):
+        raise ConnectionRefusedError("redis down")
+
+    monkeypatch.setattr(events, "_send", layer_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.task_start(name="test", params={"steps": 1, "interval": 0}, user=user)
+    run.refresh_from_db()
+    assert run.state == TaskState.SUCCESS

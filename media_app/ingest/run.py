@@ -335,9 +335,9 @@ def _classify(fh: BinaryIO, path: Path) -> str:
     raise UnsupportedMediaType("Neither an accepted image (JPEG, PNG, WebP, GIF, BMP, TIFF) nor a video.", code="not_media")
 
 
-def ingest_index(*, features: Iterable[Any], reporter: Reporter | None = None) -> None:
-    """Embed and index, in each feature, every media not yet in it (incremental)."""
+def ingest_index(*, features: Iterable[Any], reporter: Reporter | None = None) -> list[Any]:
+    """Embed and index, in each feature, every media not yet in it (incremental);
+    returns what ``feature_update_index`` reported for each."""
     from search_app.services import feature_update_index
 
-    for feature in features:
-        feature_update_index(feature=feature, reporter=reporter)
+    return [feature_update_index(feature=feature, reporter=reporter) for feature in features]

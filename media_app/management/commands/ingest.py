@@ -212,13 +212,22 @@ class Command(BaseCommand):
                 bar.refresh()
 
             try:
-                ingest_index(features=[feature], reporter=reporter)
+                (result,) = ingest_index(features=[feature], reporter=reporter)
             except Exception as exc:
                 raise CommandError(f"Indexing feature {feature.pk} failed: {exc}") from exc
             finally:
                 bar.close()
             if self.verbosity > 0:
-                self.stdout.write(f"Feature {feature.pk} ({feature}) is up to date.")
+                self.stdout.write(_index_line(feature, result))
+
+
+def _index_line(feature, result) -> str:
+    result = result if isinstance(result, dict) else {}
+    if result.get("claimed") is False:
+        return f"Feature {feature.pk} ({feature}): {result.get('message') or 'another build is running and will include the new media.'}"
+    counts = ", ".join(f"{key} {result[key]}" for key in ("embedded", "skipped", "removed") if result.get(key))
+    size = f"; index has {result['count']} items" if "count" in result else ""
+    return f"Feature {feature.pk} ({feature}) is up to date ({counts or 'nothing new'}{size})."
 
 
 def _raw(wrapper):

@@ -1,0 +1,116 @@
+"""Progress reporting for long work: one interface, whoever is watching.
+
+Services that run for a while (building an index, ingesting a folder, downloading
+weights) take an optional ``reporter`` and call it as ``reporter(current, total,
+message)``. They never know who listens:
+
+- :class:`ProgressReporter` logs (at most every ``log_every`` seconds) and keeps the
+  last report, for management commands and tests;
+- :class:`CeleryTaskReporter` also records the report as the Celery task's
+  ``PROGRESS`` state and hands it to :func:`tasks_app.events.on_progress`, the one
+  place where progress becomes a websocket message (and where a requested cancel is
+  raised as ``TaskCancelled``, so the task stops at its next report);
+- :func:`as_reporter` turns ``None`` into a silent reporter, so services can call it
+  unconditionally.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
+
+
+class Reporter(Protocol):
+    def __call__(self, current: int, total: int, message: str = "") -> None: ...
+
+
+@dataclass(frozen=True)
+class Progress:
+    current: int
+    total: int
+    message: str = ""
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.current / self.total) if self.total > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"current": self.current, "total": self.total, "message": self.message, "fraction": round(self.fraction, 4)}
+
+
+class ProgressReporter:
+    """Keeps the last report and logs progress now and then (and always the final one).
+
+    Subclasses override :meth:`emit`, which sees every report.
+    """
+
+    def __init__(self, name: str = "", *, log: logging.Logger | None = None, log_every: float = 5.0):
+        self.name = name
+        self.log = log or logger
+        self.log_every = log_every
+        self.last: Progress | None = None
+        self.count = 0
+        self._logged_at = 0.0
+
+    def __call__(self, current: int, total: int, message: str = "") -> None:
+        progress = Progress(int(current), int(total), str(message))
+        self.last = progress
+        self.count += 1
+        now = time.monotonic()
+        if now - self._logged_at >= self.log_every or progress.current >= progress.total:
+            self._logged_at = now
+            self.log.info("%s%d/%d %s", f"{self.name}: " if self.name else "", progress.current, progress.total, progress.message)
+        self.emit(progress)
+
+    def emit(self, progress: Progress) -> None:
+        """Hook for subclasses; the base only logs."""
+
+
+class NullReporter(ProgressReporter):
+    """Stores the last report, says nothing."""
+
+    def __call__(self, current: int, total: int, message: str = "") -> None:
+        self.last = Progress(int(current), int(total), str(message))
+        self.count += 1
+
+
+class CeleryTaskReporter(ProgressReporter):
+    """Reporter of a running Celery task (also of an inline task run by tasks_app.queue)."""
+
+    def __init__(self, task, *, log_every: float = 5.0):
+        super().__init__(getattr(task, "name", ""), log_every=log_every)
+        self.task = task
+
+    @property
+    def task_id(self) -> str | None:
+        request = getattr(self.task, "request", None)
+        return getattr(request, "id", None)
+
+    def emit(self, progress: Progress) -> None:
+        task_id = self.task_id
+        if task_id:
+            try:
+                self.task.update_state(task_id=task_id, state="PROGRESS", meta=progress.as_dict())
+            except Exception:  # a result backend hiccup must not fail the work itself
+                self.log.warning("could not store progress of task %s", task_id, exc_info=True)
+        broadcast(task_id, progress)
+
+
+def broadcast(task_id: str | None, progress: Progress) -> None:
+    """Hand a report to the websocket layer (absent in trimmed installs: then a no-op).
+
+    Exceptions from the hook propagate on purpose: ``TaskCancelled`` stops the task.
+    """
+    try:
+        from tasks_app.events import on_progress
+    except ImportError:
+        return
+    on_progress(task_id, progress.current, progress.total, progress.message)
+
+
+def as_reporter(reporter: Reporter | None) -> Reporter:
+    return reporter if reporter is not None else NullReporter()

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install, create a demo collection offline, and serve it on http://127.0.0.1:8000
+# with the embedded defaults (SQLite, files under ./data, in-process tasks).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export VFRAME_DATA_DIR="${VFRAME_DATA_DIR:-$PWD/data}"
+# The demo falls back to a random-weight model when no pretrained weights are present.
+export VFRAME_ALLOW_RANDOM_WEIGHTS="${VFRAME_ALLOW_RANDOM_WEIGHTS:-1}"
+.venv/bin/python manage.py migrate --noinput
+.venv/bin/python manage.py collectstatic --noinput >/dev/null
+.venv/bin/python manage.py demo
+echo "Serving on http://127.0.0.1:${PORT:-8000}/ (Ctrl-C to stop)"
+exec .venv/bin/daphne -b 127.0.0.1 -p "${PORT:-8000}" vframe_search.asgi:application

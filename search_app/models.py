@@ -87,3 +87,6 @@ class QueryVector(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["upload", "modelzoo_name"], name="query_vector_unique_per_model")]
+
+    def __str__(self) -> str:
+        return f"upload {self.upload_id} under {self.modelzoo_name}"

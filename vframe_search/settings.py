@@ -239,6 +239,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Name the shared enums once, so each appears under one name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "FeatureStatusEnum": "search_app.models.FeatureStatus",
+        "IndexTypeEnum": ["hnsw", "flat"],
+        "MediaTypeEnum": "media_app.models.MediaType",
+        "ModelTypeEnum": ["embedding", "detection"],
+        "SearchQueryTypeEnum": ["media", "upload"],
+        "ErrorStatusEnum": ["error"],
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "vframe_search.api.schema.envelope_postprocessing_hook",
+    ],
 }
 
 # --- Redis, Channels, Celery --------------------------------------------------------------

@@ -1,0 +1,55 @@
+"""OpenAPI post-processing: describe responses as they are sent, in the envelope.
+
+Views return bare data and the renderer wraps it, so drf-spectacular sees the bare
+shape; this hook wraps every JSON success schema in ``{"status": "ok", "res": ...}``
+and gives every operation the error envelope for its error codes, so the schema
+matches the wire (schemathesis and client generators rely on that).
+"""
+
+from __future__ import annotations
+
+ERROR_ENVELOPE = {
+    "type": "object",
+    "required": ["status", "error"],
+    "properties": {
+        "status": {"type": "string", "enum": ["error"]},
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "fields": {"type": "object", "additionalProperties": True},
+            },
+        },
+    },
+}
+
+
+def _wrap_ok(schema: dict) -> dict:
+    props = schema.get("properties", {}) if isinstance(schema, dict) else {}
+    if "status" in props and ("res" in props or "error" in props):
+        return schema  # already described as an envelope
+    return {"type": "object", "required": ["status", "res"], "properties": {"status": {"type": "string", "enum": ["ok"]}, "res": schema}}
+
+
+def envelope_postprocessing_hook(result, generator, request, public):
+    components = result.setdefault("components", {}).setdefault("schemas", {})
+    components.setdefault("ErrorEnvelope", ERROR_ENVELOPE)
+    ref = {"$ref": "#/components/schemas/ErrorEnvelope"}
+    for path, methods in result.get("paths", {}).items():
+        if not path.startswith("/api/v1/") or path.startswith(("/api/v1/schema", "/api/v1/docs", "/api/v1/redoc")):
+            continue
+        for operation in methods.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for code, response in operation["responses"].items():
+                content = response.get("content", {})
+                json_body = content.get("application/json")
+                if json_body is None:
+                    continue
+                if str(code).startswith("2") and "schema" in json_body:
+                    json_body["schema"] = _wrap_ok(json_body["schema"])
+            for code, text in (("401", "Not authenticated"), ("400", "Invalid input")):
+                operation["responses"].setdefault(code, {"description": text, "content": {"application/json": {"schema": ref}}})
+    return result

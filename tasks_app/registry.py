@@ -63,6 +63,14 @@ class ProgressTestParams(serializers.Serializer):
     interval = serializers.FloatField(min_value=0.0, max_value=60.0, default=1.0, help_text="Seconds between reports.")
     fail_at = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None, help_text="Fail on this step (to try error handling).")
 
+    MAX_SECONDS = 600
+
+    def validate(self, attrs: dict) -> dict:
+        # Any user may run it: keep one from tying up a worker for hours.
+        if attrs["steps"] * attrs["interval"] > self.MAX_SECONDS:
+            raise serializers.ValidationError(f"steps x interval must be at most {self.MAX_SECONDS} seconds.")
+        return attrs
+
 
 # --- Registry ----------------------------------------------------------------------------------
 

@@ -52,30 +52,21 @@ def task_run_effective_state(run: TaskRun) -> str:
 # --- Queues and workers (task/info/) --------------------------------------------------------------
 
 
-def _broker_display(url: str) -> str:
-    """The broker URL without its password."""
-    from kombu.utils.url import maybe_sanitize_url
-
-    return maybe_sanitize_url(url)
-
-
-def task_queue_info() -> dict[str, Any]:
+def task_queue_info(*, include_params: bool = False) -> dict[str, Any]:
     """Queues and workers as Celery sees them: per worker its active, reserved and
     scheduled tasks. 503 with the reason when the broker or every worker is unreachable;
-    every wait is bounded by ``TASK_INFO_TIMEOUT``."""
+    every wait is bounded by ``TASK_INFO_TIMEOUT``. Task parameters (server paths, say)
+    are included only with ``include_params`` (for staff)."""
     if settings.TASKS_INLINE:
-        return _inline_queue_info()
-    from kombu.exceptions import OperationalError
-
+        return _inline_queue_info(include_params=include_params)
     from vframe_search.celery import app
 
+    from .broker import broker_connection, broker_display, is_broker_error
+
     timeout = settings.TASK_INFO_TIMEOUT
-    broker = _broker_display(app.conf.broker_url)
+    broker = broker_display()
     try:
-        with app.connection_for_read() as conn:
-            # One quick try: a broker that is down must be a 503 now, not after kombu's
-            # default of many retries.
-            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, interval_max=0, timeout=timeout)
+        with broker_connection() as conn:
             queues = _queue_depths(conn)
             known = _present_worker_count()
             pings = app.control.inspect(timeout=timeout, connection=conn, limit=known or None).ping() or {}
@@ -91,19 +82,17 @@ def task_queue_info() -> dict[str, Any]:
             active_queues = inspect.active_queues() or {}
     except ServiceUnavailable:
         raise
-    except (OperationalError, OSError, ConnectionError, TimeoutError) as exc:
+    except Exception as exc:
+        if not is_broker_error(exc):
+            raise
         raise ServiceUnavailable(f"The task broker ({broker}) is unreachable: {exc}", code="broker_unavailable")
-    except Exception as exc:  # redis-py and kombu transports raise their own types
-        if type(exc).__module__.startswith(("redis", "kombu", "amqp")):
-            raise ServiceUnavailable(f"The task broker ({broker}) is unreachable: {exc}", code="broker_unavailable")
-        raise
     workers = [
         {
             "hostname": hostname,
             "queues": sorted(q.get("name", "") for q in active_queues.get(hostname) or []),
-            "active": [_task_brief(t) for t in active.get(hostname) or []],
-            "reserved": [_task_brief(t) for t in reserved.get(hostname) or []],
-            "scheduled": [_task_brief(t.get("request") or {}, eta=t.get("eta")) for t in scheduled.get(hostname) or []],
+            "active": [_task_brief(t, include_params) for t in active.get(hostname) or []],
+            "reserved": [_task_brief(t, include_params) for t in reserved.get(hostname) or []],
+            "scheduled": [_task_brief(t.get("request") or {}, include_params, eta=t.get("eta")) for t in scheduled.get(hostname) or []],
         }
         for hostname in sorted(pings)
     ]
@@ -128,13 +117,13 @@ def _present_worker_count() -> int:
         return 0
 
 
-def _task_brief(task: dict, eta: str | None = None) -> dict[str, Any]:
+def _task_brief(task: dict, include_params: bool, eta: str | None = None) -> dict[str, Any]:
     from .registry import task_name_for
 
     brief = {
         "id": task.get("id"),
         "name": task_name_for(task.get("name") or task.get("type") or ""),
-        "kwargs": task.get("kwargs"),
+        "kwargs": task.get("kwargs") if include_params else None,
         "worker_pid": task.get("worker_pid"),
         "started_at": _iso(task.get("time_start")),
     }
@@ -147,7 +136,7 @@ def _iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, tz=UTC).isoformat() if timestamp else None
 
 
-def _inline_queue_info() -> dict[str, Any]:
+def _inline_queue_info(*, include_params: bool) -> dict[str, Any]:
     """Without a broker the web process is the worker: report its task threads from the runs."""
     runs = TaskRun.objects.filter(state__in=[TaskState.PENDING, TaskState.STARTED]).order_by("created_at", "id")
     active, reserved = [], []
@@ -155,7 +144,7 @@ def _inline_queue_info() -> dict[str, Any]:
         brief = {
             "id": run.task_id,
             "name": run.name,
-            "kwargs": run.params,
+            "kwargs": run.params if include_params else None,
             "worker_pid": os.getpid(),
             "started_at": run.started_at and run.started_at.isoformat(),
         }

@@ -87,10 +87,13 @@ def task_cancel(*, run: TaskRun) -> TaskRun:
     if not claimed:
         TaskRun.objects.filter(pk=run.pk).exclude(state__in=FINISHED_STATES).update(cancel_requested=True)
     if not settings.TASKS_INLINE:
-        try:
-            from vframe_search.celery import app
+        from vframe_search.celery import app
 
-            app.control.revoke(run.task_id, terminate=True, signal="SIGTERM")
+        from .broker import broker_connection
+
+        try:
+            with broker_connection() as conn:
+                app.control.revoke(run.task_id, terminate=True, signal="SIGTERM", connection=conn)
         except Exception:
             # The flag is set; the task still stops at its next progress report.
             logger.warning("could not broadcast the revoke of %s", run.task_id, exc_info=True)

@@ -63,7 +63,7 @@ class TaskViewSet(viewsets.ViewSet):
         summary="Queues and workers as Celery sees them", responses={200: OpenApiResponse(description="mode, broker, queues, workers"), **_errors(503)}
     )
     def info(self, request):
-        return Response(selectors.task_queue_info())
+        return Response(selectors.task_queue_info(include_params=request.user.is_staff))
 
     @extend_schema(summary="Run a task", request=TaskRunRequestSerializer, responses={202: TaskStartedSerializer, **_errors(400, 403, 415, 503)})
     def run(self, request):

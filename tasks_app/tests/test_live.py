@@ -148,6 +148,13 @@ def test_cancel_stops_a_running_task_and_drops_a_pending_one(stack):
         # w1 has one process and prefetches one task: the second waits in the queue.
         pending = api.post("/api/v1/task/test/", {"steps": 1, "interval": 0})[1]["res"]["id"]
 
+        # The queues as Celery sees them: one task active on w1, one waiting in the queue.
+        status, body = stack.api("boss").get("/api/v1/task/info/")
+        assert status == 200, body
+        w1 = next(w for w in body["res"]["workers"] if w["hostname"].startswith("w1@"))
+        assert [(t["id"], t["name"], t["kwargs"]["steps"]) for t in w1["active"]] == [(running, "test", 300)]
+        assert body["res"]["queues"] == [{"name": "vframe", "waiting": 1}]
+
         status, body = api.post(f"/api/v1/task/{pending}/cancel/")
         assert status == 200 and body["res"]["state"] == "REVOKED", body
         status, body = api.post(f"/api/v1/task/{running}/cancel/")
@@ -296,5 +303,17 @@ def test_without_redis_tasks_run_in_the_web_process_and_still_stream(stack):
         assert api.get(f"/api/v1/task/{task_id}/")[1]["res"]["state"] == "SUCCESS"
         info = api.get("/api/v1/task/info/")[1]["res"]
         assert info["mode"] == "inline" and info["workers"][0]["hostname"].startswith("inline@")
+
+        # A thread cannot be killed: the cancel flag stops the task at its next report.
+        stream = EventStream(base.replace("http://", "ws://") + "/ws/v1/events/", headers={"Authorization": f"Token {stack.tokens['curator']}"})
+        stream.connect()
+        try:
+            long_id = api.post("/api/v1/task/test/", {"steps": 300, "interval": 0.1})[1]["res"]["id"]
+            wait_for(lambda: any(e["event"] == "progress" for e in stream.for_task(long_id)), timeout=30, what="the first progress report")
+            assert api.post(f"/api/v1/task/{long_id}/cancel/")[0] == 202
+            assert stream.wait_task_end(long_id)[-1]["event"] == "cancelled"
+        finally:
+            stream.close()
+        assert api.get(f"/api/v1/task/{long_id}/")[1]["res"]["state"] == "REVOKED"
     finally:
         server.stop()

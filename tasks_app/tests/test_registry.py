@@ -36,6 +36,13 @@ def test_test_task_params_get_defaults_and_bounds():
     assert set(err.value.fields["params"]) == {"steps", "interval"}
 
 
+def test_test_task_cannot_tie_up_a_worker_for_long():
+    assert TASKS["test"].validate({"steps": 600, "interval": 1})["steps"] == 600
+    with pytest.raises(InvalidInput) as err:
+        TASKS["test"].validate({"steps": 1000, "interval": 60})
+    assert "at most 600 seconds" in str(err.value.fields)
+
+
 @pytest.mark.parametrize("params", [[1, 2], "steps=3", 5])
 def test_params_must_be_an_object(params):
     with pytest.raises(InvalidInput, match="params must be a JSON object"):

@@ -130,13 +130,27 @@ def test_cancel_pending_is_200_running_is_202_finished_is_409(api, user):
     assert res.status_code == 409 and res.json()["error"]["code"] == "task_finished"
 
 
-def test_info_without_broker_reports_the_inline_pool(api, user):
-    TaskRun.objects.create(task_id="t-wait", name="test", user=user)
+def test_info_without_broker_reports_the_inline_pool(api, staff_api, user):
+    TaskRun.objects.create(task_id="t-wait", name="test", user=user, params={"steps": 3})
     info = api.get("/api/v1/task/info/").json()["res"]
     assert info["mode"] == "inline" and info["broker"] is None
     [worker] = info["workers"]
     assert worker["hostname"].startswith("inline@") and [t["id"] for t in worker["reserved"]] == ["t-wait"]
+    assert worker["reserved"][0]["kwargs"] is None  # parameters (server paths, say) are for staff
     assert info["queues"] == [{"name": "vframe", "waiting": 1}]
+    assert staff_api.get("/api/v1/task/info/").json()["res"]["workers"][0]["reserved"][0]["kwargs"] == {"steps": 3}
+
+
+def test_info_with_a_broker_but_no_worker_is_a_503_saying_so(api, settings, monkeypatch, redis_url):
+    from vframe_search.celery import app
+
+    settings.TASKS_INLINE = False
+    settings.TASK_INFO_TIMEOUT = 0.3
+    monkeypatch.setattr(app.conf, "broker_url", redis_url)
+    res = api.get("/api/v1/task/info/")
+    assert res.status_code == 503
+    error = res.json()["error"]
+    assert error["code"] == "no_worker" and "No Celery worker answered" in error["message"]
 
 
 def test_info_with_celery_and_no_broker_is_a_quick_503(api, settings, monkeypatch):

@@ -1,14 +1,434 @@
-"""Every write to Features and their indexes."""
+"""Every write to Features, their stored vectors and their indexes.
+
+The API, the admin, the Celery tasks and the ingest command all call these. Building
+an index (:func:`feature_update_index`) is incremental and restartable:
+
+1. claim the build with a conditional UPDATE (one builder per feature; a claim whose
+   heartbeat is older than ``INDEX_BUILD_STALE_SECONDS`` is taken over);
+2. embed every image and video frame that has no stored vector yet, appending shards
+   to the feature's vector store as it goes (a crash loses at most one shard's work);
+3. write the next index version from the stored vectors (search_app.index), renamed
+   into place, then raise ``Feature.index_version`` while still holding the claim;
+4. go round again if someone asked for a build meanwhile, else mark the feature ready.
+
+Tunables (Django settings, all optional): ``INDEX_SHARD_ITEMS`` (vectors per shard,
+4096), ``INDEX_SHARD_SECONDS`` (longest time between shard writes, 60),
+``INDEX_BUILD_STALE_SECONDS`` (900), ``INDEX_COMPACT_FRACTION`` (0.2),
+``INDEX_THREADS`` (hnswlib threads, 0 = all cores).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+import shutil
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from media_app.models import Media, MediaType
+from modelzoo.registry import MODELS, EmbeddingModelSpec, get_model, random_weights_allowed
+from modelzoo.weights import check_usable, resolve_weights
+from tasks_app.progress import Reporter, as_reporter
+from tasks_app.queue import enqueue_on_commit
+from vframe_search.api.errors import Conflict, DomainError, InvalidInput
+
+from .index import feature_dir, remove_versions_except, update_index_files, validate_index_params, validate_index_type, vector_store
+from .models import Feature, FeatureStatus
+
+logger = logging.getLogger(__name__)
+
+EMBEDDABLE_TYPES = (MediaType.IMAGE, MediaType.VIDEO_FRAME)  # videos are searched through their frames
+UPDATABLE_FIELDS = frozenset({"active", "username", "user", "index_type", "index_params", "modelzoo_name"})
+
+
+def _conf(name: str, default):
+    return getattr(settings, name, default)
+
+
+class BuildLost(Exception):
+    """The build's claim is gone: the feature was deleted, or a stale claim was taken over."""
+
+
+# --- create / update / delete ---------------------------------------------------------------------
+
+
+def validate_embedding_model(name: Any) -> EmbeddingModelSpec:
+    """The model zoo entry for a feature, or InvalidInput (400) naming the field.
+
+    Missing weights raise WeightsMissing (503): the request was fine, the machine lacks
+    a file, and the message says how to provide it.
+    """
+    spec = MODELS.get(name) if isinstance(name, str) else None
+    if spec is None or not isinstance(spec, EmbeddingModelSpec):
+        choices = ", ".join(n for n, m in MODELS.items() if isinstance(m, EmbeddingModelSpec) and (random_weights_allowed() or not m.random_weights))
+        raise InvalidInput(f"Unknown embedding model {name!r}.", fields={"modelzoo_name": [f"Unknown embedding model; choose one of: {choices}."]})
+    if spec.random_weights and not random_weights_allowed():
+        raise InvalidInput(
+            f"Model {name!r} has random weights, which are disabled here.",
+            code="random_weights_disabled",
+            fields={"modelzoo_name": ["Random-weight models are for tests; set VFRAME_ALLOW_RANDOM_WEIGHTS=1 to use them."]},
+        )
+    resolve_weights(spec)
+    return spec
+
+
+def feature_create(
+    *,
+    modelzoo_name: str,
+    index_type: str = "hnsw",
+    index_params: dict | None = None,
+    active: bool = True,
+    user=None,
+    username: str = "",
+) -> Feature:
+    """Create a feature and schedule its first build once the row is committed."""
+    validate_embedding_model(modelzoo_name)
+    validate_index_type(index_type)
+    params = validate_index_params(index_params)
+    with transaction.atomic():
+        feature = Feature.objects.create(
+            modelzoo_name=modelzoo_name,
+            index_type=index_type,
+            index_params=params,
+            active=bool(active),
+            user=user if getattr(user, "is_authenticated", False) else None,
+            username=username or getattr(user, "username", "") or "",
+        )
+        feature_schedule_build(feature=feature)
+    return feature
+
+
+def feature_schedule_build(*, feature: Feature, full: bool = False) -> None:
+    """Start ``build_index`` after the current transaction commits.
+
+    If a build of this feature is running, the new task's claim fails and asks the
+    running build to go round once more, so nothing is lost and nothing runs twice.
+    """
+    from .tasks import build_index
+
+    enqueue_on_commit(build_index, feature.pk, full=full)
+
+
+def feature_update(*, feature: Feature, **fields: Any) -> Feature:
+    """Change a feature. Index type or parameters: the index is rebuilt from the stored
+    vectors (no model run). The model of a feature that already has vectors or is
+    building cannot change (409): its vectors would mix two models; create a new one."""
+    unknown = set(fields) - UPDATABLE_FIELDS
+    if unknown:
+        raise InvalidInput(f"Cannot update {', '.join(sorted(unknown))}.", fields={k: ["Not an updatable field."] for k in sorted(unknown)})
+    with transaction.atomic():
+        feature = Feature.objects.select_for_update().get(pk=feature.pk)
+        changed: list[str] = []
+        rebuild = False
+        if "modelzoo_name" in fields and fields["modelzoo_name"] != feature.modelzoo_name:
+            spec = MODELS.get(feature.modelzoo_name)
+            has_vectors = vector_store(feature.pk, getattr(spec, "embedding_dim", 0)).ids().size > 0
+            if feature.has_index or has_vectors or feature.status == FeatureStatus.BUILDING:
+                raise Conflict(
+                    f"Feature {feature.pk} already holds vectors of {feature.modelzoo_name!r}; create a new feature for {fields['modelzoo_name']!r}.",
+                    code="model_change_conflict",
+                    fields={"modelzoo_name": ["Cannot change the model of a feature that has been built; create a new feature instead."]},
+                )
+            validate_embedding_model(fields["modelzoo_name"])
+            feature.modelzoo_name = fields["modelzoo_name"]
+            changed.append("modelzoo_name")
+            rebuild = True
+        if "index_type" in fields and fields["index_type"] != feature.index_type:
+            feature.index_type = validate_index_type(fields["index_type"])
+            changed.append("index_type")
+            rebuild = True
+        if "index_params" in fields:
+            params = validate_index_params({**(feature.index_params or {}), **(fields["index_params"] or {})})
+            if params != feature.index_params:
+                feature.index_params = params
+                changed.append("index_params")
+                rebuild = True
+        if "active" in fields and bool(fields["active"]) != feature.active:
+            feature.active = bool(fields["active"])
+            changed.append("active")
+        if "username" in fields and fields["username"] is not None and fields["username"] != feature.username:
+            feature.username = fields["username"]
+            changed.append("username")
+        if "user" in fields:
+            feature.user = fields["user"]
+            changed.append("user")
+        if rebuild and feature.status != FeatureStatus.BUILDING:
+            feature.status = FeatureStatus.PENDING
+            changed.append("status")
+        if changed:
+            feature.save(update_fields=[*changed, "updated_at"])
+        if rebuild:
+            feature_schedule_build(feature=feature)
+    return feature
+
+
+def feature_delete(*, feature: Feature) -> None:
+    """Delete a feature, then (after commit) its vectors and index files.
+
+    A build still running notices at its next heartbeat and stops.
+    """
+    pk = feature.pk
+    with transaction.atomic():
+        feature.delete()
+        transaction.on_commit(lambda: shutil.rmtree(feature_dir(pk), ignore_errors=True))
 
 
 def feature_forget_media(*, media_ids: Iterable[int]) -> None:
     """Remove deleted media from every feature's vectors and indexes.
 
-    Filled in by the ingestion/index issue; until features hold vectors there is
-    nothing to forget.
+    The ids go into each feature's deletion set at once (an index loaded from now on
+    leaves them out) and a build is scheduled to mark them deleted in a new index
+    version, so searchers holding the old version swap it out.
     """
-    return None
+    ids = np.unique(np.fromiter((int(i) for i in media_ids), dtype=np.int64))
+    if ids.size == 0:
+        return
+    for feature in Feature.objects.only("pk", "modelzoo_name"):
+        spec = MODELS.get(feature.modelzoo_name)
+        store = vector_store(feature.pk, getattr(spec, "embedding_dim", 0))
+        if not store.exists():
+            continue
+        # Recorded even for ids without a vector yet: a build embedding them right now
+        # will have them dropped.
+        store.add_deleted(ids)
+        if np.intersect1d(ids, store.ids(), assume_unique=True).size:
+            feature_schedule_build(feature=feature)
+
+
+# --- building ------------------------------------------------------------------------------------------
+
+
+def _claim(pk: int) -> str | None:
+    """Take the build of feature ``pk``: a token, or None when another build holds it."""
+    token = uuid.uuid4().hex
+    now = timezone.now()
+    stale = now - timedelta(seconds=_conf("INDEX_BUILD_STALE_SECONDS", 900))
+    claimed = (
+        Feature.objects.filter(pk=pk)
+        .filter(~Q(status=FeatureStatus.BUILDING) | Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale))
+        .update(status=FeatureStatus.BUILDING, build_token=token, heartbeat_at=now, build_requested=False, error="")
+    )
+    return token if claimed else None
+
+
+class _Heartbeat:
+    """Proves the claim is still ours (and the feature still exists) every few seconds."""
+
+    def __init__(self, pk: int, token: str, every: float = 10.0):
+        self.pk, self.token, self.every = pk, token, every
+        self._at = time.monotonic()
+
+    def beat(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._at < self.every:
+            return
+        self._at = now
+        if not Feature.objects.filter(pk=self.pk, build_token=self.token).update(heartbeat_at=timezone.now()):
+            raise BuildLost(f"feature {self.pk}: build claim lost")
+
+    def check(self) -> None:
+        self.beat(force=True)
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, DomainError):
+        return exc.message
+    if isinstance(exc, KeyboardInterrupt):
+        return "Interrupted; run the build again to finish it."
+    return f"{type(exc).__name__}: {exc}"[:4000]
+
+
+def _media_sources(ids: np.ndarray, chunk: int = 2000) -> Iterator[tuple[int, Any]]:
+    """(media id, path or opener) for these ids, read from the database chunk by chunk."""
+    try:
+        default_storage.path("x")
+        local = True
+    except NotImplementedError:
+        local = False
+    for start in range(0, ids.size, chunk):
+        part = ids[start : start + chunk].tolist()
+        rows = Media.objects.filter(pk__in=part).order_by("pk").values_list("pk", "file")
+        for pk, name in rows:
+            yield pk, (default_storage.path(name) if local else partial(default_storage.open, name, "rb"))
+
+
+def _embed_missing(
+    *, feature: Feature, spec: EmbeddingModelSpec, store, todo: np.ndarray, heartbeat: _Heartbeat, reporter: Reporter
+) -> tuple[int, list[tuple[int, str]]]:
+    """Embed ``todo`` media into the store; returns (vectors written, skipped with reasons)."""
+    from modelzoo.embedding import get_embedder
+
+    if todo.size == 0:
+        return 0, []
+    embedder = get_embedder(spec.name)
+    shard_items = int(_conf("INDEX_SHARD_ITEMS", 4096))
+    shard_seconds = float(_conf("INDEX_SHARD_SECONDS", 60))
+    total = int(todo.size)
+    done = written = 0
+    skipped: list[tuple[int, str]] = []
+    ids_buf: list[np.ndarray] = []
+    vec_buf: list[np.ndarray] = []
+    buffered = 0
+    flushed_at = time.monotonic()
+
+    def flush() -> None:
+        nonlocal buffered, flushed_at, written
+        if buffered:
+            store.append(np.concatenate(ids_buf), np.concatenate(vec_buf))
+            written += buffered
+            ids_buf.clear()
+            vec_buf.clear()
+            buffered = 0
+        flushed_at = time.monotonic()
+
+    reporter(0, total, "embedding")
+    for batch in embedder.embed_files(_media_sources(todo)):
+        for media_id, reason in batch.failed:
+            logger.warning("feature %s: skipped media %s: %s", feature.pk, media_id, reason)
+        skipped.extend(batch.failed)
+        if batch.ids.size:
+            ids_buf.append(batch.ids)
+            vec_buf.append(batch.vectors)
+            buffered += batch.ids.size
+        done += batch.ids.size + len(batch.failed)
+        if buffered >= shard_items or time.monotonic() - flushed_at >= shard_seconds:
+            flush()
+        reporter(done, total, "embedding")
+        heartbeat.beat()
+    flush()
+    # Media rows that vanished between the id query and the file query count as done.
+    return written, skipped
+
+
+def _build_once(pk: int, token: str, reporter: Reporter, full: bool) -> dict:
+    feature = Feature.objects.filter(pk=pk, build_token=token).first()
+    if feature is None:
+        raise BuildLost(f"feature {pk}: build claim lost")
+    spec = get_model(feature.modelzoo_name)
+    if not isinstance(spec, EmbeddingModelSpec):
+        raise InvalidInput(f"Model {spec.name!r} is not an embedding model.")
+    check_usable(spec)
+    heartbeat = _Heartbeat(pk, token)
+    directory = feature_dir(pk)
+    store = vector_store(pk, spec.embedding_dim)
+    store.remove_temp_files()
+
+    db_ids = np.fromiter(
+        Media.objects.filter(media_type__in=EMBEDDABLE_TYPES).order_by().values_list("pk", flat=True).iterator(chunk_size=20000),
+        dtype=np.int64,
+    )
+    db_ids.sort()
+    stored = store.ids()
+    deleted = store.deleted()
+    # Media deleted without feature_forget_media reaching us (a crash between commit
+    # and on_commit): the database is the truth.
+    vanished = np.setdiff1d(np.setdiff1d(stored, deleted, assume_unique=True), db_ids, assume_unique=True)
+    if vanished.size:
+        store.add_deleted(vanished)
+    todo = np.setdiff1d(db_ids, stored, assume_unique=True)
+    embedded, skipped = _embed_missing(feature=feature, spec=spec, store=store, todo=todo, heartbeat=heartbeat, reporter=reporter)
+
+    heartbeat.check()
+    current = Feature.objects.filter(pk=pk).values_list("index_version", flat=True).first()
+    if current is None:
+        raise BuildLost(f"feature {pk} was deleted")
+    compact_fraction = float(_conf("INDEX_COMPACT_FRACTION", 0.2))
+    meta = update_index_files(
+        directory=directory,
+        store=store,
+        index_type=feature.index_type,
+        params=feature.index_params,
+        current_version=current,
+        new_version=current + 1,
+        full=full,
+        threads=int(_conf("INDEX_THREADS", 0)),
+        compact_fraction=compact_fraction,
+        reporter=reporter,
+        extra_meta={"feature_id": pk, "modelzoo_name": spec.name},
+        before_rename=heartbeat.check,
+    )
+    fields: dict[str, Any] = {"skipped_count": len(skipped), "heartbeat_at": timezone.now()}
+    if meta is not None:
+        fields.update(index_version=current + 1, item_count=meta["count"], built_at=timezone.now())
+    if not Feature.objects.filter(pk=pk, build_token=token).update(**fields):
+        raise BuildLost(f"feature {pk}: build claim lost")
+    if meta is not None:
+        remove_versions_except(directory, {current, current + 1})
+        stats = store.stats()
+        if stats["stored"] and stats["deleted"] / stats["stored"] > compact_fraction:
+            store.compact()
+    return {
+        "embedded": int(embedded),
+        "skipped": len(skipped),
+        "removed": int(meta["removed"]) if meta else 0,
+        "version": current + 1 if meta else current,
+        "count": int(meta["count"]) if meta else Feature.objects.filter(pk=pk).values_list("item_count", flat=True).first() or 0,
+        "mode": meta["mode"] if meta else "unchanged",
+    }
+
+
+def feature_update_index(*, feature: Feature, reporter: Reporter | None = None, full: bool = False) -> dict:
+    """Embed the media this feature lacks and write a new index version.
+
+    Status goes pending → building → ready, or failed with the error text (the
+    exception is re-raised; the previous index version stays usable). If another build
+    of the feature is running, nothing runs here: that build is asked to go round once
+    more, and ``{"claimed": False, ...}`` is returned. ``full`` rebuilds the index from
+    the stored vectors instead of updating it (the model does not run again).
+
+    Returns counts: ``embedded``, ``skipped`` (undecodable files), ``removed`` (deleted
+    media dropped), ``version``, ``count`` (items in the index), ``mode``.
+    """
+    reporter = as_reporter(reporter)
+    pk = feature.pk
+    token = _claim(pk)
+    if token is None:
+        if not Feature.objects.filter(pk=pk).update(build_requested=True):
+            raise BuildLost(f"feature {pk} does not exist")
+        return {
+            "feature_id": pk,
+            "claimed": False,
+            "status": FeatureStatus.BUILDING.value,
+            "message": "Another build of this feature is running; it will include these media.",
+        }
+    totals: dict[str, Any] = {"feature_id": pk, "claimed": True, "embedded": 0, "skipped": 0, "removed": 0, "rounds": 0}
+    try:
+        while True:
+            result = _build_once(pk, token, reporter, full)
+            full = False
+            totals["rounds"] += 1
+            for key in ("embedded", "skipped", "removed"):
+                totals[key] += result[key]
+            totals.update(version=result["version"], count=result["count"], mode=result["mode"])
+            if Feature.objects.filter(pk=pk, build_token=token, build_requested=False).update(
+                status=FeatureStatus.READY, error="", build_token="", heartbeat_at=None
+            ):
+                break
+            # Asked for another build while this one ran: clear the request and go again.
+            if not Feature.objects.filter(pk=pk, build_token=token).update(build_requested=False):
+                raise BuildLost(f"feature {pk}: build claim lost")
+    except BuildLost as exc:
+        logger.warning("%s; stopping", exc)
+        if not Feature.objects.filter(pk=pk).exists():
+            shutil.rmtree(feature_dir(pk), ignore_errors=True)
+        totals["status"] = "lost"
+        return totals
+    except BaseException as exc:
+        logger.exception("building the index of feature %s failed", pk)
+        Feature.objects.filter(pk=pk, build_token=token).update(
+            status=FeatureStatus.FAILED, error=_error_text(exc), build_token="", heartbeat_at=None, build_requested=False
+        )
+        raise
+    totals["status"] = FeatureStatus.READY.value
+    feature.refresh_from_db()
+    return totals

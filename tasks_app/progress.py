@@ -43,7 +43,8 @@ class Progress:
 
 
 class ProgressReporter:
-    """Keeps the last report and logs progress now and then (and always the final one).
+    """Keeps the last report and logs progress now and then (always the first and the
+    final one).
 
     Subclasses override :meth:`emit`, which sees every report.
     """
@@ -54,14 +55,14 @@ class ProgressReporter:
         self.log_every = log_every
         self.last: Progress | None = None
         self.count = 0
-        self._logged_at = 0.0
+        self._logged_at: float | None = None
 
     def __call__(self, current: int, total: int, message: str = "") -> None:
         progress = Progress(int(current), int(total), str(message))
         self.last = progress
         self.count += 1
         now = time.monotonic()
-        if now - self._logged_at >= self.log_every or progress.current >= progress.total:
+        if self._logged_at is None or now - self._logged_at >= self.log_every or progress.current >= progress.total:
             self._logged_at = now
             self.log.info("%s%d/%d %s", f"{self.name}: " if self.name else "", progress.current, progress.total, progress.message)
         self.emit(progress)

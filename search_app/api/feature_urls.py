@@ -1,1 +1,12 @@
-urlpatterns: list = []
+"""/api/v1/feature/...: explicit paths, exactly those of the API document."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from .feature_views import FeatureViewSet
+
+urlpatterns = [
+    path("", FeatureViewSet.as_view({"get": "list", "post": "create"}), name="feature-list"),
+    path("<int:id>/", FeatureViewSet.as_view({"get": "retrieve", "put": "update", "delete": "destroy"}), name="feature-detail"),
+]

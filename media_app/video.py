@@ -2,20 +2,23 @@
 decodes video.
 
 A video is accepted by probing its container with FFmpeg, never by extension. Its
-keyframes are chosen by content, not by the codec's GOP structure:
+keyframes are chosen by content, not by the codec's GOP structure. Every sampled frame
+(at most ``analysis_fps`` per second) is shrunk to a small grayscale picture; the
+difference of two pictures is their mean absolute pixel difference (0..1).
 
-- every sampled frame (at most ``analysis_fps`` per second) is shrunk to a small
-  grayscale thumbnail and compared with the last *kept* frame (mean absolute
-  difference, 0..1); comparing with the last kept frame rather than the previous one
-  also catches slow drift (a pan) once it has added up to a new view;
-- a difference of at least ``scene_threshold`` keeps the frame (a cut);
-- after ``max_interval`` seconds without a keep, the frame is kept anyway unless it is
-  still near-identical to the last kept one (difference under ``min_change``), so a
-  slowly changing scene is covered at least every ``max_interval`` seconds while a
-  static camera yields one frame, not one per interval;
-- nothing is kept within ``min_interval`` seconds of the previous keep (flashes,
-  flicker, strobing cuts); the comparison is simply repeated once the interval has
-  passed, so a scene that lasts longer than ``min_interval`` is never lost.
+- A *cut* is a jump between consecutive samples: a difference of at least
+  ``scene_threshold`` that also stands out, at least twice the largest difference of
+  the last two seconds, or comes with a large change of the gray-level histogram.
+  Camera motion (handheld footage, pans) changes every sample by a similar amount and
+  is not a cut, so a shaky two-hour video does not become thousands of "scenes".
+- A cut keeps the frame; a cut within ``min_interval`` seconds of the previous keep
+  (flashes, strobes) is held back until the interval has passed and then kept only if
+  the picture still differs from the last kept one, so a scene lasting longer than
+  ``min_interval`` is never lost.
+- After ``max_interval`` seconds without a keep, the frame is kept anyway unless it is
+  near-identical to the last kept one (difference under ``min_change``): moving footage
+  is covered at least every ``max_interval`` seconds, while a static camera yields one
+  frame, not one per interval.
 
 Kept frames are written as JPEG (with a thumbnail) into a scratch folder; the caller
 stores them and creates the rows in one transaction.
@@ -26,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -120,31 +124,60 @@ class KeyframeSelector:
     """The keep/drop decision, separate from decoding so it can be reasoned about and
     tested on plain arrays."""
 
+    # A cut stands out this much above the largest step of the last two seconds (the
+    # largest, not the average: handheld motion is jerky), or moves this much of the
+    # gray-level histogram (total variation, 0..1): a pan keeps its histogram, a cut to
+    # another place rarely does.
+    SPIKE_RATIO = 2.0
+    HISTOGRAM_CUT = 0.25
+
     def __init__(self, options: KeyframeOptions):
         self.options = options
+        self.previous: np.ndarray | None = None
         self.last_kept: np.ndarray | None = None
         self.last_kept_t = -math.inf
+        self.recent: deque[float] = deque(maxlen=max(2, round(2 * options.analysis_fps)))
+        self.pending_cut = False
 
     def consider(self, t: float, small: np.ndarray) -> tuple[str | None, float]:
         """Return ``(reason, score)``; reason is None when the frame is dropped."""
         opts = self.options
+        previous, self.previous = self.previous, small
         if self.last_kept is None:
             return self._keep(t, small, "first", 1.0)
-        if t - self.last_kept_t < opts.min_interval:
-            return None, 0.0
-        if small.shape != self.last_kept.shape:  # resolution changed mid-stream
+        if small.shape != previous.shape or small.shape != self.last_kept.shape:  # resolution changed
             return self._keep(t, small, "scene", 1.0)
-        score = float(np.abs(small.astype(np.int16) - self.last_kept.astype(np.int16)).mean()) / 255.0
-        if score >= opts.scene_threshold:
-            return self._keep(t, small, "scene", score)
-        if t - self.last_kept_t >= opts.max_interval and score >= opts.min_change:
-            return self._keep(t, small, "interval", score)
-        return None, score
+        step = _difference(small, previous)
+        motion = max(self.recent) if self.recent else math.inf
+        self.recent.append(step)
+        if step >= opts.scene_threshold and (step >= self.SPIKE_RATIO * motion or _histogram_change(small, previous) >= self.HISTOGRAM_CUT):
+            self.pending_cut = True
+        if t - self.last_kept_t < opts.min_interval:
+            return None, step
+        drift = _difference(small, self.last_kept)
+        if self.pending_cut:
+            self.pending_cut = False
+            if drift >= opts.scene_threshold:
+                return self._keep(t, small, "scene", step)
+        if t - self.last_kept_t >= opts.max_interval and drift >= opts.min_change:
+            return self._keep(t, small, "interval", drift)
+        return None, step
 
     def _keep(self, t: float, small: np.ndarray, reason: str, score: float) -> tuple[str, float]:
         self.last_kept = small
         self.last_kept_t = t
+        self.pending_cut = False
         return reason, score
+
+
+def _difference(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean()) / 255.0
+
+
+def _histogram_change(a: np.ndarray, b: np.ndarray) -> float:
+    ha = np.bincount((a >> 3).ravel(), minlength=32)
+    hb = np.bincount((b >> 3).ravel(), minlength=32)
+    return float(np.abs(ha / a.size - hb / b.size).sum()) / 2
 
 
 def _container_format(container, path: Path) -> str:

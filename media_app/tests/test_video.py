@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from media_app.video import KeyframeOptions, KeyframeSelector, _upright, extract_keyframes, probe_video
+from media_app.video import KeyframeOptions, KeyframeSelector, _difference, _upright, extract_keyframes, probe_video
 from vframe_search.api.errors import DomainError
 
 VIDEO_SHA = "ab" * 32
@@ -183,6 +183,44 @@ def test_slow_drift_is_covered_every_max_interval(tmp_path):
     assert all(4.9 <= b - a <= 5.3 for a, b in zip(times, times[1:], strict=False))
 
 
+def natural_texture(height: int, width: int, seed: int, contrast: float = 40) -> np.ndarray:
+    """Gray 1/f noise: the spectrum of natural scenes, unlike blocky random patterns."""
+    rng = np.random.default_rng(seed)
+    fy, fx = np.fft.fftfreq(height)[:, None], np.fft.fftfreq(width)[None, :]
+    spectrum = np.fft.fft2(rng.standard_normal((height, width))) / np.maximum(np.hypot(fx, fy), 1 / width)
+    img = np.real(np.fft.ifft2(spectrum))
+    return np.clip(128 + contrast * (img - img.mean()) / img.std(), 0, 255).astype(np.uint8)
+
+
+def test_handheld_camera_motion_is_not_a_string_of_cuts(tmp_path):
+    # 40 s of jerky panning over one busy place, up to a third of the frame per sample:
+    # most steps differ by more than the scene threshold.
+    texture = natural_texture(48, 2000, seed=3, contrast=90)
+    steps = np.random.default_rng(4).integers(6, 22, size=160)
+    xs = np.cumsum(steps) % (2000 - 64)
+    frames = (np.ascontiguousarray(np.repeat(texture[:, x : x + 64, None], 3, axis=2)) for x in xs)
+    path = write_video(tmp_path / "handheld.mp4", [], fps=4, frames=frames)
+    _, kept, _ = keyframes(path, tmp_path / "out", max_interval=10.0)
+    # About one frame per max_interval, as for any footage without cuts.
+    assert [k.reason for k in kept][:1] == ["first"] and len(kept) <= 6
+    assert [k.reason for k in kept].count("scene") <= 1
+
+
+def test_cuts_are_kept_while_the_camera_moves(tmp_path):
+    # Four places, dark and bright in turn, 4 s each, filmed panning 8 px per frame:
+    # most steps of the pan differ by more than the scene threshold.
+    places = [
+        np.clip(natural_texture(48, 600, seed=s, contrast=60).astype(int) + shift, 0, 255).astype(np.uint8)
+        for s, shift in zip((10, 11, 12, 13), (-50, 50, -50, 50), strict=True)
+    ]
+    views = [places[i // 16][:, (i % 16) * 8 : (i % 16) * 8 + 64] for i in range(64)]
+    assert np.median([_difference(a, b) for a, b in zip(views, views[1:], strict=False)]) > 0.1
+    frames = (np.ascontiguousarray(np.repeat(view[:, :, None], 3, axis=2)) for view in views)
+    path = write_video(tmp_path / "report.mp4", [], fps=4, frames=frames)
+    _, kept, _ = keyframes(path, tmp_path / "out")
+    assert [(k.timestamp, k.reason) for k in kept] == [(0.0, "first"), (4.0, "scene"), (8.0, "scene"), (12.0, "scene")]
+
+
 def test_intra_only_video_and_keyframes_only_mode(tmp_path):
     mjpeg = write_video(tmp_path / "cctv.avi", [(1, 1.0), (2, 1.0), (3, 1.0)], codec="mjpeg", container="avi")
     _, kept, _ = keyframes(mjpeg, tmp_path / "a")
@@ -227,6 +265,17 @@ def test_selector_rules_on_plain_arrays():
     assert sel.consider(31.0, a)[0] == "scene"
     assert sel.consider(45.0, near_a)[0] is None
     assert sel.consider(46.0, some_change)[0] == "interval"
+
+
+def test_selector_tells_sustained_motion_from_a_cut():
+    opts = KeyframeOptions(scene_threshold=0.1, max_interval=100.0, min_interval=0.5, min_change=0.01, analysis_fps=4)
+    sel = KeyframeSelector(opts)
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 256, size=(16, 400), dtype=np.uint8)
+    reasons = [sel.consider(i / 4, texture[:, 4 * i : 4 * i + 32])[0] for i in range(40)]
+    assert reasons[0] == "first" and set(reasons[2:]) == {None}  # a steady pan: every step differs
+    cut = np.full((16, 32), 20, np.uint8)  # a dark room: as busy a step as the pan, another histogram
+    assert sel.consider(10.0, cut)[0] == "scene"
 
 
 def test_upright_applies_display_rotation():

@@ -22,6 +22,7 @@ from vframe_search.api.errors import InvalidInput, PermissionDeniedError
 
 class BuildIndexParams(serializers.Serializer):
     feature_id = serializers.IntegerField(min_value=1, help_text="Id of the feature whose index to build or update.")
+    full = serializers.BooleanField(default=False, help_text="Re-embed every media instead of only those not yet in the index.")
 
     def validate_feature_id(self, value: int) -> int:
         from search_app.models import Feature
@@ -33,6 +34,7 @@ class BuildIndexParams(serializers.Serializer):
 
 class DownloadModelParams(serializers.Serializer):
     name = serializers.CharField(max_length=100, help_text="Model zoo name of the model to download.")
+    force = serializers.BooleanField(default=False, help_text="Download again even if the weights are already there.")
 
     def validate_name(self, value: str) -> str:
         from modelzoo.registry import MODELS
@@ -44,6 +46,7 @@ class DownloadModelParams(serializers.Serializer):
 
 class IngestFolderParams(serializers.Serializer):
     path = serializers.CharField(max_length=4096, help_text="Server-side folder, inside one of the folders allowed by VFRAME_INGEST_ALLOWED_DIRS.")
+    index = serializers.BooleanField(default=True, help_text="Then embed what is new into every active feature's index.")
 
     def validate_path(self, value: str) -> str:
         allowed = [Path(p).resolve() for p in settings.INGEST_ALLOWED_DIRS]
@@ -129,7 +132,7 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec(
             name="ingest_folder",
             task_path="tasks_app.tasks.ingest_folder",
-            description="Import every image and video of a server-side folder (one allowed in settings) as media.",
+            description="Import every image and video of a server-side folder (one allowed in settings) as media, then index what is new.",
             params=IngestFolderParams,
             staff_only=True,
         ),

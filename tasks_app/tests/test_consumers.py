@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
@@ -13,6 +14,10 @@ from rest_framework.authtoken.models import Token
 from tasks_app import events, presence
 from tasks_app.consumers import CLOSE_UNAVAILABLE
 from vframe_search.asgi import application
+
+# database_sync_to_async closes "obsolete" connections, which on PostgreSQL includes the
+# one holding a test's transaction: these tests commit for real and are flushed after.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _socket(path: str = "/ws/v1/events/", headers=None) -> WebsocketCommunicator:

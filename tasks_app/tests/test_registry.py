@@ -69,7 +69,7 @@ def test_ingest_folder_only_inside_allowed_folders(settings, tmp_path):
     assert "VFRAME_INGEST_ALLOWED_DIRS" in str(err.value.fields)
 
     settings.INGEST_ALLOWED_DIRS = [str(allowed)]
-    assert spec.validate({"path": str(allowed / "photos")}) == {"path": str((allowed / "photos").resolve())}
+    assert spec.validate({"path": str(allowed / "photos")}) == {"path": str((allowed / "photos").resolve()), "index": True}
     for bad in (outside, allowed / "escape", allowed / "photos" / ".." / ".." / "outside"):
         with pytest.raises(InvalidInput, match="Invalid parameters"):
             spec.validate({"path": str(bad)})
@@ -82,7 +82,7 @@ def test_build_index_needs_an_existing_feature(db):
     from search_app.models import Feature
 
     feature = Feature.objects.create(modelzoo_name="resnet18")
-    assert TASKS["build_index"].validate({"feature_id": feature.pk}) == {"feature_id": feature.pk}
+    assert TASKS["build_index"].validate({"feature_id": feature.pk}) == {"feature_id": feature.pk, "full": False}
     with pytest.raises(InvalidInput) as err:
         TASKS["build_index"].validate({"feature_id": feature.pk + 1})
     assert f"No feature with id {feature.pk + 1}." in str(err.value.fields)
@@ -92,7 +92,7 @@ def test_download_model_needs_a_model_zoo_name():
     from modelzoo.registry import MODELS
 
     name = next(iter(MODELS))
-    assert TASKS["download_model"].validate({"name": name}) == {"name": name}
+    assert TASKS["download_model"].validate({"name": name, "force": True}) == {"name": name, "force": True}
     with pytest.raises(InvalidInput) as err:
         TASKS["download_model"].validate({"name": "gpt-17"})
     assert "No model called 'gpt-17'" in str(err.value.fields)

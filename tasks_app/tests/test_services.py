@@ -54,7 +54,7 @@ def test_unreachable_queue_is_a_503_and_the_run_says_it_never_started(user, monk
     monkeypatch.setattr(tasks_app.queue, "enqueue", broker_down)
     with pytest.raises(ServiceUnavailable, match="task queue is unreachable"), django_capture_on_commit_callbacks(execute=True):
         services.task_start(name="test", params={}, user=user)
-    run = TaskRun.objects.get()
+    run = TaskRun.objects.get(user=user)
     assert run.state == TaskState.FAILURE and run.error.startswith("Not started: ConnectionRefusedError")
 
 
@@ -105,7 +105,7 @@ def test_a_task_started_outside_the_api_gets_a_run_too(db, sent_events):
 def test_celery_housekeeping_tasks_are_not_tracked(db, sent_events):
     services.task_run_mark_started(task_id="t-cleanup", celery_name="celery.backend_cleanup", kwargs={})
     services.task_run_mark_succeeded(task_id="t-cleanup", celery_name="celery.backend_cleanup", result=None)
-    assert not TaskRun.objects.exists() and sent_events == []
+    assert not TaskRun.objects.filter(task_id="t-cleanup").exists() and sent_events == []
 
 
 def test_progress_is_broadcast_every_time_but_stored_now_and_then(user, sent_events, monkeypatch):
@@ -133,3 +133,25 @@ def test_a_dead_channel_layer_never_fails_the_task(user, django_capture_on_commi
         run = services.task_start(name="test", params={"steps": 1, "interval": 0}, user=user)
     run.refresh_from_db()
     assert run.state == TaskState.SUCCESS
+
+
+def test_ingest_folder_task_imports_a_folder_once(staff, settings, tmp_path, image_bytes, django_capture_on_commit_callbacks, sent_events):
+    settings.INGEST_WORKERS = 1  # eager runs share the test's transaction: no extra threads
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(image_bytes(seed=1))
+    (folder / "b.png").write_bytes(image_bytes(seed=2, fmt="PNG"))
+    (folder / "notes.txt").write_text("not an image")
+    settings.INGEST_ALLOWED_DIRS = [str(tmp_path)]
+
+    results = []
+    for _ in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            run = services.task_start(name="ingest_folder", params={"path": str(folder)}, user=staff)
+        run.refresh_from_db()
+        assert run.state == TaskState.SUCCESS, run.error
+        results.append(run.result)
+    first, again = results
+    assert (first["images"], first["duplicates"], sum(first["skipped"].values())) == (2, 0, 1)
+    assert (again["images"], again["duplicates"]) == (0, 2)  # a rerun adds nothing
+    assert "progress" in _events(sent_events, run.task_id)

@@ -221,7 +221,7 @@ def task_run_mark_failed(*, task_id: str, celery_name: str, exc: BaseException) 
     if state.last is not None:
         fields.update(progress_current=state.last[0], progress_total=state.last[1], progress_message=state.last[2])
     if isinstance(exc, TaskCancelled):
-        _finish_cancelled(task_id, state.name, state.user_id, fields)
+        _finish_cancelled(task_id, state.name, state.user_id, fields, announce_first=True)
         return
     error = f"{type(exc).__name__}: {exc}"
     TaskRun.objects.filter(task_id=task_id).exclude(state__in=FINISHED_STATES).update(state=TaskState.FAILURE, error=error, **fields)
@@ -236,11 +236,19 @@ def task_run_mark_revoked(*, task_id: str, celery_name: str) -> None:
     _finish_cancelled(task_id, state.name, state.user_id, {"finished_at": timezone.now()})
 
 
-def _finish_cancelled(task_id: str, name: str, user_id: int | None, fields: dict) -> None:
-    # Only the first of the several paths that see a cancel (the API for pending tasks,
-    # the cooperative check, Celery's revoke) announces it.
-    changed = TaskRun.objects.filter(task_id=task_id).exclude(state__in=FINISHED_STATES).update(state=TaskState.REVOKED, cancel_requested=True, **fields)
-    if changed:
+def _finish_cancelled(task_id: str, name: str, user_id: int | None, fields: dict, *, announce_first: bool = False) -> None:
+    """Mark the run cancelled; the first of the paths that see a cancel (the API for a
+    pending task, the task's own check, Celery's revoke) announces it.
+
+    The task's own check announces *before* writing: Celery's terminate may kill the
+    process at any moment, and the main process's revoke handler then announces again
+    only if the row was not written. A watcher may so see "cancelled" twice, never zero times.
+    """
+    unfinished = TaskRun.objects.filter(task_id=task_id).exclude(state__in=FINISHED_STATES)
+    if announce_first and unfinished.exists():
+        events.emit("cancelled", task_id=task_id, task_name=name, user_id=user_id)
+    changed = unfinished.update(state=TaskState.REVOKED, cancel_requested=True, **fields)
+    if changed and not announce_first:
         events.emit("cancelled", task_id=task_id, task_name=name, user_id=user_id)
 
 

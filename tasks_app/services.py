@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from vframe_search.api.errors import Conflict, ServiceUnavailable
@@ -174,22 +174,33 @@ def task_run_mark_started(*, task_id: str, celery_name: str, kwargs: dict | None
 
 
 def task_run_report_progress(*, task_id: str, current: int, total: int, message: str = "") -> None:
-    """One progress report: broadcast it, store it now and then, and honour a cancel."""
-    state = _recall(task_id)
+    """One progress report: broadcast it, store it now and then, and honour a cancel.
+
+    Raises only :class:`TaskCancelled`: bookkeeping that fails (a busy database) is
+    logged, and the work goes on.
+    """
+    try:
+        state = _recall(task_id)
+    except DatabaseError:
+        logger.warning("progress of task %s not recorded", task_id, exc_info=True)
+        return
     if state.cancelled:
         raise TaskCancelled(f"Task {task_id} was cancelled.")
     message = str(message)[:500]
     state.last = (int(current), int(total), message)
     events.emit("progress", task_id=task_id, task_name=state.name, user_id=state.user_id, current=int(current), total=int(total), message=message)
     now = time.monotonic()
-    if now - state.written_at >= PROGRESS_WRITE_EVERY or current >= total:
-        state.written_at = now
-        _write_progress(task_id, state.last)
-    if now - state.checked_at >= CANCEL_CHECK_EVERY:
-        state.checked_at = now
-        if TaskRun.objects.filter(task_id=task_id, cancel_requested=True).exists():
-            state.cancelled = True
-            raise TaskCancelled(f"Task {task_id} was cancelled.")
+    try:
+        if now - state.written_at >= PROGRESS_WRITE_EVERY or current >= total:
+            state.written_at = now
+            _write_progress(task_id, state.last)
+        if now - state.checked_at >= CANCEL_CHECK_EVERY:
+            state.checked_at = now
+            state.cancelled = TaskRun.objects.filter(task_id=task_id, cancel_requested=True).exists()
+    except DatabaseError:
+        logger.warning("progress of task %s not recorded", task_id, exc_info=True)
+    if state.cancelled:
+        raise TaskCancelled(f"Task {task_id} was cancelled.")
 
 
 def _write_progress(task_id: str, last: tuple[int, int, str] | None) -> None:

@@ -155,3 +155,16 @@ def test_ingest_folder_task_imports_a_folder_once(staff, settings, tmp_path, ima
     assert (first["images"], first["duplicates"], sum(first["skipped"].values())) == (2, 0, 1)
     assert (again["images"], again["duplicates"]) == (0, 2)  # a rerun adds nothing
     assert "progress" in _events(sent_events, run.task_id)
+
+
+def test_a_busy_database_never_fails_the_work_through_its_progress(user, monkeypatch):
+    from django.db import OperationalError
+
+    TaskRun.objects.create(task_id="t-busy", name="test", user=user)
+    services.task_run_mark_started(task_id="t-busy", celery_name="tasks_app.tasks.progress_demo", kwargs={})
+
+    def locked(*args, **kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(services, "_write_progress", locked)
+    services.task_run_report_progress(task_id="t-busy", current=1, total=2)  # no exception

@@ -1,4 +1,4 @@
-"""Top-level URLs: the /api/v1 routes of the API document, the schema, admin, files."""
+"""Top-level URLs: the /api/v1 routes of the API document, the schema, admin, files, pages."""
 
 from __future__ import annotations
 
@@ -29,4 +29,6 @@ urlpatterns = [
     re_path(r"^api/", api_not_found),
     path("admin/", admin.site.urls),
     re_path(r"^files/(?P<path>.+)$", serve_file, name="serve-file"),
+    # The curators' pages, last: they own every path the API, admin and files do not.
+    path("", include("vframe_search.web.urls")),
 ]

@@ -1,0 +1,21 @@
+"""Page routes, included at the site root after /api/, /admin/ and /files/."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+app_name = "web"
+
+urlpatterns = [
+    path("", views.SearchPageView.as_view(), name="search"),
+    path("login/", views.SiteLoginView.as_view(), name="login"),
+    path("logout/", views.SiteLogoutView.as_view(), name="logout"),
+    path("media/<int:media_id>/", views.MediaPageView.as_view(), name="media"),
+    path("collections/", views.CollectionsPageView.as_view(), name="collections"),
+    path("collections/<int:collection_id>/", views.CollectionPageView.as_view(), name="collection"),
+    path("collections/notes-preview/", views.notes_preview, name="notes-preview"),
+    path("uploads/", views.UploadsPageView.as_view(), name="uploads"),
+    path("dashboard/", views.DashboardPageView.as_view(), name="dashboard"),
+]

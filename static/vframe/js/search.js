@@ -1,0 +1,526 @@
+/* Search page: the URL is the search.
+ *
+ * ?upload=ID | ?media=ID | ?sha256=HEX | ?random=SEED, plus the search API's own
+ * parameters (feature, offset, limit, media_type, collection, min_score, group,
+ * include_self). Every change of query, filter or page is a new URL (history
+ * pushState), then one call of the search API renders the query and the results, so a
+ * copied link or a reload shows the same search.
+ */
+(function () {
+  "use strict";
+  const { api, h, $, showError, flash, formatSeconds, mediaLabel, current, config } = window.VF;
+
+  const QUERY_KEYS = ["upload", "media", "sha256", "random"];
+  const MAX_BOXES = 10;
+  const FILTER_KEYS = ["feature", "limit", "media_type", "collection", "min_score", "group", "include_self"];
+
+  const els = {
+    dropzone: $("#dropzone"),
+    uploadInput: $("#upload-input"),
+    uploadStatus: $("#upload-status"),
+    uploadError: $("#upload-error"),
+    startForm: $("#start-form"),
+    startKind: $("#start-kind"),
+    startValue: $("#start-value"),
+    randomButton: $("#random-button"),
+    queryPanel: $("#query-panel"),
+    queryImage: $("#query-image"),
+    boxes: $("#detection-boxes"),
+    queryCaption: $("#query-caption"),
+    detections: $("#detections"),
+    queryInfo: $("#query-info"),
+    filters: $("#filters-form"),
+    filtersBox: $("#filters-box"),
+    feature: $("#f-feature"),
+    mediaType: $("#f-media-type"),
+    collectionFilter: $("#f-collection"),
+    minScore: $("#f-min-score"),
+    limit: $("#f-limit"),
+    group: $("#f-group"),
+    includeSelf: $("#f-include-self"),
+    currentSelect: $("#current-collection"),
+    currentLink: $("#current-collection-link"),
+    newButton: $("#new-collection-button"),
+    newForm: $("#new-collection-form"),
+    newTitle: $("#new-collection-title"),
+    newCancel: $("#new-collection-cancel"),
+    collectionError: $("#collection-error"),
+    summary: $("#results-summary"),
+    searchError: $("#search-error"),
+    results: $("#results"),
+    pager: $("#pager"),
+    prev: $("#prev-page"),
+    next: $("#next-page"),
+    pageLabel: $("#page-label"),
+  };
+
+  // --- URL state -------------------------------------------------------------------------------
+
+  function readState() {
+    const params = new URLSearchParams(location.search);
+    const state = { query: null, offset: Math.max(0, parseInt(params.get("offset") || "0", 10) || 0), filters: {} };
+    for (const key of QUERY_KEYS) {
+      const value = params.get(key);
+      if (value) {
+        state.query = { kind: key, value };
+        break;
+      }
+    }
+    for (const key of FILTER_KEYS) {
+      const value = params.get(key);
+      if (value) state.filters[key] = value;
+    }
+    return state;
+  }
+
+  function urlFor(state) {
+    const params = new URLSearchParams();
+    if (state.query) params.set(state.query.kind, state.query.value);
+    for (const key of FILTER_KEYS) if (state.filters[key]) params.set(key, state.filters[key]);
+    if (state.offset) params.set("offset", String(state.offset));
+    const qs = params.toString();
+    return location.pathname + (qs ? "?" + qs : "");
+  }
+
+  function navigate(state, { replace = false } = {}) {
+    const url = urlFor(state);
+    if (url !== location.pathname + location.search) {
+      if (replace) history.replaceState(null, "", url);
+      else history.pushState(null, "", url);
+    }
+    run();
+  }
+
+  function filtersFromForm() {
+    const filters = {};
+    if (els.feature.value) filters.feature = els.feature.value;
+    if (els.limit.value && Number(els.limit.value) !== config.searchPageSize) filters.limit = els.limit.value;
+    if (els.mediaType.value) filters.media_type = els.mediaType.value;
+    if (els.collectionFilter.value) filters.collection = els.collectionFilter.value;
+    if (els.minScore.value !== "") filters.min_score = els.minScore.value;
+    if (els.group.checked) filters.group = "video";
+    if (els.includeSelf.checked) filters.include_self = "1";
+    return filters;
+  }
+
+  function ensureOption(select, value, label) {
+    if (!value || [...select.options].some((o) => o.value === value)) return;
+    select.append(h("option", { value }, label || value));
+  }
+
+  function syncForm(state) {
+    const f = state.filters;
+    ensureOption(els.feature, f.feature, "Feature " + f.feature);
+    ensureOption(els.collectionFilter, f.collection, "Collection " + f.collection);
+    ensureOption(els.limit, f.limit);
+    els.feature.value = f.feature || "";
+    els.limit.value = f.limit || String(config.searchPageSize);
+    els.mediaType.value = f.media_type || "";
+    els.collectionFilter.value = f.collection || "";
+    els.minScore.value = f.min_score || "";
+    els.group.checked = f.group === "video";
+    els.includeSelf.checked = Boolean(f.include_self);
+    if (state.query && state.query.kind !== "upload") {
+      els.startKind.value = state.query.kind;
+      els.startValue.value = state.query.value;
+    }
+  }
+
+  // --- running a search -----------------------------------------------------------------------
+
+  let generation = 0;
+  let members = new Set(); // media ids in the current collection
+  let lastResponse = null;
+
+  function searchPath(query) {
+    const value = encodeURIComponent(query.value.trim());
+    return "search/" + query.kind + "/" + value + "/";
+  }
+
+  async function run() {
+    const state = readState();
+    syncForm(state);
+    const mine = ++generation;
+    showError(els.searchError, null);
+    if (!state.query) {
+      els.queryPanel.hidden = true;
+      els.results.replaceChildren();
+      els.pager.hidden = true;
+      els.summary.textContent = "Choose an image, a media id, a sha256 or a random seed to start.";
+      document.title = "Search · VFRAME Search";
+      return;
+    }
+    els.results.setAttribute("aria-busy", "true");
+    els.summary.textContent = "Searching…";
+    const query = { offset: state.offset, ...state.filters };
+    try {
+      const res = await api(searchPath(state.query), { query });
+      if (mine !== generation) return; // a newer search started meanwhile
+      lastResponse = res;
+      renderQuery(res, state);
+      renderResults(res, state);
+    } catch (err) {
+      if (mine !== generation) return;
+      lastResponse = null;
+      els.results.replaceChildren();
+      els.pager.hidden = true;
+      els.summary.textContent = "No results.";
+      showError(els.searchError, err);
+    } finally {
+      if (mine === generation) els.results.setAttribute("aria-busy", "false");
+    }
+  }
+
+  function renderQuery(res, state) {
+    const q = res.query;
+    const item = q.upload || q.media;
+    els.queryPanel.hidden = false;
+    els.queryImage.src = (item && (item.thumbnail_url || item.file_url)) || "";
+    els.queryImage.alt = q.upload ? "Uploaded query image " + (q.upload.original_name || q.upload.id) : "Query: " + mediaLabel(q.media);
+    const caption = [];
+    if (q.upload) {
+      caption.push("Upload " + q.upload.id + (q.upload.original_name ? " · " + q.upload.original_name : ""));
+    } else if (q.media) {
+      if (q.seed) caption.push("Random seed “" + q.seed + "” picked ");
+      caption.push(h("a", { href: "/media/" + q.media.id + "/" }, mediaLabel(q.media)));
+      if (q.media.original_name) caption.push(" · " + q.media.original_name);
+    }
+    els.queryCaption.replaceChildren(...caption);
+    document.title = (q.upload ? "Upload " + q.upload.id : mediaLabel(q.media)) + " · Search · VFRAME Search";
+
+    // Detections: boxes in normalised coordinates over the query image.
+    els.boxes.replaceChildren();
+    els.detections.replaceChildren();
+    const det = res.detections;
+    if (det && det.items) {
+      // The strongest few: a wall of low-score boxes would hide the image.
+      const shown = det.items.slice().sort((a, b) => b.score - a.score).slice(0, MAX_BOXES);
+      for (const d of shown) {
+        const [x1, y1, x2, y2] = d.box;
+        els.boxes.append(
+          h("div", {
+            class: "box",
+            style: `left:${(x1 * 100).toFixed(2)}%;top:${(y1 * 100).toFixed(2)}%;width:${((x2 - x1) * 100).toFixed(2)}%;height:${((y2 - y1) * 100).toFixed(2)}%`,
+            "data-label": d.label + " " + d.score.toFixed(2),
+          })
+        );
+        els.detections.append(h("li", null, d.label + " ", h("span", { class: "muted" }, d.score.toFixed(2))));
+      }
+      if (det.items.length > shown.length) els.detections.append(h("li", { class: "muted" }, "and " + (det.items.length - shown.length) + " weaker ones"));
+      if (!det.items.length) els.detections.append(h("li", { class: "muted" }, "No detections (" + det.model + ")."));
+      else els.detections.prepend(h("li", { class: "muted detections-model" }, "Detections by " + det.model + ":"));
+    }
+    const timing = res.timing_ms && res.timing_ms.total !== undefined ? " · " + Math.round(res.timing_ms.total) + " ms" : "";
+    els.queryInfo.textContent =
+      "Feature " + res.feature.id + " (" + res.feature.modelzoo_name + ", " + res.feature.index_type + ") · " + res.index_count + " items indexed" + timing;
+  }
+
+  function resultCard(hit, state) {
+    const m = hit.media;
+    const searchState = { query: { kind: "media", value: String(m.id) }, offset: 0, filters: state.filters };
+    const label = mediaLabel(m);
+    const inCollection = members.has(m.id);
+    const facts = [h("span", { class: "rank" }, "#" + hit.rank), h("span", { class: "score", title: "Cosine similarity (1 = same vector)" }, hit.score.toFixed(3))];
+    if (m.media_type === "video_frame") facts.push(h("span", { class: "time" }, formatSeconds(m.timestamp)));
+    else if (m.media_type === "video") facts.push(h("span", { class: "time" }, "video"));
+    const where =
+      m.media_type === "video_frame" && m.parent
+        ? h("a", { class: "parent", href: "/media/" + m.parent + "/", title: "The video this frame is from" }, "video " + m.parent)
+        : h("span", { class: "name", title: m.original_name || m.sha256 }, m.original_name || m.sha256.slice(0, 12));
+    return h(
+      "li",
+      { class: "card", dataset: { mediaId: m.id } },
+      h(
+        "a",
+        { class: "thumb", href: urlFor(searchState), title: "Search by " + label, dataset: { search: "1" } },
+        h("img", { src: m.thumbnail_url || "", alt: label + " — search by it", loading: "lazy", decoding: "async" })
+      ),
+      h("div", { class: "facts" }, facts),
+      h("div", { class: "card-name" }, where),
+      h(
+        "div",
+        { class: "card-actions" },
+        h("a", { class: "details", href: "/media/" + m.id + "/", "aria-label": "Details of " + label }, "Details"),
+        toggleButton(m.id, label, inCollection)
+      )
+    );
+  }
+
+  function toggleButton(mediaId, label, on) {
+    const button = h("button", { type: "button", class: "toggle", dataset: { mediaId, label } });
+    setToggle(button, on);
+    return button;
+  }
+
+  function renderResults(res, state) {
+    const fragment = document.createDocumentFragment();
+    for (const hit of res.results) fragment.append(resultCard(hit, state));
+    els.results.replaceChildren(fragment);
+    const first = res.offset + 1;
+    const last = res.offset + res.results.length;
+    els.summary.textContent = res.results.length
+      ? "Results " + first + "–" + last + (res.has_more ? "" : " (end)") + " of " + res.index_count + " indexed"
+      : res.offset
+        ? "No more results."
+        : "No results with these filters.";
+    const limit = res.limit;
+    els.pager.hidden = !(res.offset > 0 || res.has_more);
+    els.prev.hidden = res.offset === 0;
+    els.next.hidden = !res.has_more;
+    els.prev.href = urlFor({ ...state, offset: Math.max(0, res.offset - limit) });
+    els.next.href = urlFor({ ...state, offset: res.offset + limit });
+    els.pageLabel.textContent = "Page " + (Math.floor(res.offset / limit) + 1);
+  }
+
+  // --- uploads ---------------------------------------------------------------------------------
+
+  async function upload(file) {
+    showError(els.uploadError, null);
+    if (!file) return;
+    els.uploadStatus.textContent = "Uploading " + (file.name || "image") + "…";
+    els.dropzone.classList.add("busy");
+    const form = new FormData();
+    form.append("image", file, file.name || "pasted-image.png");
+    try {
+      const res = await api("upload/", { method: "POST", form });
+      els.uploadStatus.textContent = "";
+      navigate({ query: { kind: "upload", value: String(res.id) }, offset: 0, filters: filtersFromForm() });
+    } catch (err) {
+      els.uploadStatus.textContent = "";
+      showError(els.uploadError, "Upload of “" + (file.name || "image") + "” was rejected: " + err.message);
+    } finally {
+      els.dropzone.classList.remove("busy");
+      els.uploadInput.value = "";
+    }
+  }
+
+  els.uploadInput.addEventListener("change", () => upload(els.uploadInput.files[0]));
+  els.dropzone.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    els.dropzone.classList.add("over");
+  });
+  els.dropzone.addEventListener("dragleave", () => els.dropzone.classList.remove("over"));
+  els.dropzone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    els.dropzone.classList.remove("over");
+    const file = event.dataTransfer && event.dataTransfer.files[0];
+    if (file) upload(file);
+    else showError(els.uploadError, "Drop an image file (dragging an image from another page gives no file).");
+  });
+  els.dropzone.addEventListener("click", (event) => {
+    if (event.target === els.dropzone || event.target.tagName === "P") els.uploadInput.click();
+  });
+  els.dropzone.addEventListener("keydown", (event) => {
+    if (event.target === els.dropzone && (event.key === "Enter" || event.key === " ")) {
+      event.preventDefault();
+      els.uploadInput.click();
+    }
+  });
+  document.addEventListener("paste", (event) => {
+    const target = event.target;
+    if (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA")) return; // pasting text into a field
+    const items = event.clipboardData ? [...event.clipboardData.files] : [];
+    const image = items.find((f) => f.type.startsWith("image/")) || items[0];
+    if (image) {
+      event.preventDefault();
+      upload(image);
+    }
+  });
+
+  // --- other starts, filters, paging ------------------------------------------------------------
+
+  els.startForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const value = els.startValue.value.trim();
+    if (!value) {
+      showError(els.searchError, "Enter a media id, a sha256 or a seed first.");
+      els.startValue.focus();
+      return;
+    }
+    navigate({ query: { kind: els.startKind.value, value }, offset: 0, filters: filtersFromForm() });
+  });
+  els.startKind.addEventListener("change", () => {
+    els.startValue.placeholder = { media: "e.g. 12", sha256: "64 hex characters", random: "any word" }[els.startKind.value];
+  });
+  els.randomButton.addEventListener("click", () => {
+    const seed = Math.random().toString(36).slice(2, 8);
+    navigate({ query: { kind: "random", value: seed }, offset: 0, filters: filtersFromForm() });
+  });
+
+  function applyFilters(event) {
+    if (event) event.preventDefault();
+    const state = readState();
+    navigate({ query: state.query, offset: 0, filters: filtersFromForm() });
+  }
+  els.filters.addEventListener("submit", applyFilters);
+  for (const input of [els.feature, els.mediaType, els.collectionFilter, els.limit, els.group, els.includeSelf]) input.addEventListener("change", () => applyFilters());
+
+  // In-page links (result thumbnails, pager) become new searches without a reload;
+  // a modified click (new tab) stays a normal link.
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest("a");
+    if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    if (!(link.dataset.search || link === els.prev || link === els.next)) return;
+    event.preventDefault();
+    history.pushState(null, "", link.getAttribute("href"));
+    run();
+    if (link === els.prev || link === els.next) els.results.scrollIntoView({ block: "start" });
+  });
+  window.addEventListener("popstate", run);
+
+  // --- the current collection ------------------------------------------------------------------
+
+  async function loadCollections() {
+    try {
+      const res = await api("collection/", { query: { limit: config.maxPageSize, sort: "date", order: "desc" } });
+      const active = res.results.filter((c) => !c.archived);
+      els.currentSelect.replaceChildren(h("option", { value: "" }, "None"), ...active.map((c) => h("option", { value: c.id }, c.title + " (" + c.item_count + ")")));
+      const filterValue = els.collectionFilter.value;
+      els.collectionFilter.replaceChildren(h("option", { value: "" }, "Any"), ...res.results.map((c) => h("option", { value: c.id }, c.title)));
+      ensureOption(els.collectionFilter, filterValue, "Collection " + filterValue);
+      els.collectionFilter.value = filterValue;
+      const chosen = current.get();
+      if (chosen && active.some((c) => c.id === chosen.id)) {
+        els.currentSelect.value = String(chosen.id);
+      } else if (chosen) {
+        current.set(null); // deleted or archived since
+      }
+      await loadMembers();
+    } catch (err) {
+      showError(els.collectionError, err);
+    }
+  }
+
+  async function loadMembers() {
+    const chosen = current.get();
+    els.currentLink.hidden = !chosen;
+    if (chosen) els.currentLink.href = "/collections/" + chosen.id + "/";
+    members = new Set();
+    if (chosen) {
+      try {
+        members = (await current.memberIds(chosen.id)).ids;
+      } catch (err) {
+        showError(els.collectionError, err);
+      }
+    }
+    refreshToggles();
+  }
+
+  function refreshToggles() {
+    for (const button of els.results.querySelectorAll("button.toggle")) {
+      const on = members.has(Number(button.dataset.mediaId));
+      setToggle(button, on);
+    }
+  }
+
+  function setToggle(button, on) {
+    button.classList.toggle("on", on);
+    button.setAttribute("aria-pressed", on ? "true" : "false");
+    button.textContent = on ? "✓ Added" : "+ Add";
+    const what = (on ? "In the current collection (click to remove): " : "Add to the current collection: ") + button.dataset.label;
+    button.setAttribute("aria-label", what);
+    button.title = what;
+  }
+
+  function updateCountOption(delta) {
+    const option = els.currentSelect.selectedOptions[0];
+    if (!option || !option.value) return;
+    option.textContent = option.textContent.replace(/\((\d+)\)$/, (_, n) => "(" + (Number(n) + delta) + ")");
+  }
+
+  els.results.addEventListener("click", async (event) => {
+    const button = event.target.closest("button.toggle");
+    if (!button) return;
+    showError(els.collectionError, null);
+    const chosen = current.get();
+    if (!chosen) {
+      showError(els.collectionError, "Choose a current collection first, or create one with “New collection…”.");
+      els.currentSelect.focus();
+      return;
+    }
+    const mediaId = Number(button.dataset.mediaId);
+    const adding = !members.has(mediaId);
+    button.disabled = true;
+    try {
+      if (adding) {
+        await api("collection/" + chosen.id + "/media/", { method: "POST", json: { media_id: mediaId } });
+        members.add(mediaId);
+        updateCountOption(1);
+        flash("Added to “" + chosen.title + "”.");
+      } else {
+        await api("collection/" + chosen.id + "/media/" + mediaId + "/", { method: "DELETE" });
+        members.delete(mediaId);
+        updateCountOption(-1);
+        flash("Removed from “" + chosen.title + "”.");
+      }
+      setToggle(button, members.has(mediaId));
+    } catch (err) {
+      showError(els.collectionError, (adding ? "Could not add: " : "Could not remove: ") + err.message);
+    } finally {
+      button.disabled = false;
+      button.focus();
+    }
+  });
+
+  els.currentSelect.addEventListener("change", () => {
+    const option = els.currentSelect.selectedOptions[0];
+    current.set(option && option.value ? { id: Number(option.value), title: option.textContent.replace(/ \(\d+\)$/, "") } : null);
+    showError(els.collectionError, null);
+    loadMembers();
+  });
+
+  els.newButton.addEventListener("click", () => {
+    els.newForm.hidden = false;
+    els.newButton.hidden = true;
+    els.newTitle.focus();
+  });
+  els.newCancel.addEventListener("click", () => {
+    els.newForm.hidden = true;
+    els.newButton.hidden = false;
+    els.newButton.focus();
+  });
+  els.newForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showError(els.collectionError, null);
+    try {
+      const created = await api("collection/", { method: "POST", json: { title: els.newTitle.value } });
+      current.set(created);
+      els.newTitle.value = "";
+      els.newForm.hidden = true;
+      els.newButton.hidden = false;
+      flash("Created “" + created.title + "”; results you add go there.");
+      await loadCollections();
+      els.currentSelect.focus();
+    } catch (err) {
+      showError(els.collectionError, "Could not create the collection: " + err.message);
+    }
+  });
+
+  // --- features --------------------------------------------------------------------------------
+
+  async function loadFeatures() {
+    try {
+      const [features, info] = await Promise.all([api("feature/", { query: { limit: config.maxPageSize } }), api("search/info/")]);
+      const chosen = els.feature.value;
+      const def = info.default_feature;
+      const defaultLabel = def ? "Default (feature " + def.id + ")" : "Default";
+      els.feature.replaceChildren(
+        h("option", { value: "" }, defaultLabel),
+        ...features.results.map((f) =>
+          h("option", { value: f.id, disabled: !f.has_index }, "Feature " + f.id + " · " + f.modelzoo_name + " · " + f.index_type + (f.status === "ready" ? "" : " (" + f.status + ")"))
+        )
+      );
+      ensureOption(els.feature, chosen, "Feature " + chosen);
+      els.feature.value = chosen;
+    } catch (err) {
+      showError(els.searchError, err);
+    }
+  }
+
+  // Phones: the filters fold away so the results come first.
+  if (window.matchMedia("(max-width: 760px)").matches) els.filtersBox.open = false;
+
+  run();
+  loadFeatures();
+  loadCollections();
+})();

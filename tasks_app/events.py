@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.utils import timezone
 
@@ -81,16 +82,36 @@ def _send(group: str, message: dict) -> None:
         loop = _server_loop
         if loop is None or loop.is_closed():
             return  # no websocket has connected in this process: nobody to tell
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            loop.create_task(layer.group_send(group, message))
-        else:
-            asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop).result(timeout=5)
-        return
-    async_to_sync(layer.group_send)(group, message)
+    else:
+        # channels-redis keeps a connection pool per event loop: one long-lived loop per
+        # process reuses it (async_to_sync would build a loop and connect for every
+        # event, some 4 ms each, which adds up at many reports a second).
+        loop = _sender_loop()
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        loop.create_task(layer.group_send(group, message))
+    else:
+        # Waiting for each send keeps a task's events in the order they were sent.
+        asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop).result(timeout=5)
+
+
+_sender: tuple[int, asyncio.AbstractEventLoop] | None = None
+_sender_lock = threading.Lock()
+
+
+def _sender_loop() -> asyncio.AbstractEventLoop:
+    """This process's event loop for channel-layer sends, in a daemon thread (started
+    again in a forked child, such as a prefork pool process, where the thread is gone)."""
+    global _sender
+    with _sender_lock:
+        if _sender is None or _sender[0] != os.getpid():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="task-events", daemon=True).start()
+            _sender = (os.getpid(), loop)
+        return _sender[1]
 
 
 # --- The progress hook ---------------------------------------------------------------------

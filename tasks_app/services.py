@@ -30,8 +30,11 @@ logger = logging.getLogger(__name__)
 # Celery's own housekeeping tasks are not anybody's work to watch.
 _IGNORED_PREFIXES = ("celery.",)
 
-# Progress is broadcast on every report, but written to the database at most this often
-# (plus once at the end), and the cancel flag is read at most this often.
+# Progress is broadcast at most this often (the first and the final report always: a
+# loop reporting per file would otherwise flood slow browsers, whose channel then drops
+# messages), written to the database at most this often (and at the end), and the
+# cancel flag is read at most this often.
+PROGRESS_BROADCAST_EVERY = 0.1
 PROGRESS_WRITE_EVERY = 0.5
 CANCEL_CHECK_EVERY = 0.5
 
@@ -114,7 +117,8 @@ class _Running:
         self.user_id = user_id
         self.cancelled = False
         self.last: tuple[int, int, str] | None = None
-        self.written_at = float("-inf")  # the first report is always stored
+        self.broadcast_at = float("-inf")  # the first report is always sent
+        self.written_at = float("-inf")  # and stored
         self.checked_at = time.monotonic()
 
 
@@ -188,8 +192,10 @@ def task_run_report_progress(*, task_id: str, current: int, total: int, message:
         raise TaskCancelled(f"Task {task_id} was cancelled.")
     message = str(message)[:500]
     state.last = (int(current), int(total), message)
-    events.emit("progress", task_id=task_id, task_name=state.name, user_id=state.user_id, current=int(current), total=int(total), message=message)
     now = time.monotonic()
+    if now - state.broadcast_at >= PROGRESS_BROADCAST_EVERY or current >= total:
+        state.broadcast_at = now
+        events.emit("progress", task_id=task_id, task_name=state.name, user_id=state.user_id, current=int(current), total=int(total), message=message)
     try:
         if now - state.written_at >= PROGRESS_WRITE_EVERY or current >= total:
             state.written_at = now

@@ -82,7 +82,8 @@ def stack(tmp_path_factory):
 def test_test_task_streams_progress_in_order_then_finishes(stack):
     stream = stack.stream()
     try:
-        status, body = stack.api().post("/api/v1/task/test/", {"steps": 3, "interval": 0.1})
+        # 0.2 s apart: above the 0.1 s progress throttle, so every report is sent.
+        status, body = stack.api().post("/api/v1/task/test/", {"steps": 3, "interval": 0.2})
         assert status == 202, body
         task_id = body["res"]["id"]
         events = stream.wait_task_end(task_id)
@@ -126,7 +127,7 @@ def test_finished_task_keeps_state_progress_and_result_and_only_its_owner_sees_i
 def test_failing_task_streams_failed_with_the_error(stack):
     stream = stack.stream()
     try:
-        status, body = stack.api().post("/api/v1/task/test/", {"steps": 3, "interval": 0, "fail_at": 2})
+        status, body = stack.api().post("/api/v1/task/test/", {"steps": 3, "interval": 0.2, "fail_at": 2})
         assert status == 202, body
         task_id = body["res"]["id"]
         events = stream.wait_task_end(task_id)
@@ -291,7 +292,7 @@ def test_without_redis_tasks_run_in_the_web_process_and_still_stream(stack):
         stream = EventStream(base.replace("http://", "ws://") + "/ws/v1/events/", headers={"Authorization": f"Token {stack.tokens['curator']}"})
         stream.connect()
         try:
-            status, body = api.post("/api/v1/task/test/", {"steps": 3, "interval": 0.1})
+            status, body = api.post("/api/v1/task/test/", {"steps": 3, "interval": 0.2})
             assert status == 202, body
             task_id = body["res"]["id"]
             events = stream.wait_task_end(task_id)

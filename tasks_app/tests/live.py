@@ -33,7 +33,7 @@ PRESENCE_TIMEOUT = "3"
 SECRET_KEY = "live-test-secret-key-" + "x" * 40
 # Keys this project writes to Redis: Celery's queue and bindings, kombu's pidbox and
 # unacked sets, channels-redis, presence. Removed before and after the run.
-OWNED_KEY_PATTERNS = ("vframe*", "_kombu.binding.*", "unacked*", "asgi*", "celery*", "*.reply.celery.pidbox")
+OWNED_KEY_PATTERNS = ("vframe*", "_kombu.binding*", "unacked*", "asgi*", "celery*", "*.reply.celery.pidbox")
 
 
 def redis_test_url() -> str:

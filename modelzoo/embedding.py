@@ -55,6 +55,10 @@ class EmbeddedBatch:
     vectors: np.ndarray  # float32, shape (n, dim), rows L2-normalised
     failed: list[tuple[int, str]] = field(default_factory=list)
 
+    def __iter__(self):
+        """Unpacks as ``ids, vectors``."""
+        return iter((self.ids, self.vectors))
+
 
 def bf16_supported() -> bool:
     """Native bfloat16 on this CPU (AVX512-BF16 or AMX); emulated bf16 is slower than fp32."""

@@ -86,6 +86,8 @@ def test_batches_preserve_input_order_with_loader_threads():
     b = list(threaded.embed_files(items))
     assert [x.ids.tolist() for x in a] == [x.ids.tolist() for x in b] == [[100, 101, 102], [103, 104, 105], [106, 107, 108], [109]]
     assert np.allclose(np.concatenate([x.vectors for x in a]), np.concatenate([x.vectors for x in b]), atol=1e-6)
+    ids, vectors = a[0]
+    assert ids.tolist() == [100, 101, 102] and vectors.shape == (3, 64)
 
 
 def test_large_jpeg_is_decoded_in_draft_mode_to_just_above_the_model_input(monkeypatch):

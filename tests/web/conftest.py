@@ -156,9 +156,9 @@ def _benign_failure(request) -> bool:
     return "ERR_ABORTED" in (request.failure or "")
 
 
-def log_in(page, site: Site) -> None:
+def log_in(page, site: Site, username: str | None = None) -> None:
     page.goto(site.url("/login/"))
-    page.fill("#id_username", site.seed["username"])
+    page.fill("#id_username", username or site.seed["username"])
     page.fill("#id_password", site.seed["password"])
     page.click("button[type=submit]")
     page.wait_for_url(site.url("/"))

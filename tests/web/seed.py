@@ -1,5 +1,6 @@
 """Set up the database and files the browser tests run against (run in a subprocess
-with the live server's environment): migrate, collect static files, a curator, a
+with the live server's environment): migrate, collect static files, a curator and a
+staff user, a
 small corpus of generated scenes, fillers and a short video ingested and indexed with
 the tiny random-weight model, and the query files the tests upload.
 
@@ -64,6 +65,7 @@ def main(workdir: Path) -> None:
     call_command("collectstatic", verbosity=0, interactive=False)
     User = get_user_model()
     user = User.objects.create_user(username="curator", password=PASSWORD)
+    User.objects.create_user(username="boss", password=PASSWORD, is_staff=True)
 
     corpus = workdir / "corpus"
     write_corpus(corpus)
@@ -81,6 +83,7 @@ def main(workdir: Path) -> None:
         json.dumps(
             {
                 "username": user.username,
+                "staff_username": "boss",
                 "password": PASSWORD,
                 "feature": feature.pk,
                 "indexed": feature.item_count,

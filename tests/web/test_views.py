@@ -164,3 +164,11 @@ def test_the_pages_leave_the_api_admin_and_files_routes_alone(browser_client, ap
     assert api.get("/api/v1/media/info/").status_code == 200
     assert Client().get("/admin/").status_code == 302
     assert Client().get("/files/thumbs/x.jpg").status_code == 401
+
+
+def test_a_missing_page_says_so_in_the_site_layout(browser_client, settings):
+    settings.DEBUG = False
+    res = browser_client.get("/media/424242/")
+    assert res.status_code == 404
+    html = res.content.decode()
+    assert "Not found" in html and 'name="viewport"' in html and 'href="/"' in html

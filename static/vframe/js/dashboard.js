@@ -228,6 +228,10 @@
   }
 
   function onBuildEvent(event) {
+    if (event.event === "started") {
+      loadFeatures(); // shows the feature as building, even if its row was not there yet
+      return;
+    }
     const featureId = buildFeatureFor(event);
     const row = featureId !== null ? featureRows.get(featureId) : null;
     if (row && event.event === "progress") {
@@ -253,6 +257,21 @@
       showError(errorNode, err);
     }
   }
+
+  $("#feature-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const name = $("#feature-model").value;
+    if (!name) return;
+    act(
+      () => api("feature/", { method: "POST", json: { modelzoo_name: name, index_type: $("#feature-index").value } }),
+      "Feature created; its index is building.",
+      "#features-error",
+      () => {
+        loadFeatures();
+        loadCounts();
+      }
+    );
+  });
 
   // --- connected clients and workers -----------------------------------------------------------
 
@@ -294,6 +313,14 @@
     try {
       zoo = await api("modelzoo/");
       renderZoo();
+      // Only models this server can run right now: a feature on missing weights would fail its build.
+      const usable = zoo.filter((m) => m.type === "embedding" && m.usable && m.weights_present);
+      const select = $("#feature-model");
+      select.replaceChildren(
+        ...(usable.length
+          ? usable.map((m) => h("option", { value: m.name }, m.name + (m.random_weights ? " (random weights)" : "")))
+          : [h("option", { value: "" }, "No model has its weights here")])
+      );
     } catch (err) {
       showError($("#zoo-error"), err);
     }

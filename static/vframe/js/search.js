@@ -277,6 +277,11 @@
   async function upload(file) {
     showError(els.uploadError, null);
     if (!file) return;
+    if (config.maxUploadBytes && file.size > config.maxUploadBytes) {
+      // Said before sending: the server would refuse it anyway, after the whole upload.
+      showError(els.uploadError, "“" + file.name + "” is " + VF.formatBytes(file.size) + ", above this server's upload limit of " + VF.formatBytes(config.maxUploadBytes) + ".");
+      return;
+    }
     els.uploadStatus.textContent = "Uploading " + (file.name || "image") + "…";
     els.dropzone.classList.add("busy");
     const form = new FormData();
@@ -317,14 +322,11 @@
     }
   });
   document.addEventListener("paste", (event) => {
-    const target = event.target;
-    if (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA")) return; // pasting text into a field
-    const items = event.clipboardData ? [...event.clipboardData.files] : [];
-    const image = items.find((f) => f.type.startsWith("image/")) || items[0];
-    if (image) {
-      event.preventDefault();
-      upload(image);
-    }
+    const files = event.clipboardData ? [...event.clipboardData.files] : [];
+    const image = files.find((f) => f.type.startsWith("image/")) || files[0];
+    if (!image) return; // pasting text into a field stays a text paste
+    event.preventDefault();
+    upload(image);
   });
 
   // --- other starts, filters, paging ------------------------------------------------------------
@@ -416,10 +418,9 @@
   function setToggle(button, on) {
     button.classList.toggle("on", on);
     button.setAttribute("aria-pressed", on ? "true" : "false");
-    button.textContent = on ? "✓ Added" : "+ Add";
-    const what = (on ? "In the current collection (click to remove): " : "Add to the current collection: ") + button.dataset.label;
-    button.setAttribute("aria-label", what);
-    button.title = what;
+    // The visible word plus what and where, for screen readers; pressed = in the collection.
+    button.replaceChildren(on ? "✓ Added" : "+ Add", h("span", { class: "visually-hidden" }, " " + button.dataset.label + " to the current collection"));
+    button.title = on ? "In the current collection: click to remove" : "Add to the current collection";
   }
 
   function updateCountOption(delta) {

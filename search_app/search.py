@@ -115,13 +115,19 @@ def feature_load(*, feature_id: int, user=None) -> Feature:
     return feature
 
 
+# Reserved key of search/load_detection_model/<key>/ that turns detections off again.
+DETECTION_OFF = "none"
+
+
 def detection_model_load(*, key: str, user=None) -> str:
     """Select the detection model used for query images (stored, shared by all
-    processes) and load it in this one."""
+    processes) and load it in this one; ``none`` turns detections off."""
     from modelzoo.detection import get_detector
 
-    get_detector(key)
-    SearchDefaults.objects.update_or_create(pk=1, defaults={"detection_model": key, "updated_by": getattr(user, "username", "") or ""})
+    if key != DETECTION_OFF:
+        get_detector(key)
+    stored = "" if key == DETECTION_OFF else key
+    SearchDefaults.objects.update_or_create(pk=1, defaults={"detection_model": stored, "updated_by": getattr(user, "username", "") or ""})
     return key
 
 

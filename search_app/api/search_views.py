@@ -118,7 +118,8 @@ class SearchLoadView(APIView):
 
 @extend_schema(responses={200: SearchLoadSerializer})
 class SearchLoadDetectionModelView(APIView):
-    """Select the detection model run on query images (stored; every process follows)."""
+    """Select the detection model run on query images (stored; every process follows).
+    The key ``none`` turns detections off."""
 
     def get(self, request, key: str):
         name = search.detection_model_load(key=key, user=request.user)

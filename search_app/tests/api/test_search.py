@@ -261,6 +261,13 @@ def test_detection_model_adds_detections_to_search_responses(api, built, corpus)
         assert 0 <= x1 <= x2 <= 1 and 0 <= y1 <= y2 <= 1
 
 
+def test_detections_can_be_turned_off_again(api, built, corpus):
+    ok(api.get("/api/v1/search/load_detection_model/detector-random/"))
+    assert ok(api.get("/api/v1/search/load_detection_model/none/"))["detection_model"] == "none"
+    assert ok(api.get(f"/api/v1/search/media/{corpus[0].pk}/"))["detections"] is None
+    assert ok(api.get("/api/v1/search/info/"))["detection_model"] is None
+
+
 def test_embedding_model_is_not_a_detection_model(api, built):
     assert err(api.get("/api/v1/search/load_detection_model/tiny-random/"), 400)["code"] == "not_a_detection_model"
 

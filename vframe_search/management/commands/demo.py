@@ -80,7 +80,7 @@ class Command(BaseCommand):
                     "semantic similarity is not meaningful. Put real weights in place (see README, 'Model weights') for real search."
                 )
             )
-        self.stdout.write(f"Log in at http://127.0.0.1:8000/admin/ as {username!r} with password: {password}")
+        self.stdout.write(f"Log in at http://127.0.0.1:8000/login/ (admin: /admin/) as {username!r} with password: {password}")
         self.stdout.write(f"API token: {token.key}")
         self.stdout.write(f"Try: curl -H 'Authorization: Token {token.key}' http://127.0.0.1:8000/api/v1/search/random/1/")
 

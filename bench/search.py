@@ -640,6 +640,7 @@ def upload_phase(args, data: dict, raw: Raw, servers: list[Server], clients: dic
     limit, fid = args.limit, data["feature_id"]
     times: dict[str, list[float]] = {t: [] for t in targets}
     post_times: dict[str, list[float]] = {s.name: [] for s in servers}
+    get_times: dict[str, list[float]] = {s.name: [] for s in servers}
     server_parts: dict[str, list[dict]] = {s.name: [] for s in servers}
     errors: dict[str, int] = {s.name: 0 for s in servers}
     first_error: dict[str, str] = {}
@@ -693,6 +694,7 @@ def upload_phase(args, data: dict, raw: Raw, servers: list[Server], clients: dic
                 if got is not None:
                     times[t].append(got[0])
                     post_times[t].append(got[1])
+                    get_times[t].append(got[0] - got[1])
     base = summary_ms(times["inprocess"])
     out = {
         "uploads": n,
@@ -704,6 +706,8 @@ def upload_phase(args, data: dict, raw: Raw, servers: list[Server], clients: dic
     for s in servers:
         fig = summary_ms(times[s.name])
         fig["post_p50_ms"] = summary_ms(post_times[s.name])["p50_ms"]
+        fig["search_p50_ms"] = summary_ms(get_times[s.name])["p50_ms"]
+        fig["search_ratio_p50"] = round(fig["search_p50_ms"] / base["p50_ms"], 3) if base["p50_ms"] else None
         parts = server_parts[s.name]
         fig["search_timing_p50_ms"] = {k: round(pct([p[k] for p in parts], 50), 2) for k in (parts[0] if parts else {})}
         fig["ratio_p50"] = round(fig["p50_ms"] / base["p50_ms"], 3) if base["p50_ms"] else None
@@ -829,13 +833,15 @@ def report(fig: dict, servers: list[str]) -> list[str]:
     if up:
         b = up["inprocess"]
         row(f"upload+search p50 ms (in-process {b['p50_ms']:.1f})", [f"{up['servers'][n]['p50_ms']:.1f}" for n in servers])
-        row("  of which POST upload/ p50 ms", [f"{up['servers'][n]['post_p50_ms']:.1f}" for n in servers])
+        row("  POST upload/ p50 ms", [f"{up['servers'][n]['post_p50_ms']:.1f}" for n in servers])
+        row("  GET search/upload/<id>/ p50 ms (embeds)", [f"{up['servers'][n]['search_p50_ms']:.1f}" for n in servers])
         row(
             "  search/upload: server query_vector p50 ms",
             [f"{up['servers'][n]['search_timing_p50_ms'].get('query_vector', float('nan')):.1f}" for n in servers],
         )
         row("upload / in-process (p50)", [f"{up['servers'][n]['ratio_p50']:.2f}" for n in servers], f"<= {TARGETS['upload_ratio']:g}")
         row("  verdict", [verdict(up["servers"][n]["ratio_p50"] <= TARGETS["upload_ratio"]) for n in servers])
+        row("  GET alone / in-process (p50)", [f"{up['servers'][n]['search_ratio_p50']:.2f}" for n in servers])
         row("upload errors", [str(up["servers"][n]["errors"]) for n in servers])
     tp = fig["throughput"]
     row(f"throughput req/s ({tp[servers[0]]['clients']} clients, {fig['duration']:g} s)", [f"{tp[n]['req_per_s']:.1f}" for n in servers])

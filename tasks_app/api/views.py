@@ -6,7 +6,8 @@ those of the API document (plus task/recent/, task/<id>/ and task/<id>/cancel/).
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
@@ -45,6 +46,26 @@ _DESCRIPTIONS = {
 }
 
 
+_PAGE_PARAMS = [
+    OpenApiParameter("offset", OpenApiTypes.INT),
+    OpenApiParameter("limit", OpenApiTypes.INT),
+    OpenApiParameter("sort", OpenApiTypes.STR, enum=["date", "id"]),
+    OpenApiParameter("order", OpenApiTypes.STR, enum=["asc", "desc"]),
+]
+# recent/ answers one page (OffsetLimitPagination's shape) of task runs.
+_RECENT_PAGE = inline_serializer(
+    "TaskRunPage",
+    fields={
+        "count": serializers.IntegerField(),
+        "offset": serializers.IntegerField(),
+        "limit": serializers.IntegerField(),
+        "sort": serializers.ChoiceField(choices=["date", "id"]),
+        "order": serializers.ChoiceField(choices=["asc", "desc"]),
+        "results": TaskRunSerializer(many=True),
+    },
+)
+
+
 def _errors(*codes: int) -> dict:
     return {code: OpenApiResponse(_ERROR, description=_DESCRIPTIONS[code]) for code in (401, *codes)}
 
@@ -53,7 +74,8 @@ class TaskViewSet(viewsets.ViewSet):
     """Background tasks: what may run, start one, watch it, cancel it, see the queues."""
 
     parser_classes = [JSONParser]
-    pagination_class = OffsetLimitPagination
+    # No pagination_class: drf-spectacular would then describe list (a plain list of
+    # task specs) as a page. Only recent/ pages, with its own paginator.
 
     @extend_schema(summary="Tasks you may run, with their parameter schemas", responses={200: TaskSpecSerializer(many=True), **_errors()})
     def list(self, request):
@@ -79,9 +101,13 @@ class TaskViewSet(viewsets.ViewSet):
         run = services.task_start(name="test", params=request.data, user=request.user)
         return Response(TaskStartedSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(summary="Recent tasks (yours; staff see all)", responses={200: TaskRunSerializer(many=True), **_errors(400)})
+    @extend_schema(
+        summary="Recent tasks (yours; staff see all)",
+        parameters=_PAGE_PARAMS,
+        responses={200: _RECENT_PAGE, **_errors(400)},
+    )
     def recent(self, request):
-        paginator = self.pagination_class()
+        paginator = OffsetLimitPagination()
         page = paginator.paginate_queryset(selectors.task_run_list(user=request.user), request, view=self)
         return paginator.get_paginated_response(TaskRunSerializer(page, many=True).data)
 

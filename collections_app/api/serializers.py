@@ -3,10 +3,10 @@ the views hand validated data to collections_app.services."""
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from media_app.api.serializers import file_url
 from vframe_search.api.pagination import SORT_FIELDS
 
 from ..models import Collection, CollectionMedia
@@ -66,10 +66,11 @@ class CollectionItemSerializer(serializers.ModelSerializer):
         fields = ["media_id", "sha256", "media_type", "original_name", "thumbnail_url", "added_by", "added_at"]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.URI)
+    # Absolute, like the media routes' URLs (a client follows either the same way), and
+    # null for a media without a thumbnail.
+    @extend_schema_field(serializers.URLField(allow_null=True))
     def get_thumbnail_url(self, obj: CollectionMedia) -> str | None:
-        thumbnail = obj.media.thumbnail
-        return thumbnail.url if thumbnail and thumbnail.name else None
+        return file_url(self.context.get("request"), obj.media.thumbnail.name)
 
 
 class CollectionMembershipSerializer(CollectionItemSerializer):
@@ -119,7 +120,7 @@ class CollectionDetailSerializer(CollectionSerializer):
     @extend_schema_field(CollectionItemsPageSerializer)
     def get_items(self, obj: Collection) -> dict:
         page = self.context["items_page"]
-        return {**page, "results": CollectionItemSerializer(page["results"], many=True).data}
+        return {**page, "results": CollectionItemSerializer(page["results"], many=True, context=self.context).data}
 
 
 class CollectionDeletedSerializer(serializers.Serializer):

@@ -252,7 +252,9 @@ class CollectionViewSet(viewsets.GenericViewSet):
             user=request.user,
             username=_attributed_username(request, body.validated_data.get("username")),
         )
-        return Response(CollectionMembershipSerializer(membership).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(
+            CollectionMembershipSerializer(membership, context={"request": request}).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
 
     @extend_schema(
         operation_id="collection_media_remove",

@@ -234,7 +234,7 @@ def test_retrieve_shows_the_collection_with_its_items(api, make_collection, make
     assert item["sha256"] == media.sha256
     assert item["media_type"] == "image"
     assert item["original_name"] == "scene.jpg"
-    assert item["thumbnail_url"] == "/files/" + media.thumbnail.name
+    assert item["thumbnail_url"] == "http://testserver/files/" + media.thumbnail.name  # absolute, like the media routes
     assert item["added_by"] == "alice"
     assert item["added_at"]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import warnings
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -95,8 +96,8 @@ def _looks_like_image(head: bytes) -> bool:
     return head[:2] == b"BM" and len(head) >= 14 and head[6:10] == b"\x00\x00\x00\x00"
 
 
-def open_image(stream: BinaryIO) -> Image.Image:
-    """Open and fully validate an image; raises a DomainError describing what is wrong."""
+def _open_checked(stream: BinaryIO) -> Image.Image:
+    """Open the header and check format and pixel count; nothing decoded yet."""
     stream.seek(0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -113,17 +114,53 @@ def open_image(stream: BinaryIO) -> Image.Image:
             ) from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise PayloadTooLarge(f"Image is too large to decode safely: {exc}", code="too_many_pixels") from None
-        if img.format not in ACCEPTED_FORMATS:
-            raise UnsupportedMediaType(
-                f"Image format {img.format} is not accepted (JPEG, PNG, WebP, GIF, BMP, TIFF).",
-                code="unsupported_format",
-            )
-        _check_pixels(*img.size)
+    if img.format not in ACCEPTED_FORMATS:
+        raise UnsupportedMediaType(
+            f"Image format {img.format} is not accepted (JPEG, PNG, WebP, GIF, BMP, TIFF).",
+            code="unsupported_format",
+        )
+    _check_pixels(*img.size)
+    return img
+
+
+def _load_checked(img: Image.Image) -> None:
+    """Decode the whole image; a truncated or corrupt one is a DomainError."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             img.load()
         except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise InvalidInput(f"Image could not be decoded (truncated or corrupt): {exc}", code="corrupt_image") from None
+
+
+def open_image(stream: BinaryIO) -> Image.Image:
+    """Open and fully validate an image; raises a DomainError describing what is wrong."""
+    img = _open_checked(stream)
+    _load_checked(img)
     return img
+
+
+def open_image_reduced(stream: BinaryIO, *, min_side: int = 0, min_long: int = 0) -> tuple[Image.Image, ImageInfo]:
+    """Validate like :func:`open_image`, decoding a JPEG only as large as needed.
+
+    A JPEG is decoded at the smallest DCT scale (1/2, 1/4 or 1/8: Pillow's draft mode)
+    whose shorter side is still at least ``min_side`` and longer side at least
+    ``min_long`` pixels (say the model's resize and the thumbnail size). The check is as
+    strict as a full decode: libjpeg entropy-decodes the whole stream at any scale, so
+    a truncated or corrupt file still fails; only the inverse DCT, upsampling and colour
+    conversion run on fewer pixels (a 12 MP photo costs ~1/3 of a full decode). Other
+    formats are decoded fully. Returns the image and the :class:`ImageInfo` of the
+    full-size original (its dimensions, not the reduced ones).
+    """
+    img = _open_checked(stream)
+    info = image_info(img)
+    if img.format in ("JPEG", "MPO") and (min_side or min_long):
+        w, h = img.size
+        factor = max(min_side / min(w, h), min_long / max(w, h))
+        if factor < 0.5:  # else no DCT scale fits: decode at full size
+            img.draft(img.mode, (max(1, math.ceil(w * factor)), max(1, math.ceil(h * factor))))
+    _load_checked(img)
+    return img, info
 
 
 def image_info(img: Image.Image) -> ImageInfo:

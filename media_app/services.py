@@ -4,7 +4,7 @@ Celery tasks all call these, so the batch path and the API path behave alike."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -15,10 +15,12 @@ from django.db import IntegrityError, transaction
 
 from vframe_search.api.errors import Conflict, InvalidInput, PayloadTooLarge
 
-from .imaging import hash_stream, image_info, make_thumbnail, open_image, sharded_name
+from .imaging import hash_stream, image_info, make_thumbnail, open_image, open_image_reduced, sharded_name
 from .models import Media, MediaType, Upload
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from .video import Keyframe, VideoInfo
 
 logger = logging.getLogger(__name__)
@@ -128,24 +130,49 @@ def upload_delete(*, upload: Upload) -> None:
         transaction.on_commit(lambda: storage_delete_quietly(*names))
 
 
-def media_create_image(*, stream: BinaryIO, original_name: str = "", source_path: str = "", check_size: bool = False) -> tuple[Media, bool]:
+def media_create_image(
+    *,
+    stream: BinaryIO,
+    original_name: str = "",
+    source_path: str = "",
+    check_size: bool = False,
+    sha256: str = "",
+    byte_size: int | None = None,
+    decode_min_side: int = 0,
+    on_decoded: Callable[[Image.Image], None] | None = None,
+) -> tuple[Media, bool]:
     """Validate and store one image as a Media row, once per sha256.
 
     Returns ``(media, created)``. ``check_size`` applies the upload byte limit (the
     ingest command reads local files and has no such limit).
+
+    The image is decoded once (see ``imaging.open_image_reduced``: a JPEG at the
+    smallest DCT scale that still covers the thumbnail and ``decode_min_side`` on its
+    shorter side, which is as strict a check as a full decode). ``on_decoded(image)``
+    is then called with that decoded image before anything is stored, so a caller can
+    take what else it needs from the same decode (the ingest prepares the embedding
+    input). ``sha256``/``byte_size``: the caller's hash of ``stream`` (the ingest has
+    just hashed the file to find duplicates; hashing it twice buys nothing).
     """
     if check_size:
         _check_declared_size(stream)
-    sha256, size = hash_stream(stream)
+    if sha256 and byte_size is not None:
+        size = byte_size
+        stream.seek(0)
+    else:
+        sha256, size = hash_stream(stream)
     if check_size:
         check_byte_size(size)
     existing = Media.objects.filter(sha256=sha256).first()
     if existing is not None:
         return existing, False
-    img = open_image(stream)
-    info = image_info(img)
-    thumb = make_thumbnail(img)
-    img.close()
+    img, info = open_image_reduced(stream, min_side=decode_min_side, min_long=settings.THUMBNAIL_SIZE)
+    try:
+        thumb = make_thumbnail(img)
+        if on_decoded is not None:
+            on_decoded(img)
+    finally:
+        img.close()
     file_name, thumb_name = _store_with_thumbnail(stream=stream, sha256=sha256, prefix="media", extension=info.extension, thumbnail=thumb)
     return _create_unique(
         Media,

@@ -7,6 +7,8 @@ an index (:func:`feature_update_index`) is incremental and restartable:
    heartbeat is older than ``INDEX_BUILD_STALE_SECONDS`` is taken over);
 2. embed every image and video frame that has no stored vector yet, appending shards
    to the feature's vector store as it goes (a crash loses at most one shard's work);
+   vectors the ingest already computed from its own decode
+   (:func:`feature_add_vectors`) are not computed again;
 3. write the next index version from the stored vectors (search_app.index), renamed
    into place, then raise ``Feature.index_version`` while still holding the claim;
 4. go round again if someone asked for a build meanwhile, else mark the feature ready.
@@ -203,6 +205,29 @@ def feature_forget_media(*, media_ids: Iterable[int]) -> None:
         store.add_deleted(ids)
         if np.intersect1d(ids, store.ids(), assume_unique=True).size:
             feature_schedule_build(feature=feature)
+
+
+def feature_add_vectors(*, feature: Feature, ids, vectors, modelzoo_name: str) -> int:
+    """Store vectors computed outside a build, so the next build indexes these media
+    without running the model again (the ingest embeds each image from the one decode
+    it makes anyway; see media_app.ingest.embed).
+
+    The vectors must be what a build would store: made by the feature's model (checked
+    against ``modelzoo_name`` under the feature's row lock, so a model change cannot
+    slip in between), float32 rows of its dimension, L2-normalised. An id that already
+    has a vector keeps its first one. Returns how many were written: 0 when the feature
+    is gone or uses another model now. Safe while a build of the feature runs.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    if ids.size == 0:
+        return 0
+    with transaction.atomic():
+        current = Feature.objects.select_for_update().filter(pk=feature.pk).values_list("modelzoo_name", flat=True).first()
+        if current != modelzoo_name:
+            return 0
+        spec = get_model(modelzoo_name)
+        vector_store(feature.pk, spec.embedding_dim).append(ids, vectors)
+    return int(ids.size)
 
 
 # --- building ------------------------------------------------------------------------------------------

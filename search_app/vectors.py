@@ -20,9 +20,11 @@ them (see search_app.index.LoadedIndex).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -103,7 +105,13 @@ class VectorStore:
     # --- writing ----------------------------------------------------------------------------
 
     def append(self, ids: np.ndarray, vectors: np.ndarray) -> Path | None:
-        """Write one shard (renamed into place when complete); returns its path."""
+        """Write one shard (linked into place when complete); returns its path.
+
+        Safe with several writers (a build and an ingest adding vectors it computed):
+        the shard is written under a temporary name, then hard-linked to the next free
+        number, which fails instead of replacing a shard another writer took a moment
+        ago; the next number is tried then.
+        """
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if ids.ndim != 1 or vectors.shape != (ids.shape[0], self.dim):
@@ -111,11 +119,42 @@ class VectorStore:
         if ids.size == 0:
             return None
         self.root.mkdir(parents=True, exist_ok=True)
-        shards = self.shard_paths()
-        seq = int(SHARD_RE.match(shards[-1].name).group(1)) + 1 if shards else 1
-        path = self.root / f"shard-{seq:08d}.npz"
-        atomic_write(path, lambda fh: np.savez(fh, ids=ids, vectors=vectors))
+        tmp = self.root / f".shard.{os.getpid()}.{threading.get_ident()}.tmp"
+        for attempt in range(3):
+            try:
+                with open(tmp, "wb") as fh:
+                    np.savez(fh, ids=ids, vectors=vectors)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                path = self._link_next(tmp)
+                break
+            except FileNotFoundError:
+                # A build starting meanwhile removed our temporary file as a leftover
+                # (remove_temp_files): write it again.
+                if attempt == 2:
+                    raise
+            finally:
+                tmp.unlink(missing_ok=True)
+        fsync_dir(self.root)
         return path
+
+    def _link_next(self, tmp: Path) -> Path:
+        """Hard-link ``tmp`` as the next shard; never replaces an existing one."""
+        while True:
+            shards = self.shard_paths()
+            seq = int(SHARD_RE.match(shards[-1].name).group(1)) + 1 if shards else 1
+            path = self.root / f"shard-{seq:08d}.npz"
+            try:
+                os.link(tmp, path)
+                return path
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP):
+                    raise
+                # A filesystem without hard links: rename, as a single writer may.
+                os.replace(tmp, path)
+                return path
 
     def add_deleted(self, ids) -> int:
         """Record deleted media ids; returns how many were new."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,13 +34,19 @@ class FileResult:
 
 @dataclass
 class IngestOptions:
-    """How to ingest; ``keyframes`` defaults to the VFRAME_VIDEO_* settings."""
+    """How to ingest; ``keyframes`` defaults to the VFRAME_VIDEO_* settings.
+
+    ``features``: the search_app Features the run's images are embedded for as they
+    are imported (from the same decode; see media_app.ingest.embed); their indexes are
+    written afterwards by ``ingest_index``, which then embeds only what is missing.
+    """
 
     dry_run: bool = False
     workers: int = 1
     keyframes: KeyframeOptions | None = None
     collection: Any = None  # collections_app.models.Collection
     username: str = ""
+    features: Sequence[Any] = ()
 
 
 @dataclass
@@ -58,6 +64,7 @@ class IngestSummary:
     warnings: list[FileResult] = field(default_factory=list)
     interrupted: bool = False
     recovered_files: int = 0
+    embedded: dict[int, int] = field(default_factory=dict)  # feature id -> vectors stored while importing
 
     @property
     def imported(self) -> int:

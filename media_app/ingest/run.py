@@ -16,15 +16,17 @@ from pathlib import Path
 from queue import Empty, Queue
 from typing import Any, BinaryIO
 
+from django.conf import settings
 from django.db import connection, connections
 from PIL import Image
 
 from vframe_search.api.errors import DomainError, InvalidInput, UnsupportedMediaType
 
-from ..imaging import ACCEPTED_FORMATS, hash_stream, open_image
+from ..imaging import ACCEPTED_FORMATS, hash_stream, open_image, open_image_reduced
 from ..models import Media
 from ..services import media_create_image, media_create_video
 from ..video import Interrupted, KeyframeOptions, extract_keyframes, probe_video
+from .embed import IngestEmbedding
 from .recovery import Owner, ingest_recover
 from .results import DUPLICATE, IMPORTED, INTERRUPTED, FileResult, IngestOptions, IngestSummary, Reporter, os_code, os_message, skipped
 from .walk import ingest_collect
@@ -71,18 +73,26 @@ def ingest_run(
     try:
         if owner is not None:
             summary.recovered_files = ingest_recover(exclude=owner.name)
-        batch = _Batch(options=options, owner=owner, stop=stop)
         workers = _effective_workers(options.workers)
+        embedding = None
+        if options.features and files and not options.dry_run:
+            # Starts loading the model now, while the first files are decoded.
+            embedding = IngestEmbedding(options.features, stop=stop, flush_in_caller=not _threads_share_database())
+        batch = _Batch(options=options, owner=owner, stop=stop, embedding=embedding)
         try:
-            if workers == 1:
-                for path in files:
-                    if stop.is_set():
-                        break
-                    _record_unless_interrupted(record, batch.ingest(path), summary)
-            else:
-                _run_threads(files, workers, lambda p: _record_unless_interrupted(record, batch.ingest(p), summary), stop, threads)
-        except KeyboardInterrupt:
-            stop.set()
+            try:
+                if workers == 1:
+                    for path in files:
+                        if stop.is_set():
+                            break
+                        _record_unless_interrupted(record, batch.ingest(path), summary)
+                else:
+                    _run_threads(files, workers, lambda p: _record_unless_interrupted(record, batch.ingest(p), summary), stop, threads)
+            except KeyboardInterrupt:
+                stop.set()
+        finally:
+            if embedding is not None:
+                summary.embedded = embedding.close()
         if stop.is_set():
             summary.interrupted = True
     finally:
@@ -101,15 +111,18 @@ def _record_unless_interrupted(record, result: FileResult, summary: IngestSummar
         record(result)
 
 
-def _effective_workers(requested: int) -> int:
+def _threads_share_database() -> bool:
     # Other threads have their own connections: they cannot see rows of an open
     # transaction (a test, or a caller's atomic block), and SQLite's shared in-memory
-    # database locks whole tables. Work in the caller's thread then.
+    # database locks whole tables.
     if connection.in_atomic_block:
-        return 1
-    if connection.vendor == "sqlite" and connection.is_in_memory_db():
-        return 1
-    return max(1, requested)
+        return False
+    return not (connection.vendor == "sqlite" and connection.is_in_memory_db())
+
+
+def _effective_workers(requested: int) -> int:
+    # Work in the caller's thread when other threads cannot use the database.
+    return max(1, requested) if _threads_share_database() else 1
 
 
 def _run_threads(files: Sequence[Path], workers: int, handle: Callable[[Path], None], stop: threading.Event, threads: list[threading.Thread]) -> None:
@@ -155,8 +168,9 @@ def _run_threads(files: Sequence[Path], workers: int, handle: Callable[[Path], N
 class _Batch:
     """State shared by the workers of one run."""
 
-    def __init__(self, *, options: IngestOptions, owner: Owner | None, stop: threading.Event):
+    def __init__(self, *, options: IngestOptions, owner: Owner | None, stop: threading.Event, embedding: IngestEmbedding | None = None):
         self.options = options
+        self.embedding = embedding
         self.keyframes = options.keyframes or KeyframeOptions.from_settings()
         self.owner = owner
         self.stop = stop
@@ -222,21 +236,34 @@ class _Batch:
                 if self.options.dry_run:
                     return self._validate(fh, path, kind)
                 if kind == "image":
-                    return self._import_image(fh, path, sha256)
+                    return self._import_image(fh, path, sha256, size)
                 return self._import_video(path, sha256, size)
 
     def _validate(self, fh: BinaryIO, path: Path, kind: str) -> FileResult:
-        # A dry run decodes images fully (as an import would) but only probes videos:
-        # extracting keyframes is the expensive part it exists to avoid.
+        # A dry run validates images as an import would (the same decode) but only
+        # probes videos: extracting keyframes is the expensive part it exists to avoid.
         if kind == "image":
-            open_image(fh).close()
+            open_image_reduced(fh, min_long=settings.THUMBNAIL_SIZE)[0].close()
         return FileResult(path=str(path), status=IMPORTED, kind=kind)
 
-    def _import_image(self, fh: BinaryIO, path: Path, sha256: str) -> FileResult:
+    def _import_image(self, fh: BinaryIO, path: Path, sha256: str, size: int) -> FileResult:
+        embedding = self.embedding if self.embedding is not None and self.embedding.active else None
+        prepared: dict = {}
         with self.owner.journal([sha256], ("media", "thumbs")):
-            media, created = media_create_image(stream=fh, original_name=path.name, source_path=str(path))
+            media, created = media_create_image(
+                stream=fh,
+                original_name=path.name,
+                source_path=str(path),
+                sha256=sha256,
+                byte_size=size,
+                # One decode validates, makes the thumbnail and the model input.
+                decode_min_side=embedding.min_side if embedding else 0,
+                on_decoded=(lambda img: prepared.update(embedding.prepare(img))) if embedding else None,
+            )
         if not created:  # another process stored the same bytes a moment ago
             return self._duplicate(path, media)
+        if embedding is not None:
+            embedding.submit(media.pk, prepared)
         result = FileResult(path=str(path), status=IMPORTED, kind="image", media_id=media.pk)
         self._add_to_collection(media, result)
         return result

@@ -91,6 +91,7 @@ class Command(BaseCommand):
             keyframes=keyframes,
             collection=collection,
             username=opts["username"] or _os_user(),
+            features=features,  # embedded from the import's own decode
         )
         self.verbosity = opts["verbosity"]
         self.show_progress = not opts["no_progress"] and self.verbosity > 0
@@ -108,7 +109,7 @@ class Command(BaseCommand):
         if summary.interrupted:
             raise CommandError(_INTERRUPTED, returncode=130)
         if not options.dry_run and features:
-            self._index(features)
+            self._index(features, summary.embedded)
         if summary.skipped_total and not summary.imported and not summary.duplicates:
             raise CommandError(f"Nothing could be imported: {summary.skipped_total} files failed.")
 
@@ -200,7 +201,7 @@ class Command(BaseCommand):
         if s.dry_run:
             out.write("Dry run: nothing was written.")
 
-    def _index(self, features) -> None:
+    def _index(self, features, embedded: dict[int, int]) -> None:
         for feature in features:
             bar = tqdm(desc=f"index {feature.pk}", unit="item", file=_raw(self.stderr), disable=not self.show_progress, dynamic_ncols=True)
 
@@ -218,14 +219,16 @@ class Command(BaseCommand):
             finally:
                 bar.close()
             if self.verbosity > 0:
-                self.stdout.write(_index_line(feature, result))
+                self.stdout.write(_index_line(feature, result, embedded.get(feature.pk, 0)))
 
 
-def _index_line(feature, result) -> str:
+def _index_line(feature, result, embedded_while_importing: int = 0) -> str:
     result = result if isinstance(result, dict) else {}
     if result.get("claimed") is False:
         return f"Feature {feature.pk} ({feature}): {result.get('message') or 'another build is running and will include the new media.'}"
     counts = ", ".join(f"{key} {result[key]}" for key in ("embedded", "skipped", "removed") if result.get(key))
+    if embedded_while_importing:
+        counts = ", ".join(filter(None, [f"embedded {embedded_while_importing} while importing", counts]))
     size = f"; index has {result['count']} items" if "count" in result else ""
     return f"Feature {feature.pk} ({feature}) is up to date ({counts or 'nothing new'}{size})."
 

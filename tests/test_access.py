@@ -35,7 +35,7 @@ def _concrete(route: str) -> str | None:
     url = re.sub(r"\(\?P<path>\.\+\)", "media/ab/cd/file.jpg", route)
     url = re.sub(r"\(\?P<[a-z_]+>[^)]*\)", "1", url)
     url = re.sub(r"<int:[a-z_]+>", "1", url)
-    url = re.sub(r"<(?:str:|path:|slug:)?[a-z_]+>", "x", url)
+    url = re.sub(r"<(?:str:|path:|slug:)?[a-z_0-9]+>", "x", url)
     url = url.replace(".*", "anything")
     if any(ch in url for ch in "()[]?*+\\^$"):
         return None
@@ -109,3 +109,60 @@ def test_websocket_refuses_anonymous_clients(db):
         return connected
 
     assert async_to_sync(attempt)() is False
+
+
+# --- served files: stored media and exports never leave through an open path ------------------
+
+
+@pytest.fixture
+def stored_media(db, user, image_bytes):
+    import io
+
+    from collections_app.services import collection_add_media, collection_create
+    from media_app.services import media_create_image
+
+    data = image_bytes(80, 60, seed=3)
+    media, _ = media_create_image(stream=io.BytesIO(data), original_name="evidence.jpg")
+    collection = collection_create(title="case", user=user)
+    collection_add_media(collection=collection, media=media, user=user)
+    return media, collection, data
+
+
+def test_media_file_and_thumbnail_urls_from_the_api_need_authentication(api, anon, stored_media):
+    media, _, data = stored_media
+    res = api.get(f"/api/v1/media/id/{media.pk}/").json()["res"]
+    for url in (res["file_url"], res["thumbnail_url"]):
+        path = url.removeprefix("http://testserver")
+        assert path.startswith("/files/")
+        denied = anon.get(path)
+        assert denied.status_code == 401 and denied.json()["status"] == "error"
+        served = api.get(path)
+        assert served.status_code == 200 and served["Cache-Control"].startswith("private")
+    assert b"".join(api.get(res["file_url"].removeprefix("http://testserver")).streaming_content) == data
+
+
+def test_export_zip_is_streamed_to_authenticated_users_only_and_never_stored(api, anon, stored_media, isolated_storage):
+    _, collection, _ = stored_media
+    url = f"/api/v1/collection/{collection.pk}/export/"
+    denied = anon.get(url)
+    assert denied.status_code == 401 and denied.json()["error"]["code"] == "not_authenticated"
+    res = api.get(url)
+    assert res.status_code == 200 and res["Content-Type"] == "application/zip"
+    assert res["Cache-Control"] == "private, no-store"
+    assert b"".join(res.streaming_content)[:2] == b"PK"
+    # Streamed from the originals: no archive is left anywhere a URL could reach.
+    assert not [p for p in isolated_storage.rglob("*") if p.suffix == ".zip"]
+
+
+@pytest.mark.parametrize("header", ["X-Accel-Redirect", "X-Sendfile"])
+def test_sendfile_hands_the_bytes_to_the_proxy_only_after_the_auth_check(settings, api, anon, stored_media, isolated_storage, header):
+    media, _, _ = stored_media
+    settings.SENDFILE_HEADER = header
+    settings.SENDFILE_PREFIX = "/protected/"
+    path = f"/files/{media.file.name}"
+    denied = anon.get(path)
+    assert denied.status_code == 401 and header not in denied
+    res = api.get(path)
+    assert res.status_code == 200 and res.content == b""  # the proxy sends the bytes
+    expected = f"/protected/{media.file.name}" if header == "X-Accel-Redirect" else str(isolated_storage / media.file.name)
+    assert res[header] == expected

@@ -99,6 +99,22 @@ def env_database(name: str, default_sqlite: Path) -> dict:
     return config
 
 
+_RATE_PERIODS = {"s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day"}
+
+
+def env_rate(name: str, default: str) -> str | None:
+    """A DRF throttle rate such as ``120/min`` (periods: second, minute, hour, day);
+    ``off`` turns the limit off (None)."""
+    raw = os.environ.get(name)
+    value = (default if raw is None else raw).strip().lower()
+    if value == "off":
+        return None
+    count, _, period = value.partition("/")
+    if not (count.isdigit() and int(count) > 0 and period in _RATE_PERIODS):
+        raise ImproperlyConfigured(f"{name}: expected a rate like 120/min (per second, minute, hour or day) or off, got {raw!r}")
+    return f"{int(count)}/{period}"
+
+
 def env_redis_url(name: str) -> str | None:
     raw = os.environ.get(name)
     if raw is None or not raw.strip():

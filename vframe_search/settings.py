@@ -21,6 +21,7 @@ from .env import (
     env_int,
     env_list,
     env_path,
+    env_rate,
     env_redis_url,
     env_str,
 )
@@ -213,6 +214,12 @@ VIDEO_ANALYSIS_FPS = env_float("VFRAME_VIDEO_ANALYSIS_FPS", 4.0, minimum=0.1)
 VIDEO_KEYFRAMES_ONLY = env_bool("VFRAME_VIDEO_KEYFRAMES_ONLY", False)
 
 # --- REST API ---------------------------------------------------------------------------
+# Per-user rate limits on the routes that cost CPU (vframe_search/api/throttles.py):
+# "N/second", "N/minute", "N/hour", "N/day" (or s, min, h, d), or "off".
+THROTTLE_RATES = {
+    "upload": env_rate("VFRAME_THROTTLE_UPLOAD", "120/min"),
+    "search": env_rate("VFRAME_THROTTLE_SEARCH", "600/min"),
+}
 REST_FRAMEWORK = {
     # Token first: an anonymous request then gets 401 with WWW-Authenticate, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -226,8 +233,9 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
+    "DEFAULT_THROTTLE_RATES": THROTTLE_RATES,
     "EXCEPTION_HANDLER": "vframe_search.api.exceptions.envelope_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "vframe_search.api.schema.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {

@@ -11,6 +11,11 @@ import tempfile
 
 os.environ.setdefault("VFRAME_ALLOW_RANDOM_WEIGHTS", "1")
 os.environ.setdefault("VFRAME_DATA_DIR", tempfile.mkdtemp(prefix="vframe-test-"))
+# The suite's users get the same ids test after test (SQLite reuses them) and, with
+# REDIS_URL, the throttle counters live in a Redis shared with other runs: the real
+# limits would trip at random. tests/test_rate_limits.py sets low ones and checks them.
+os.environ.setdefault("VFRAME_THROTTLE_UPLOAD", "100000/min")
+os.environ.setdefault("VFRAME_THROTTLE_SEARCH", "100000/min")
 
 from .settings import *  # noqa: E402,F403
 from .settings import ALLOWED_HOSTS  # noqa: E402

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 
 from vframe_search.api.errors import InvalidInput
 from vframe_search.api.pagination import OffsetLimitPagination, parse_list_params
+from vframe_search.api.permissions import IsOwnerOrStaff
 
 from .. import selectors, services
 from ..export import collection_export_stream, export_filename
@@ -133,6 +134,14 @@ class CollectionViewSet(viewsets.GenericViewSet):
     serializer_class = CollectionSerializer
     pagination_class = OffsetLimitPagination
     parser_classes = [JSONParser]
+    owner_or_staff_message = "Only the collection's creator or staff may delete it; anyone may edit it."
+
+    def get_permissions(self):
+        # Every curator edits every collection; deleting one throws away other people's
+        # curation, so only its creator or staff may.
+        if self.action == "destroy":
+            return [IsOwnerOrStaff()]
+        return super().get_permissions()
 
     def get_content_negotiator(self):
         # Also asked for before self.action is set (while the request is wrapped), and
@@ -206,7 +215,9 @@ class CollectionViewSet(viewsets.GenericViewSet):
 
     @extend_schema(summary="Delete a collection (its media stay)", parameters=[_ID_PARAM], responses={200: CollectionDeletedSerializer, **_errors(404)})
     def destroy(self, request, pk: int):
-        services.collection_delete(collection=selectors.collection_get(collection_id=pk))
+        collection = selectors.collection_get(collection_id=pk)
+        self.check_object_permissions(request, collection)
+        services.collection_delete(collection=collection)
         return Response({"id": pk, "deleted": True})
 
     @extend_schema(

@@ -10,13 +10,13 @@ from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 
 from vframe_search.api.errors import PayloadTooLarge
 from vframe_search.api.pagination import OffsetLimitPagination
+from vframe_search.api.permissions import IsOwnerOrStaff, IsStaff
+from vframe_search.api.throttles import ScopedRateThrottle
 
 from ..models import Media, MediaType, Upload
 from ..selectors import media_get, media_get_by_sha256, media_info, media_list, media_random, media_siblings, upload_get, upload_list
@@ -65,10 +65,11 @@ class MediaViewSet(viewsets.GenericViewSet):
     queryset = Media.objects.none()  # schema generation reads the model from it
     serializer_class = MediaSerializer
     pagination_class = OffsetLimitPagination
+    staff_only_message = "Only staff may delete media: it removes the files and index entries for everyone."
 
     def get_permissions(self):
         if self.action == "destroy":
-            return [IsAuthenticated(), IsAdminUser()]
+            return [IsStaff()]
         return super().get_permissions()
 
     def _detail(self, media: Media) -> Response:
@@ -123,6 +124,17 @@ class UploadViewSet(viewsets.GenericViewSet):
     pagination_class = OffsetLimitPagination
     # Files only: a JSON body is a 415, never a base64 image in a string.
     parser_classes = [MultiPartParser, FormParser]
+    throttle_scope = "upload"
+    owner_or_staff_message = "Only the uploader or staff may delete an upload."
+
+    def get_permissions(self):
+        if self.action == "destroy":
+            return [IsOwnerOrStaff()]
+        return super().get_permissions()
+
+    def get_throttles(self):
+        # Storing and decoding is what costs; reading the list is not limited.
+        return [ScopedRateThrottle()] if self.action == "create" else []
 
     @extend_schema(summary="List uploads", responses={200: UploadSerializer(many=True), **_errors(400)})
     def list(self, request):
@@ -166,7 +178,6 @@ class UploadViewSet(viewsets.GenericViewSet):
     def destroy(self, request, id: int):
         """Delete an upload and its files: the uploader or staff only."""
         upload = upload_get(upload_id=id)
-        if not (request.user.is_staff or (upload.user_id is not None and upload.user_id == request.user.pk)):
-            raise PermissionDenied("Only the uploader or staff may delete an upload.")
+        self.check_object_permissions(request, upload)
         upload_delete(upload=upload)
         return Response({"id": id, "deleted": True})

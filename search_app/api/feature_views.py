@@ -5,10 +5,10 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from vframe_search.api.pagination import OffsetLimitPagination
+from vframe_search.api.permissions import IsStaffOrReadOnly
 
 from ..models import Feature
 from ..selectors import feature_get, feature_list
@@ -33,7 +33,7 @@ _ERROR = inline_serializer(
 _DESCRIPTIONS = {
     400: "Invalid input: unknown model or index type, bad index parameters, bad paging values (per-field messages in error.fields).",
     401: "Not authenticated.",
-    403: "Only the feature's creator or staff may delete it.",
+    403: "Only staff may create, change or delete features.",
     404: "No such feature.",
     409: "The model of a feature that already holds vectors cannot change; create a new feature.",
     503: "The model's weights are not on this machine (error.code weights_missing; the message says how to get them).",
@@ -58,6 +58,9 @@ class FeatureViewSet(viewsets.GenericViewSet):
     queryset = Feature.objects.none()
     serializer_class = FeatureSerializer
     pagination_class = OffsetLimitPagination
+    # Features decide what every search answers and cost a full embedding pass.
+    permission_classes = [IsStaffOrReadOnly]
+    staff_only_message = "Only staff may create, change or delete features: they decide what every search answers."
 
     @extend_schema(summary="List features", responses={200: FeatureSerializer(many=True), **_errors(400)})
     def list(self, request):
@@ -103,7 +106,5 @@ class FeatureViewSet(viewsets.GenericViewSet):
     @extend_schema(summary="Delete a feature, its vectors and index", parameters=[_ID], responses={200: FeatureDeletedSerializer, **_errors(403, 404)})
     def destroy(self, request, id: int):
         feature = feature_get(feature_id=id)
-        if not (request.user.is_staff or (feature.user_id is not None and feature.user_id == request.user.pk)):
-            raise PermissionDenied("Only the feature's creator or staff may delete it.")
         feature_delete(feature=feature)
         return Response({"id": id, "deleted": True})

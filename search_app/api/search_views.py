@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from media_app.api.serializers import MediaSerializer, UploadSerializer
 from media_app.models import Media, Upload
 from vframe_search.api.errors import NotFound
+from vframe_search.api.permissions import IsStaff
+from vframe_search.api.throttles import ScopedRateThrottle
 
 from .. import search
 from .search_serializers import SearchInfoSerializer, SearchLoadSerializer, SearchResultSerializer, parse_search_params
@@ -24,6 +26,33 @@ SEARCH_PARAMS = [
     OpenApiParameter("group", OpenApiTypes.STR, enum=["video"], description="Collapse the frames of one video into its best frame."),
     OpenApiParameter("feature", OpenApiTypes.INT, description="Search this feature instead of the default one."),
 ]
+
+
+def _error(description: str) -> OpenApiResponse:
+    # The error envelope component that vframe_search.api.schema adds to the schema.
+    return OpenApiResponse({"$ref": "#/components/schemas/ErrorEnvelope"}, description=description)
+
+
+_SEARCH_ERRORS = {
+    409: _error("No feature is ready to search, its index is building, failed or empty, or a video has no indexed frames (error.code says which)."),
+    503: _error("The model's weights, the index file or the detection model cannot be loaded here (the message says why)."),
+}
+_LOAD_ERRORS = {409: _error("The feature's index is not ready."), 503: _error("The index file or model cannot be loaded here.")}
+
+
+class SearchView(APIView):
+    """A search: rate-limited per user (scope ``search``), since each one runs the index
+    and, for a new upload, the model."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "search"
+
+
+class StaffSettingView(APIView):
+    """Changes a setting every user's searches follow: staff only."""
+
+    permission_classes = [IsStaff]
+    staff_only_message = "Only staff may change what every user's searches use."
 
 
 def _respond(request, outcome: search.SearchOutcome, options: search.SearchOptions) -> Response:
@@ -65,8 +94,8 @@ def _big_id(value: int) -> int:
     return value
 
 
-@extend_schema(parameters=SEARCH_PARAMS, responses={200: SearchResultSerializer})
-class SearchMediaView(APIView):
+@extend_schema(parameters=SEARCH_PARAMS, responses={200: SearchResultSerializer, **_SEARCH_ERRORS})
+class SearchMediaView(SearchView):
     """Search with a media of the collection (by id)."""
 
     def get(self, request, id: int):
@@ -77,8 +106,8 @@ class SearchMediaView(APIView):
         return _respond(request, search.search_run(query=search.SearchQuery(kind="media", media=media), options=options), options)
 
 
-@extend_schema(parameters=SEARCH_PARAMS, responses={200: SearchResultSerializer})
-class SearchSha256View(APIView):
+@extend_schema(parameters=SEARCH_PARAMS, responses={200: SearchResultSerializer, **_SEARCH_ERRORS})
+class SearchSha256View(SearchView):
     """Search with the media or upload that has this sha256."""
 
     def get(self, request, hash: str):
@@ -86,8 +115,8 @@ class SearchSha256View(APIView):
         return _respond(request, search.search_run(query=search.query_for_sha256(hash), options=options), options)
 
 
-@extend_schema(parameters=SEARCH_PARAMS, responses={200: SearchResultSerializer})
-class SearchUploadView(APIView):
+@extend_schema(parameters=SEARCH_PARAMS, responses={200: SearchResultSerializer, **_SEARCH_ERRORS})
+class SearchUploadView(SearchView):
     """Search with an uploaded query image (embedded once, then kept)."""
 
     def get(self, request, id: int):
@@ -98,8 +127,8 @@ class SearchUploadView(APIView):
         return _respond(request, search.search_run(query=search.SearchQuery(kind="upload", upload=upload), options=options), options)
 
 
-@extend_schema(parameters=SEARCH_PARAMS, responses={200: SearchResultSerializer})
-class SearchRandomView(APIView):
+@extend_schema(parameters=SEARCH_PARAMS, responses={200: SearchResultSerializer, **_SEARCH_ERRORS})
+class SearchRandomView(SearchView):
     """Search with a media picked by ``seed``: the same seed and data give the same query."""
 
     def get(self, request, seed: str):
@@ -107,8 +136,8 @@ class SearchRandomView(APIView):
         return _respond(request, search.search_run(query=None, options=options, seed=seed), options)
 
 
-@extend_schema(responses={200: SearchLoadSerializer})
-class SearchLoadView(APIView):
+@extend_schema(responses={200: SearchLoadSerializer, **_LOAD_ERRORS})
+class SearchLoadView(StaffSettingView):
     """Make a feature the default for searches (stored; every process follows)."""
 
     def get(self, request, id: int):
@@ -116,8 +145,8 @@ class SearchLoadView(APIView):
         return Response({"feature_id": feature.pk, "modelzoo_name": feature.modelzoo_name, "index_version": feature.index_version})
 
 
-@extend_schema(responses={200: SearchLoadSerializer})
-class SearchLoadDetectionModelView(APIView):
+@extend_schema(responses={200: SearchLoadSerializer, **_LOAD_ERRORS})
+class SearchLoadDetectionModelView(StaffSettingView):
     """Select the detection model run on query images (stored; every process follows).
     The key ``none`` turns detections off."""
 

@@ -8,6 +8,8 @@ matches the wire (schemathesis and client generators rely on that).
 
 from __future__ import annotations
 
+from drf_spectacular import openapi
+
 ERROR_ENVELOPE = {
     "type": "object",
     "required": ["status", "error"],
@@ -53,3 +55,46 @@ def envelope_postprocessing_hook(result, generator, request, public):
             for code, text in (("401", "Not authenticated"), ("400", "Invalid input")):
                 operation["responses"].setdefault(code, {"description": text, "content": {"application/json": {"schema": ref}}})
     return result
+
+
+_ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
+_UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class AutoSchema(openapi.AutoSchema):
+    """drf-spectacular's AutoSchema, also documenting the error answers that come from
+    the view's configuration rather than its code, so no view has to list them:
+
+    - 403 where a permission class can refuse an authenticated user (staff-only or
+      owner-only routes) and on every write (CSRF applies to session writes);
+    - 404 on every route with a path parameter (no such row, or a value the route's
+      converter refuses);
+    - 429 where the view is rate-limited.
+    """
+
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None or not path.startswith("/api/v1/"):
+            return operation
+        from .permissions import StaffPermission
+
+        responses = operation.setdefault("responses", {})
+        view = self.view
+        restricted = any(isinstance(p, StaffPermission) for p in view.get_permissions())
+        if restricted or method.upper() in _UNSAFE:
+            text = "Not allowed for this user" if restricted else "Not allowed"
+            if method.upper() in _UNSAFE:
+                text += ", or a session write without the CSRF token"
+            responses.setdefault("403", {"description": text + ".", "content": _ERROR_REF})
+        if "{" in path:
+            responses.setdefault("404", {"description": "No such record, or a path value the route does not accept.", "content": _ERROR_REF})
+        if view.get_throttles():
+            responses.setdefault(
+                "429",
+                {
+                    "description": "Too many requests from this user; Retry-After says when to try again.",
+                    "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
+                    "content": _ERROR_REF,
+                },
+            )
+        return operation

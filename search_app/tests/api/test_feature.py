@@ -17,26 +17,26 @@ def built_feature(make_media, user):
     return feature
 
 
-def test_create_is_201_and_schedules_the_build(api, user, make_media, django_capture_on_commit_callbacks):
+def test_create_is_201_and_schedules_the_build(staff_api, staff, make_media, django_capture_on_commit_callbacks):
     make_media(1)
     make_media(2)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        res = api.post("/api/v1/feature/", {"active": True, "modelzoo_name": "tiny-random", "index_type": "flat"}, format="json")
+        res = staff_api.post("/api/v1/feature/", {"active": True, "modelzoo_name": "tiny-random", "index_type": "flat"}, format="json")
     assert res.status_code == 201, res.json()
     body = res.json()
     assert body["status"] == "ok"
     created = body["res"]
-    assert created["modelzoo_name"] == "tiny-random" and created["index_type"] == "flat" and created["username"] == "curator"
+    assert created["modelzoo_name"] == "tiny-random" and created["index_type"] == "flat" and created["username"] == "staff"
     assert created["status"] == FeatureStatus.PENDING and created["embedding_dim"] == 64
     assert len(callbacks) == 1
-    feature = api.get(f"/api/v1/feature/{created['id']}/").json()["res"]
+    feature = staff_api.get(f"/api/v1/feature/{created['id']}/").json()["res"]
     assert feature["status"] == "ready" and feature["item_count"] == 2 and feature["has_index"] is True
-    assert Feature.objects.get(pk=created["id"]).user == user
+    assert Feature.objects.get(pk=created["id"]).user == staff
 
 
-def test_create_defaults_to_the_default_model(api, settings, django_capture_on_commit_callbacks):
+def test_create_defaults_to_the_default_model(staff_api, settings, django_capture_on_commit_callbacks):
     settings.DEFAULT_EMBEDDING_MODEL = "tiny-random"
-    res = api.post("/api/v1/feature/", {}, format="json")
+    res = staff_api.post("/api/v1/feature/", {}, format="json")
     assert res.status_code == 201 and res.json()["res"]["modelzoo_name"] == "tiny-random"
     assert res.json()["res"]["index_params"] == {"M": 16, "ef_construction": 200, "ef": 128}
 
@@ -52,19 +52,19 @@ def test_create_defaults_to_the_default_model(api, settings, django_capture_on_c
         ({"modelzoo_name": "tiny-random", "active": "perhaps"}, "active"),
     ],
 )
-def test_bad_input_is_400_with_the_field(api, payload, field):
-    res = api.post("/api/v1/feature/", payload, format="json")
+def test_bad_input_is_400_with_the_field(staff_api, payload, field):
+    res = staff_api.post("/api/v1/feature/", payload, format="json")
     assert res.status_code == 400
     body = res.json()
     assert body["status"] == "error" and field in body["error"]["fields"]
     assert not Feature.objects.exists()
 
 
-def test_model_without_weights_is_503_weights_missing(api, monkeypatch):
+def test_model_without_weights_is_503_weights_missing(staff_api, monkeypatch):
     from modelzoo import weights
 
     monkeypatch.setattr(weights, "_hub_cached_file", lambda spec: None)
-    res = api.post("/api/v1/feature/", {"modelzoo_name": "convnext_tiny"}, format="json")
+    res = staff_api.post("/api/v1/feature/", {"modelzoo_name": "convnext_tiny"}, format="json")
     assert res.status_code == 503
     assert res.json()["error"]["code"] == "weights_missing" and "modelzoo_download convnext_tiny" in res.json()["error"]["message"]
 
@@ -80,39 +80,43 @@ def test_list_is_paged_with_a_pinned_query_count(api, tiny_feature, django_asser
     assert api.get("/api/v1/feature/?limit=abc").status_code == 400
 
 
-def test_unknown_feature_is_404(api, db):
+def test_unknown_feature_is_404(staff_api, db):
     for method in ("get", "put", "delete"):
-        res = getattr(api, method)("/api/v1/feature/424242/", {}, format="json")
+        res = getattr(staff_api, method)("/api/v1/feature/424242/", {}, format="json")
         assert res.status_code == 404 and res.json()["error"]["code"] == "not_found"
 
 
-def test_changing_the_model_of_a_built_feature_is_409(api, built_feature):
-    res = api.put(f"/api/v1/feature/{built_feature.pk}/", {"modelzoo_name": "tiny-vit-random"}, format="json")
+def test_changing_the_model_of_a_built_feature_is_409(staff_api, built_feature):
+    res = staff_api.put(f"/api/v1/feature/{built_feature.pk}/", {"modelzoo_name": "tiny-vit-random"}, format="json")
     assert res.status_code == 409 and res.json()["error"]["code"] == "model_change_conflict"
-    same = api.put(f"/api/v1/feature/{built_feature.pk}/", {"modelzoo_name": "tiny-random", "active": False}, format="json")
+    same = staff_api.put(f"/api/v1/feature/{built_feature.pk}/", {"modelzoo_name": "tiny-random", "active": False}, format="json")
     assert same.status_code == 200 and same.json()["res"]["active"] is False
 
 
-def test_put_index_params_rebuilds(api, built_feature, django_capture_on_commit_callbacks):
+def test_put_index_params_rebuilds(staff_api, built_feature, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        res = api.put(f"/api/v1/feature/{built_feature.pk}/", {"index_params": {"ef": 300}}, format="json")
+        res = staff_api.put(f"/api/v1/feature/{built_feature.pk}/", {"index_params": {"ef": 300}}, format="json")
     assert res.status_code == 200 and res.json()["res"]["index_params"]["ef"] == 300
     built_feature.refresh_from_db()
     assert built_feature.index_version == 2 and built_feature.status == FeatureStatus.READY
-    assert api.put(f"/api/v1/feature/{built_feature.pk}/", {"index_params": {"ef": 0}}, format="json").status_code == 400
+    assert staff_api.put(f"/api/v1/feature/{built_feature.pk}/", {"index_params": {"ef": 0}}, format="json").status_code == 400
 
 
-def test_delete_by_its_creator_then_404(api, built_feature, django_capture_on_commit_callbacks):
+def test_delete_by_staff_then_404(staff_api, built_feature, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        res = api.delete(f"/api/v1/feature/{built_feature.pk}/")
+        res = staff_api.delete(f"/api/v1/feature/{built_feature.pk}/")
     assert res.status_code == 200 and res.json()["res"] == {"id": built_feature.pk, "deleted": True}
-    assert api.get(f"/api/v1/feature/{built_feature.pk}/").status_code == 404
+    assert staff_api.get(f"/api/v1/feature/{built_feature.pk}/").status_code == 404
 
 
-def test_delete_by_someone_else_is_403_but_staff_may(api, staff_api, tiny_feature):
-    feature = tiny_feature()
-    assert api.delete(f"/api/v1/feature/{feature.pk}/").status_code == 403
-    assert staff_api.delete(f"/api/v1/feature/{feature.pk}/").status_code == 200
+def test_curators_read_features_but_may_not_change_them_not_even_their_own(api, built_feature):
+    url = f"/api/v1/feature/{built_feature.pk}/"  # built_feature's creator is the curator
+    assert api.get(url).status_code == 200
+    assert api.post("/api/v1/feature/", {"modelzoo_name": "tiny-random"}, format="json").status_code == 403
+    assert api.put(url, {"active": False}, format="json").status_code == 403
+    res = api.delete(url)
+    assert res.status_code == 403 and res.json()["error"]["code"] == "permission_denied"
+    assert Feature.objects.filter(pk=built_feature.pk, active=True).exists()
 
 
 def test_anonymous_is_401(anon, db):

@@ -216,10 +216,10 @@ def test_searching_without_any_ready_feature_is_409(api, corpus, tiny_feature):
     err(api.get(f"/api/v1/search/media/{corpus[0].pk}/", {"feature": 4242}), 404)
 
 
-def test_load_selects_the_default_feature_for_every_process(api, built, corpus, tiny_feature):
+def test_load_selects_the_default_feature_for_every_process(api, staff_api, built, corpus, tiny_feature):
     other = tiny_feature(modelzoo_name="tiny-random", index_type="flat")
     feature_update_index(feature=other)
-    res = ok(api.get(f"/api/v1/search/load/{other.pk}/"))
+    res = ok(staff_api.get(f"/api/v1/search/load/{other.pk}/"))
     assert res["feature_id"] == other.pk
     assert SearchDefaults.objects.get(pk=1).default_feature_id == other.pk
     engine.clear()  # another process: nothing loaded, the choice comes from the database
@@ -227,7 +227,7 @@ def test_load_selects_the_default_feature_for_every_process(api, built, corpus, 
     assert res["feature"]["id"] == other.pk and res["feature"]["index_type"] == "flat"
     res = ok(api.get(f"/api/v1/search/media/{corpus[0].pk}/", {"feature": built.pk}))
     assert res["feature"]["id"] == built.pk
-    err(api.get("/api/v1/search/load/4242/"), 404)
+    err(staff_api.get("/api/v1/search/load/4242/"), 404)
 
 
 def test_hnsw_and_flat_agree_on_the_top_hits(api, built, corpus, tiny_feature):
@@ -248,9 +248,9 @@ def test_info_reports_feature_model_index_and_memory(api, built, corpus):
     assert loaded[built.pk]["params"]["M"] == 8
 
 
-def test_detection_model_adds_detections_to_search_responses(api, built, corpus):
-    err(api.get("/api/v1/search/load_detection_model/no-such-model/"), 404)
-    assert ok(api.get("/api/v1/search/load_detection_model/detector-random/"))["detection_model"] == "detector-random"
+def test_detection_model_adds_detections_to_search_responses(api, staff_api, built, corpus):
+    err(staff_api.get("/api/v1/search/load_detection_model/no-such-model/"), 404)
+    assert ok(staff_api.get("/api/v1/search/load_detection_model/detector-random/"))["detection_model"] == "detector-random"
     res = ok(api.get(f"/api/v1/search/media/{corpus[0].pk}/"))
     det = res["detections"]
     assert det["model"] == "detector-random"
@@ -261,15 +261,15 @@ def test_detection_model_adds_detections_to_search_responses(api, built, corpus)
         assert 0 <= x1 <= x2 <= 1 and 0 <= y1 <= y2 <= 1
 
 
-def test_detections_can_be_turned_off_again(api, built, corpus):
-    ok(api.get("/api/v1/search/load_detection_model/detector-random/"))
-    assert ok(api.get("/api/v1/search/load_detection_model/none/"))["detection_model"] == "none"
+def test_detections_can_be_turned_off_again(api, staff_api, built, corpus):
+    ok(staff_api.get("/api/v1/search/load_detection_model/detector-random/"))
+    assert ok(staff_api.get("/api/v1/search/load_detection_model/none/"))["detection_model"] == "none"
     assert ok(api.get(f"/api/v1/search/media/{corpus[0].pk}/"))["detections"] is None
     assert ok(api.get("/api/v1/search/info/"))["detection_model"] is None
 
 
-def test_embedding_model_is_not_a_detection_model(api, built):
-    assert err(api.get("/api/v1/search/load_detection_model/tiny-random/"), 400)["code"] == "not_a_detection_model"
+def test_embedding_model_is_not_a_detection_model(staff_api, built):
+    assert err(staff_api.get("/api/v1/search/load_detection_model/tiny-random/"), 400)["code"] == "not_a_detection_model"
 
 
 def test_index_swap_while_queries_run_never_fails_a_search(api, built, corpus, make_media):

@@ -173,7 +173,8 @@
     const message = h("span", { class: "muted small" }, building ? f.status + "…" : f.built_at ? "built " + formatDate(f.built_at) : "");
     const actions = [];
     const isDefault = defaults && defaults.default_feature && defaults.default_feature.id === f.id;
-    if (f.has_index && !isDefault) {
+    if (config.staff && f.has_index && !isDefault) {
+      // Only staff may change the default feature for everyone.
       actions.push(
         h("button", { type: "button", class: "small", onclick: () => act(() => api("search/load/" + f.id + "/"), "Feature " + f.id + " is now the default for searches.", "#features-error", loadFeatures) }, "Make default")
       );

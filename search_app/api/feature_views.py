@@ -57,6 +57,9 @@ class FeatureViewSet(viewsets.GenericViewSet):
 
     queryset = Feature.objects.none()
     serializer_class = FeatureSerializer
+    # The routes name the id "id": DRF's OPTIONS answer calls get_object() for PUT and
+    # failed with an AssertionError (500) looking for "pk".
+    lookup_url_kwarg = "id"
     pagination_class = OffsetLimitPagination
     # Features decide what every search answers and cost a full embedding pass.
     permission_classes = [IsStaffOrReadOnly]

@@ -470,6 +470,12 @@ def load_index_version(feature_id: int, version: int, *, deleted: np.ndarray | N
     directory = feature_dir(feature_id)
     meta = read_meta(directory, version)
     if meta is None:
+        from .sharing import pull_version
+
+        # Built on another host: fetch it through the shared storage.
+        if pull_version(feature_id, version):
+            meta = read_meta(directory, version)
+    if meta is None:
         raise IndexMissing(f"Index version {version} of feature {feature_id} is not on disk (was INDEX_DIR moved or cleaned?).")
     paths = version_paths(directory, version, meta["index_type"])
     ids = np.load(paths["ids"]).astype(np.int64, copy=False)

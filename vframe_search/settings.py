@@ -180,8 +180,11 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-# Files that are never user-visible and must be local (vector shards, index files).
+# Index files and vector shards: each host's working copy is local (hnswlib reads
+# local files); with VFRAME_SHARE_INDEXES they also travel through the default storage
+# so several web and worker hosts need only PostgreSQL, Redis and the storage.
 INDEX_DIR = DATA_DIR / "indexes"
+SHARE_INDEXES = env_bool("VFRAME_SHARE_INDEXES", bool(S3_BUCKET))
 MODELS_DIR = env_path("VFRAME_MODELS_DIR", DATA_DIR / "models")
 
 # --- Limits ---------------------------------------------------------------------------

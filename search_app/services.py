@@ -4,7 +4,9 @@ The API, the admin, the Celery tasks and the ingest command all call these. Buil
 an index (:func:`feature_update_index`) is incremental and restartable:
 
 1. claim the build with a conditional UPDATE (one builder per feature; a claim whose
-   heartbeat is older than ``INDEX_BUILD_STALE_SECONDS`` is taken over);
+   heartbeat is older than ``INDEX_BUILD_STALE_SECONDS`` is taken over, and so, at
+   once, is the claim of a build whose process died on this host: see
+   :class:`_BuildLock`);
 2. embed every image and video frame that has no stored vector yet, appending shards
    to the feature's vector store as it goes (a crash loses at most one shard's work);
    vectors the ingest already computed from its own decode
@@ -21,6 +23,7 @@ Tunables (Django settings, all optional): ``INDEX_SHARD_ITEMS`` (vectors per sha
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import shutil
 import time
@@ -44,6 +47,7 @@ from tasks_app.progress import Reporter, as_reporter
 from tasks_app.queue import enqueue_on_commit
 from vframe_search.api.errors import Conflict, DomainError, InvalidInput
 
+from . import sharing
 from .index import feature_dir, remove_versions_except, update_index_files, validate_index_params, validate_index_type, vector_store
 from .models import Feature, FeatureStatus
 
@@ -183,6 +187,7 @@ def feature_delete(*, feature: Feature) -> None:
     with transaction.atomic():
         feature.delete()
         transaction.on_commit(lambda: shutil.rmtree(feature_dir(pk), ignore_errors=True))
+        transaction.on_commit(lambda: sharing.delete_feature(pk))
 
 
 def feature_forget_media(*, media_ids: Iterable[int]) -> None:
@@ -233,6 +238,75 @@ def feature_add_vectors(*, feature: Feature, ids, vectors, modelzoo_name: str) -
 # --- building ------------------------------------------------------------------------------------------
 
 
+class _BuildLock:
+    """The running build's hold on its claim, which the kernel drops when it dies.
+
+    A heartbeat cannot tell a slow build from a dead one (kill -9, the OOM killer, a
+    worker container stopped) until it is ``INDEX_BUILD_STALE_SECONDS`` old; until then
+    every rerun would be told that a build is running, and none would be. So the
+    builder also holds an ``flock`` on ``feature-<id>/.build.lock`` with its claim token
+    written in it, for as long as it runs. A claim that finds that lock free while the
+    database still names the token in the file knows that build's process is gone and
+    takes its claim over at once. A build on another host (whose INDEX_DIR is its own)
+    never wrote its token here, so only its heartbeat can time it out.
+    """
+
+    def __init__(self, pk: int):
+        self.path = feature_dir(pk) / ".build.lock"
+        self._fh = None
+
+    def hold(self, token: str, attempts: int = 20) -> bool:
+        """Lock and write ``token``; False when another live builder still holds the
+        lock (one whose claim went stale and was taken over: it stops at its next
+        heartbeat), and then this build is judged by its heartbeat alone."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(self.path, "a+b")  # held open, and locked, for the whole build
+        except OSError:
+            logger.warning("cannot open %s", self.path, exc_info=True)
+            return False
+        for _ in range(attempts):  # another claimer's probe holds it for microseconds
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                time.sleep(0.05)
+        else:
+            fh.close()
+            return False
+        try:
+            fh.truncate(0)
+            fh.write(token.encode())
+            fh.flush()
+        except OSError:  # a full disk, say: the build itself will say what is wrong
+            logger.warning("cannot write %s", self.path, exc_info=True)
+            fh.close()
+            return False
+        self._fh = fh
+        return True
+
+    def release(self) -> None:
+        if self._fh is not None:
+            self._fh.close()  # closing drops the flock
+            self._fh = None
+
+    def holder_died(self, token: str) -> bool:
+        """True when the build that wrote ``token`` here no longer runs."""
+        try:
+            fh = open(self.path, "rb")
+        except FileNotFoundError:
+            return False
+        with fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # its builder is alive
+            try:
+                return fh.read().decode(errors="replace") == token
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
 def _claim(pk: int) -> str | None:
     """Take the build of feature ``pk``: a token, or None when another build holds it."""
     token = uuid.uuid4().hex
@@ -243,7 +317,17 @@ def _claim(pk: int) -> str | None:
         .filter(~Q(status=FeatureStatus.BUILDING) | Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale))
         .update(status=FeatureStatus.BUILDING, build_token=token, heartbeat_at=now, build_requested=False, error="")
     )
-    return token if claimed else None
+    if claimed:
+        return token
+    held_by = Feature.objects.filter(pk=pk, status=FeatureStatus.BUILDING).values_list("build_token", flat=True).first()
+    if held_by and _BuildLock(pk).holder_died(held_by):
+        # Conditional on the dead build's token: of several claimers, one takes it over.
+        if Feature.objects.filter(pk=pk, status=FeatureStatus.BUILDING, build_token=held_by).update(
+            build_token=token, heartbeat_at=now, build_requested=False, error=""
+        ):
+            logger.warning("feature %s: the build holding the claim died with its process; taking it over", pk)
+            return token
+    return None
 
 
 class _Heartbeat:
@@ -347,6 +431,8 @@ def _build_once(pk: int, token: str, reporter: Reporter, full: bool) -> dict:
     directory = feature_dir(pk)
     store = vector_store(pk, spec.embedding_dim)
     store.remove_temp_files()
+    # Vectors other hosts embedded (multi-host deployments): never embed them again.
+    sharing.pull_vectors(pk, store)
 
     db_ids = np.fromiter(
         Media.objects.filter(media_type__in=EMBEDDABLE_TYPES).order_by().values_list("pk", flat=True).iterator(chunk_size=20000),
@@ -362,11 +448,14 @@ def _build_once(pk: int, token: str, reporter: Reporter, full: bool) -> dict:
         store.add_deleted(vanished)
     todo = np.setdiff1d(db_ids, stored, assume_unique=True)
     embedded, skipped = _embed_missing(feature=feature, spec=spec, store=store, todo=todo, heartbeat=heartbeat, reporter=reporter)
+    sharing.push_vectors(pk, store)
 
     heartbeat.check()
     current = Feature.objects.filter(pk=pk).values_list("index_version", flat=True).first()
     if current is None:
         raise BuildLost(f"feature {pk} was deleted")
+    if current:
+        sharing.pull_version(pk, current)  # built elsewhere: update it instead of rebuilding
     compact_fraction = float(_conf("INDEX_COMPACT_FRACTION", 0.2))
     meta = update_index_files(
         directory=directory,
@@ -382,6 +471,9 @@ def _build_once(pk: int, token: str, reporter: Reporter, full: bool) -> dict:
         extra_meta={"feature_id": pk, "modelzoo_name": spec.name},
         before_rename=heartbeat.check,
     )
+    if meta is not None:
+        # Published before the database names the version, so no host looks for it early.
+        sharing.push_version(pk, current + 1, feature.index_type)
     fields: dict[str, Any] = {"skipped_count": len(skipped), "heartbeat_at": timezone.now()}
     if meta is not None:
         fields.update(index_version=current + 1, item_count=meta["count"], built_at=timezone.now())
@@ -389,6 +481,7 @@ def _build_once(pk: int, token: str, reporter: Reporter, full: bool) -> dict:
         raise BuildLost(f"feature {pk}: build claim lost")
     if meta is not None:
         remove_versions_except(directory, {current, current + 1})
+        sharing.prune_versions(pk, {current, current + 1})
         stats = store.stats()
         if stats["stored"] and stats["deleted"] / stats["stored"] > compact_fraction:
             store.compact()
@@ -427,7 +520,10 @@ def feature_update_index(*, feature: Feature, reporter: Reporter | None = None, 
             "message": "Another build of this feature is running; it will include these media.",
         }
     totals: dict[str, Any] = {"feature_id": pk, "claimed": True, "embedded": 0, "skipped": 0, "removed": 0, "rounds": 0}
+    lock = _BuildLock(pk)
     try:
+        if not lock.hold(token):
+            logger.info("feature %s: no build lock; this build is judged by its heartbeat alone", pk)
         while True:
             result = _build_once(pk, token, reporter, full)
             full = False
@@ -454,6 +550,8 @@ def feature_update_index(*, feature: Feature, reporter: Reporter | None = None, 
             status=FeatureStatus.FAILED, error=_error_text(exc), build_token="", heartbeat_at=None, build_requested=False
         )
         raise
+    finally:
+        lock.release()
     totals["status"] = FeatureStatus.READY.value
     feature.refresh_from_db()
     return totals

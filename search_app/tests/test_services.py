@@ -252,6 +252,41 @@ def test_a_stale_claim_is_taken_over(make_media, tiny_feature, settings):
     assert result["claimed"] is True and result["count"] == 1
 
 
+def test_the_claim_of_a_build_whose_process_died_is_taken_over_at_once(make_media, tiny_feature):
+    """kill -9 of a worker mid-build: its heartbeat is fresh, but the kernel dropped the
+    build's lock, so a rerun need not wait INDEX_BUILD_STALE_SECONDS."""
+    make_media(1)
+    feature = tiny_feature()
+    dead = services._claim(feature.pk)
+    lock = services._BuildLock(feature.pk)
+    assert lock.hold(dead)
+    lock.release()  # what the kernel does when the builder's process dies
+
+    result = feature_update_index(feature=feature)
+
+    assert result["claimed"] is True and result["count"] == 1
+    feature.refresh_from_db()
+    assert feature.status == FeatureStatus.READY and feature.build_token == ""
+
+
+def test_a_live_build_keeps_its_claim_and_a_dead_one_of_another_token_is_not_guessed(make_media, tiny_feature):
+    make_media(1)
+    feature = tiny_feature()
+    running = services._claim(feature.pk)
+    lock = services._BuildLock(feature.pk)
+    assert lock.hold(running)
+    try:
+        assert feature_update_index(feature=feature)["claimed"] is False  # its builder holds the lock
+    finally:
+        lock.release()
+    # A lock file naming another token (a build on another host, or one that died before
+    # writing its token) proves nothing about this claim: the heartbeat decides.
+    services._BuildLock(feature.pk).path.write_text("f" * 32)
+    assert feature_update_index(feature=feature)["claimed"] is False
+    feature.refresh_from_db()
+    assert feature.build_token == running and feature.build_requested
+
+
 def test_a_build_requested_while_building_makes_the_running_build_go_round_again(make_media, tiny_feature):
     make_media(1)
     feature = tiny_feature()

@@ -35,8 +35,9 @@ Run from the repository root with the project's venv::
     python bench/search.py --items 5000 --queries 300 --duration 5   # quick check
     python bench/search.py --database-url postgres://postgres@127.0.0.1:5432/bench_search
 
-Only loopback traffic; every loop is bounded in count and time; the servers are killed
-on exit. Figures on a small shared machine are noisy: read the side-by-side ratios.
+The servers run with the per-user rate limits off (VFRAME_THROTTLE_SEARCH/UPLOAD=off):
+one user's load test would otherwise measure 429s. Only loopback traffic; every loop is
+bounded in count and time; the servers are killed on exit. Figures on a small shared machine are noisy: read the side-by-side ratios.
 """
 
 from __future__ import annotations
@@ -131,6 +132,10 @@ def configure_env(args, data_dir: Path, threads: int) -> dict[str, str]:
             "VFRAME_ALLOW_RANDOM_WEIGHTS": "1",
             "VFRAME_EMBED_THREADS": str(threads),
             "VFRAME_LOG_LEVEL": "WARNING",
+            # Per-user rate limits would refuse a load test from one user (429s): this
+            # measures capacity, so they are off (VFRAME_THROTTLE_* = "off").
+            "VFRAME_THROTTLE_SEARCH": "off",
+            "VFRAME_THROTTLE_UPLOAD": "off",
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -868,6 +873,12 @@ def report(fig: dict, servers: list[str]) -> list[str]:
     row("hnswlib file bytes per 1M items", [mib(per_million(fig["hnswlib"]["file_bytes"], fig["hnswlib"]["element_count"]))] * len(servers))
     row("hnswlib alone: RSS growth per 1M items", [mib(per_million(fig["hnswlib"]["rss_growth"], fig["hnswlib"]["element_count"]))] * len(servers))
     add("")
+    failures = [(f"latency {n}", s[n]) for n in servers] + [(f"throughput {n}", tp[n]) for n in servers]
+    failures += [(f"upload {n}", up["servers"][n]) for n in servers] if up else []
+    failures += [(f"throughput {multi['name']}", multi)] if multi else []
+    for label, entry in failures:
+        if entry.get("errors"):
+            add(f"ERRORS in {label}: {entry['errors']}, first: {entry.get('first_error')}")
     lat_best = min(servers, key=lambda n: s[n]["p50_ms"])
     tp_best = max(servers, key=lambda n: tp[n]["req_per_s"])
     add(f"faster: {lat_best} by p50 latency, {tp_best} by throughput")

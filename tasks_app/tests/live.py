@@ -81,15 +81,15 @@ class LiveDatabase:
     drop: Callable[[], None]
 
 
-def create_live_database(tmp_dir: Path) -> LiveDatabase:
+def create_live_database(tmp_dir: Path, suffix: str = "live") -> LiveDatabase:
     """A fresh database beside the test process's one: PostgreSQL when DATABASE_URL
-    points at PostgreSQL (a ``<name>_live`` database), else a SQLite file."""
+    points at PostgreSQL (a ``<name>_<suffix>`` database), else a SQLite file."""
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith(("postgres://", "postgresql://")):
         import psycopg
 
         parts = urlsplit(url)
-        name = (parts.path.lstrip("/") or "vframe") + "_live"
+        name = (parts.path.lstrip("/") or "vframe") + "_" + suffix
         admin_url = urlunsplit(parts._replace(path="/postgres"))
 
         def execute(sql: str) -> None:
@@ -99,7 +99,7 @@ def create_live_database(tmp_dir: Path) -> LiveDatabase:
         execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         execute(f'CREATE DATABASE "{name}"')
         return LiveDatabase(urlunsplit(parts._replace(path="/" + name)), lambda: execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    path = tmp_dir / "live.sqlite3"
+    path = tmp_dir / f"{suffix}.sqlite3"
     return LiveDatabase(f"sqlite:///{path}", lambda: None)
 
 

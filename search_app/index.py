@@ -30,10 +30,12 @@ new one when the version changes; queries on one LoadedIndex are thread-safe.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import re
+import shutil
 import threading
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
@@ -175,6 +177,7 @@ def _write_version(directory: Path, version: int, index_type: str, *, ids: np.nd
     try:
         if index_type == "hnsw":
             payload.save_index(str(tmp_data))
+            _check_complete(tmp_data, payload.index_file_size())
             with open(tmp_data, "rb+") as fh:
                 os.fsync(fh.fileno())
         else:
@@ -188,9 +191,25 @@ def _write_version(directory: Path, version: int, index_type: str, *, ids: np.nd
     except BaseException:
         tmp_data.unlink(missing_ok=True)
         raise
-    atomic_write(paths["ids"], lambda fh: np.save(fh, np.ascontiguousarray(ids, dtype=np.int64)))
-    atomic_write(paths["meta"], lambda fh: fh.write(json.dumps(meta, indent=1, sort_keys=True).encode()))
+    try:
+        atomic_write(paths["ids"], lambda fh: np.save(fh, np.ascontiguousarray(ids, dtype=np.int64)))
+        atomic_write(paths["meta"], lambda fh: fh.write(json.dumps(meta, indent=1, sort_keys=True).encode()))
+    except BaseException:
+        # Without its JSON the version is never loaded; drop its other files too, so a
+        # failed build (a full disk) leaves nothing of it behind.
+        paths["data"].unlink(missing_ok=True)
+        paths["ids"].unlink(missing_ok=True)
+        raise
     fsync_dir(directory)
+
+
+def _check_complete(path: Path, expected: int) -> None:
+    """hnswlib writes through an unchecked std::ofstream: a full disk or an I/O error
+    shows only as a short file, which must never be renamed into place."""
+    written = path.stat().st_size
+    if written != expected:
+        code = errno.ENOSPC if shutil.disk_usage(path.parent).free < expected - written else errno.EIO
+        raise OSError(code, f"{os.strerror(code)} (index file written {written} of {expected} bytes)", str(path))
 
 
 def update_index_files(

@@ -19,7 +19,7 @@ def isolated_storage(settings, tmp_path):
     settings.MEDIA_ROOT = files
     settings.STORAGES = {
         **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(files), "base_url": "/files/"}},
+        "default": {"BACKEND": "vframe_search.storage.AtomicFileSystemStorage", "OPTIONS": {"location": str(files), "base_url": "/files/"}},
     }
     settings.INDEX_DIR = tmp_path / "indexes"
     return files

@@ -171,8 +171,10 @@ if S3_BUCKET:
         },
     }
 else:
+    # Django's FileSystemStorage, except that a file appears under its name only once
+    # it is complete (a full disk or a crash never leaves half an original there).
     _default_storage = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "BACKEND": "vframe_search.storage.AtomicFileSystemStorage",
         "OPTIONS": {"location": str(FILES_ROOT), "base_url": MEDIA_URL},
     }
 STORAGES = {

@@ -41,6 +41,7 @@ _ERROR_DESCRIPTIONS = {
     404: "No such record.",
     413: "File or image dimensions above the configured limits.",
     415: "Not an image in an accepted format, or a body that is not multipart.",
+    507: "The server's storage is full: nothing was stored; try again once space is freed.",
 }
 
 
@@ -148,7 +149,7 @@ class UploadViewSet(viewsets.GenericViewSet):
         responses={
             201: OpenApiResponse(UploadSerializer, description="Stored a new upload."),
             200: OpenApiResponse(UploadSerializer, description="These bytes were uploaded before: the existing record."),
-            **_errors(400, 413, 415),
+            **_errors(400, 413, 415, 507),
         },
     )
     def create(self, request):

@@ -3,6 +3,7 @@ error envelope with the right HTTP status and, for validation, per-field message
 
 from __future__ import annotations
 
+import errno
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -28,6 +29,9 @@ _DRF_CODES = {
     415: "unsupported_media_type",
     429: "throttled",
 }
+
+
+_STORAGE_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def error_body(*, code: str, message: str, fields: dict | None = None) -> dict:
@@ -57,6 +61,14 @@ def envelope_exception_handler(exc, context):
 
     response = drf_exception_handler(exc, context)
     if response is None:
+        if isinstance(exc, OSError) and exc.errno in _STORAGE_FULL:
+            # The request was fine; the server has nowhere to put it. The writers
+            # remove what they had begun, so the client can simply retry later.
+            logger.error("storage full: %s", exc)
+            return Response(
+                error_body(code="insufficient_storage", message="The server's storage is full (no space left on device); nothing was stored. Try again once space is freed."),
+                status=status.HTTP_507_INSUFFICIENT_STORAGE,
+            )
         if isinstance(exc, DatabaseError):
             # Database down or unreachable: a clean 503, never a stack trace.
             logger.exception("database error")

@@ -267,6 +267,54 @@ class Embedder:
             pool.shutdown(wait=False, cancel_futures=True)
 
 
+class PerceptualHashEmbedder(Embedder):
+    """The ``phash`` backend: same batching, threads and error handling as the timm
+    Embedder (inherited ``embed_files``/``embed_images``), with ``prepare`` and
+    ``forward`` computing a DCT perceptual hash in numpy instead of a network forward."""
+
+    def __init__(self, spec: EmbeddingModelSpec, *, batch_size: int = 256, loader_workers: int = 2, **_ignored):
+        # No torch: nothing here needs the parent's model, device or normalisation.
+        self.spec = spec
+        self.model = None
+        self.dtype = "float32"
+        self.device = None
+        self.batch_size = max(1, int(batch_size))
+        self.loader_workers = max(0, int(loader_workers))
+        self.dim = spec.embedding_dim
+        self.input_size = spec.input_size
+        self._side = math.isqrt(spec.embedding_dim)
+        if self._side * self._side != spec.embedding_dim:
+            raise ValueError(f"phash embedding_dim must be a square, not {spec.embedding_dim}")
+
+    def prepare(self, img: Image.Image) -> np.ndarray:
+        from .phash import phash_prepare
+
+        return phash_prepare(img, self.input_size)
+
+    def forward(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        from .phash import phash_vectors
+
+        if not len(arrays):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return phash_vectors(np.stack(arrays), self._side)
+
+    def forward_tensor(self, x) -> np.ndarray:
+        raise TypeError("the phash backend has no tensor forward")
+
+
+def _timm_embedder(spec: EmbeddingModelSpec, weights: Path | None, **options) -> Embedder:
+    _configure_threads()
+    return Embedder(spec, build_model(spec, weights), **options)
+
+
+def _phash_embedder(spec: EmbeddingModelSpec, weights: Path | None, **options) -> Embedder:
+    return PerceptualHashEmbedder(spec, **options)
+
+
+# The one place that branches on EmbeddingModelSpec.backend.
+EMBEDDER_FACTORIES: dict[str, Callable[..., Embedder]] = {"timm": _timm_embedder, "phash": _phash_embedder}
+
+
 _cache: dict[tuple[str, str, str], Embedder] = {}
 _cache_lock = threading.Lock()
 _threads_set = False
@@ -302,11 +350,10 @@ def get_embedder(name: str | None = None, *, dtype: str | None = None) -> Embedd
     with _cache_lock:
         embedder = _cache.get(key)
         if embedder is None:
-            _configure_threads()
-            logger.info("loading embedding model %s (%s, %s) from %s", spec.name, dtype, device, weights or "fixed seed")
-            embedder = Embedder(
+            logger.info("loading embedding model %s (%s, %s) from %s", spec.name, dtype, device, weights or spec.weights_source)
+            embedder = EMBEDDER_FACTORIES[spec.backend](
                 spec,
-                build_model(spec, weights),
+                weights,
                 dtype=dtype,
                 batch_size=settings.EMBED_BATCH_SIZE,
                 loader_workers=settings.LOADER_WORKERS,

@@ -24,6 +24,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 HALF = (0.5, 0.5, 0.5)
 
 ModelType = Literal["embedding", "detection"]
+# How an embedding entry turns an image into a vector: a timm network, or a perceptual
+# hash computed with numpy (no weights, no torch). modelzoo.embedding maps each to its
+# Embedder class, the one place that branches on it.
+EmbeddingBackend = Literal["timm", "phash"]
 
 
 @dataclass(frozen=True)
@@ -51,9 +55,17 @@ class EmbeddingModelSpec:
     seed: int = 0
     model_kwargs: dict = field(default_factory=dict)
     type: ModelType = "embedding"
+    backend: EmbeddingBackend = "timm"
+
+    @property
+    def needs_weights(self) -> bool:
+        """False for entries that have nothing to load (random weights, perceptual hash)."""
+        return self.backend == "timm" and not self.random_weights
 
     @property
     def weights_source(self) -> str:
+        if self.backend != "timm":
+            return "none (computed, no weights)"
         return f"random (fixed seed {self.seed})" if self.random_weights else f"hf-hub:{self.hf_hub_id}"
 
     @property
@@ -148,6 +160,20 @@ _MODELS: tuple[ModelSpec, ...] = (
         embedding_dim=384,
         licence="Apache-2.0 (Meta DINO)",
         description="DINO ViT-S/16, self-supervised on ImageNet; good copy-detection baseline. 384-d.",
+    ),
+    EmbeddingModelSpec(
+        name="phash",
+        architecture="dct-phash-64",
+        backend="phash",
+        input_size=32,
+        crop_pct=1.0,
+        embedding_dim=64,
+        licence="n/a (no weights; DCT perceptual hash computed in numpy)",
+        description=(
+            "Perceptual hash (pHash): 32x32 grayscale of the whole image, DCT, the 8x8 lowest frequencies "
+            "without DC thresholded at their median. 63 bits stored as +-1/sqrt(63) so cosine = 1 - 2*hamming/63. "
+            "No weights, no neural network: finds exact copies, re-encodes and resizes; not crops or different shots."
+        ),
     ),
     # --- random-weight entries: tests and demos only ------------------------------
     EmbeddingModelSpec(

@@ -105,6 +105,8 @@ def weights_status(spec: ModelSpec) -> WeightsStatus:
     expected = str(model_dir(spec) / ("model.safetensors" if isinstance(spec, EmbeddingModelSpec) else "model.pth"))
     if spec.random_weights:
         return WeightsStatus(present=True, source="random", path=None, expected_path=expected)
+    if isinstance(spec, EmbeddingModelSpec) and not spec.needs_weights:
+        return WeightsStatus(present=True, source="none", path=None, expected_path="")
     local = _local_file(spec)
     if local is not None:
         return WeightsStatus(present=True, source="local", path=str(local), expected_path=expected)
@@ -126,7 +128,7 @@ def resolve_weights(spec: ModelSpec) -> Path | None:
     """The weights file to load, or None for a random-weight entry; raises if missing."""
     check_usable(spec)
     status = weights_status(spec)
-    if spec.random_weights:
+    if spec.random_weights or status.source == "none":
         return None
     if not status.present:
         raise WeightsMissing(
@@ -163,6 +165,8 @@ def download_weights(spec: ModelSpec, *, force: bool = False, timeout: float = 1
     """
     if spec.random_weights:
         raise InvalidInput(f"Model {spec.name!r} has random weights; there is nothing to download.", code="nothing_to_download")
+    if isinstance(spec, EmbeddingModelSpec) and not spec.needs_weights:
+        raise InvalidInput(f"Model {spec.name!r} has no weights; there is nothing to download.", code="nothing_to_download")
     existing = _local_file(spec)
     if existing is not None and not force:
         return existing

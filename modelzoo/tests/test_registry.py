@@ -10,7 +10,7 @@ from vframe_search.api.errors import NotFound
 
 
 def test_default_model_and_at_least_four_pretrained_embedding_models_are_listed(settings):
-    real = [m for m in all_models() if isinstance(m, EmbeddingModelSpec) and not m.random_weights]
+    real = [m for m in all_models() if isinstance(m, EmbeddingModelSpec) and m.needs_weights]
     assert settings.DEFAULT_EMBEDDING_MODEL in {m.name for m in real}
     assert {"resnet18", "resnet50", "efficientnet_b0", "convnext_tiny", "dinov2_vits14"} <= {m.name for m in real}
     for spec in real:
@@ -62,7 +62,7 @@ def test_embedding_dims_and_timm_architectures_agree():
     import torch
 
     for spec in MODELS.values():
-        if not isinstance(spec, EmbeddingModelSpec):
+        if not isinstance(spec, EmbeddingModelSpec) or spec.backend != "timm":
             continue
         with torch.device("meta"):
             model = timm.create_model(spec.architecture, pretrained=False, num_classes=0, **spec.model_kwargs)

@@ -1,0 +1,267 @@
+"""Near-duplicate groups of a feature, from its index's k-nearest-neighbour graph.
+
+Every stored vector is queried against the feature's own index (``LoadedIndex.knn``,
+batched, ``k`` neighbours each); the edges whose cosine similarity reaches the
+threshold are kept and joined with union-find. The cost is n k-NN queries, never
+n^2 pairs, so it scales with the index: 100,000 items take seconds (bench/duplicates.py).
+A pair is only found when each is among the other's ``k`` nearest or vice versa, so a
+group larger than ``k`` is still joined through chains of edges.
+
+A run is stored as two files in the feature's folder, written to a temporary name and
+renamed into place (a crash never leaves half a run):
+
+- ``duplicates.npz``: the kept edges (``a``, ``b`` media ids, ``score`` float32);
+- ``duplicates.json``: what was run (threshold, k, index version, counts, seconds).
+
+Groups are computed from the edges when read, so a run at threshold 0.9 can be browsed
+at any threshold >= 0.9 without running again. Only the latest run is kept; a new run
+replaces it. The run only reads the index: curators may start it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from django.utils import timezone
+
+from vframe_search.api.errors import InvalidInput
+
+from .index import LoadedIndex, feature_dir
+from .models import Feature
+
+DEFAULT_THRESHOLD = 0.9
+DEFAULT_K = 10
+MAX_K = 50
+CHUNK = 4096
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """One group: media ids (ascending) and the range of the edge scores that join it."""
+
+    number: int
+    media_ids: tuple[int, ...]
+    score_min: float
+    score_max: float
+
+    @property
+    def size(self) -> int:
+        return len(self.media_ids)
+
+
+# --- the graph ----------------------------------------------------------------------------------
+
+
+def duplicate_edges(
+    index: LoadedIndex, *, threshold: float, k: int, chunk: int = CHUNK, reporter: Callable[[int, int, str], None] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Undirected edges (a < b) between items whose similarity is >= ``threshold``, from
+    each item's ``k`` nearest neighbours in ``index``: (a int64, b int64, score float32)."""
+    ids = np.setdiff1d(index.ids, index.excluded) if index.excluded.size else index.ids
+    total = int(ids.size)
+    parts_a, parts_b, parts_s = [], [], []
+    for start in range(0, total, chunk):
+        batch = ids[start : start + chunk]
+        nn, sims = index.knn(index.get_vectors(batch), min(k + 1, total))
+        src = np.repeat(batch, nn.shape[1]).reshape(nn.shape)
+        keep = (sims >= threshold) & (nn >= 0) & (nn != src)
+        a, b = src[keep], nn[keep]
+        parts_a.append(np.minimum(a, b))
+        parts_b.append(np.maximum(a, b))
+        parts_s.append(sims[keep].astype(np.float32))
+        if reporter is not None:
+            reporter(min(start + chunk, total), total, "k-NN graph")
+    if not parts_a:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+    a, b, s = np.concatenate(parts_a), np.concatenate(parts_b), np.concatenate(parts_s)
+    # Each pair is usually found from both ends: keep it once, with its best score.
+    order = np.lexsort((-s, b, a))
+    a, b, s = a[order], b[order], s[order]
+    first = np.ones(a.size, dtype=bool)
+    first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    return a[first], b[first], s[first]
+
+
+def group_edges(a: np.ndarray, b: np.ndarray, s: np.ndarray, *, threshold: float) -> list[DuplicateGroup]:
+    """Connected components (union-find) of the edges with score >= ``threshold``;
+    groups of two or more, largest first, then by smallest media id."""
+    keep = s >= threshold
+    a, b, s = a[keep], b[keep], s[keep]
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]  # path halving
+            x = parent[x]
+        return x
+
+    for x, y in zip(a.tolist(), b.tolist(), strict=True):
+        rx, ry = find(x), find(y)
+        if rx != ry:
+            parent[max(rx, ry)] = min(rx, ry)
+    members: dict[int, list[int]] = {}
+    for x in parent:
+        members.setdefault(find(x), []).append(x)
+    lo: dict[int, float] = {}
+    hi: dict[int, float] = {}
+    for x, score in zip(a.tolist(), s.tolist(), strict=True):
+        root = find(x)
+        lo[root] = min(lo.get(root, 2.0), score)
+        hi[root] = max(hi.get(root, -2.0), score)
+    roots = sorted(members, key=lambda r: (-len(members[r]), r))
+    return [
+        DuplicateGroup(number=i + 1, media_ids=tuple(sorted(members[r])), score_min=round(lo[r], 6), score_max=round(hi[r], 6)) for i, r in enumerate(roots)
+    ]
+
+
+# --- runs ---------------------------------------------------------------------------------------
+
+
+def _paths(feature_id: int) -> tuple[Path, Path]:
+    folder = feature_dir(feature_id)
+    return folder / "duplicates.json", folder / "duplicates.npz"
+
+
+def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def validate_run_params(*, threshold, k) -> tuple[float, int]:
+    """400 naming the field for a threshold outside [-1, 1] or k outside [1, MAX_K]."""
+    try:
+        threshold = float(threshold)
+        if not -1.0 <= threshold <= 1.0:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise InvalidInput("threshold must be a number from -1 to 1.", fields={"threshold": ["A cosine similarity from -1 to 1."]}) from None
+    try:
+        k = int(k)
+        if not 1 <= k <= MAX_K:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise InvalidInput(f"k must be an integer from 1 to {MAX_K}.", fields={"k": [f"An integer from 1 to {MAX_K}."]}) from None
+    return threshold, k
+
+
+def feature_duplicate_groups(
+    *, feature: Feature, threshold: float = DEFAULT_THRESHOLD, k: int = DEFAULT_K, reporter: Callable[[int, int, str], None] | None = None
+) -> dict:
+    """Find the near-duplicate edges of ``feature``'s current index and store them as its
+    latest run (replacing the previous one). Idempotent: the same index and parameters
+    give the same run. Returns the run's description (what ``duplicates.json`` holds)."""
+    from . import engine
+    from .search import check_searchable
+
+    threshold, k = validate_run_params(threshold=threshold, k=k)
+    check_searchable(feature)
+    index = engine.get_index(feature)
+    t0 = time.perf_counter()
+    a, b, s = duplicate_edges(index, threshold=threshold, k=k, reporter=reporter)
+    groups = group_edges(a, b, s, threshold=threshold)
+    seconds = time.perf_counter() - t0
+    meta = {
+        "feature_id": feature.pk,
+        "modelzoo_name": feature.modelzoo_name,
+        "index_version": index.version,
+        "threshold": threshold,
+        "k": k,
+        "item_count": index.count,
+        "edge_count": int(a.size),
+        "group_count": len(groups),
+        "grouped_items": sum(g.size for g in groups),
+        "seconds": round(seconds, 3),
+        "created_at": timezone.now().isoformat(),
+    }
+    meta_path, edges_path = _paths(feature.pk)
+
+    def write_edges(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, a=a, b=b, score=s)
+
+    def write_meta(tmp: Path) -> None:
+        tmp.write_text(json.dumps(meta, indent=1))
+
+    # Edges first: a reader goes by the meta file, which names a run only once its edges exist.
+    _write_atomic(edges_path, write_edges)
+    _write_atomic(meta_path, write_meta)
+    return meta
+
+
+# --- reads --------------------------------------------------------------------------------------
+
+
+def duplicate_run_get(*, feature_id: int) -> dict | None:
+    """The latest run's description, or None when the feature has none."""
+    meta_path, _ = _paths(feature_id)
+    try:
+        return json.loads(meta_path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+@lru_cache(maxsize=16)
+def _groups_cached(feature_id: int, created_at: str, threshold: float) -> tuple[tuple[DuplicateGroup, ...], dict[int, int]]:
+    _, edges_path = _paths(feature_id)
+    with np.load(edges_path) as data:
+        groups = group_edges(data["a"], data["b"], data["score"], threshold=threshold)
+    where = {m: i for i, g in enumerate(groups) for m in g.media_ids}
+    return tuple(groups), where
+
+
+def duplicate_groups(*, feature_id: int, threshold: float | None = None) -> tuple[dict | None, float, tuple[DuplicateGroup, ...], dict[int, int]]:
+    """(run, threshold used, groups, media id -> position in groups) of the latest run,
+    at ``threshold`` (default: the run's own; lower than the run's is a 400, since the
+    run kept no edges below its threshold)."""
+    run = duplicate_run_get(feature_id=feature_id)
+    if run is None:
+        return None, float(threshold if threshold is not None else DEFAULT_THRESHOLD), (), {}
+    used = float(run["threshold"]) if threshold is None else float(threshold)
+    if used < float(run["threshold"]) - 1e-9:
+        raise InvalidInput(
+            f"The latest run kept pairs from {run['threshold']} up; start a run with a lower threshold to browse at {used}.",
+            fields={"threshold": [f"At least {run['threshold']} for the latest run."]},
+        )
+    try:
+        groups, where = _groups_cached(feature_id, run["created_at"], used)
+    except FileNotFoundError:
+        return None, used, (), {}
+    return run, used, groups, where
+
+
+def media_duplicates(*, feature: Feature, media_id: int, threshold: float | None = None) -> tuple[dict | None, float, DuplicateGroup | None, dict[int, float]]:
+    """The group of ``media_id`` in the feature's latest run, and each other member's
+    cosine similarity to it (from the stored vectors; None for one no longer indexed)."""
+    from . import engine
+
+    run, used, groups, where = duplicate_groups(feature_id=feature.pk, threshold=threshold)
+    pos = where.get(int(media_id))
+    if pos is None:
+        return run, used, None, {}
+    group = groups[pos]
+    others = [m for m in group.media_ids if m != media_id]
+    scores: dict[int, float] = {}
+    if feature.index_version:
+        index = engine.get_index(feature)
+        if media_id in index:
+            present = [m for m in others if m in index]
+            if present:
+                sims = index.get_vectors(present) @ index.get_vectors([media_id])[0]
+                scores = {m: round(float(v), 6) for m, v in zip(present, sims.tolist(), strict=True)}
+    return run, used, group, scores

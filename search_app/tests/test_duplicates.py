@@ -1,0 +1,105 @@
+"""Near-duplicate groups from the k-NN graph: planted copies are grouped, distinct
+images are not, runs are stored and browsed at any threshold at or above their own."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import make_image_bytes
+from search_app import engine
+from search_app.duplicates import duplicate_groups, feature_duplicate_groups, group_edges, media_duplicates
+from search_app.models import Feature
+from search_app.services import feature_update_index
+from vframe_search.api.errors import InvalidInput
+
+N_DISTINCT = 12
+
+
+def resized_copy(seed: int) -> bytes:
+    img = Image.open(io.BytesIO(make_image_bytes(96, 72, seed=seed))).resize((160, 120), Image.Resampling.BILINEAR)
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def planted(make_media):
+    """12 distinct images; seed 0 has a re-encoded and a resized copy, seed 1 a re-encoded one."""
+    from media_app.services import media_create_image
+
+    engine.clear()
+    originals = [make_media(seed) for seed in range(N_DISTINCT)]
+
+    def add(data: bytes, name: str):
+        return media_create_image(stream=io.BytesIO(data), original_name=name)[0]
+
+    copies = {
+        0: [add(make_image_bytes(96, 72, seed=0, quality=55), "c0a.jpg"), add(resized_copy(0), "c0b.png")],
+        1: [add(make_image_bytes(96, 72, seed=1, quality=60), "c1.jpg")],
+    }
+    feature = Feature.objects.create(modelzoo_name="phash", index_params={"M": 8, "ef_construction": 64, "ef": 32})
+    feature_update_index(feature=feature)
+    feature.refresh_from_db()
+    yield feature, originals, copies
+    engine.clear()
+
+
+def test_planted_copies_are_grouped_and_singletons_are_not(planted):
+    feature, originals, copies = planted
+    meta = feature_duplicate_groups(feature=feature, threshold=0.8, k=5)
+    assert meta["item_count"] == N_DISTINCT + 3 and meta["threshold"] == 0.8 and meta["k"] == 5
+    run, used, groups, where = duplicate_groups(feature_id=feature.pk)
+    assert run == meta and used == 0.8
+    assert [set(g.media_ids) for g in groups] == [
+        {originals[0].pk, *(c.pk for c in copies[0])},
+        {originals[1].pk, copies[1][0].pk},
+    ]
+    assert groups[0].size == 3 and 0.8 <= groups[0].score_min <= groups[0].score_max <= 1.0
+    for media in originals[2:]:
+        assert media.pk not in where
+
+
+def test_a_run_is_browsed_at_a_higher_threshold_but_not_a_lower_one(planted):
+    feature, _, _ = planted
+    feature_duplicate_groups(feature=feature, threshold=0.8, k=5)
+    _, used, groups, _ = duplicate_groups(feature_id=feature.pk, threshold=1.0)
+    assert used == 1.0 and all(g.score_min >= 1.0 for g in groups)
+    with pytest.raises(InvalidInput):
+        duplicate_groups(feature_id=feature.pk, threshold=0.5)
+
+
+def test_media_duplicates_lists_the_other_members_with_their_scores(planted):
+    feature, originals, copies = planted
+    feature_duplicate_groups(feature=feature, threshold=0.8, k=5)
+    run, _, group, scores = media_duplicates(feature=feature, media_id=originals[0].pk)
+    assert group is not None and set(scores) == {c.pk for c in copies[0]}
+    assert all(0.8 <= s <= 1.0 for s in scores.values())
+    _, _, alone, none = media_duplicates(feature=feature, media_id=originals[5].pk)
+    assert alone is None and none == {}
+
+
+def test_no_run_yet_reads_as_none(planted):
+    feature, originals, _ = planted
+    run, _, groups, _ = duplicate_groups(feature_id=feature.pk)
+    assert run is None and groups == ()
+
+
+def test_bad_run_parameters_are_400(planted):
+    feature, _, _ = planted
+    with pytest.raises(InvalidInput):
+        feature_duplicate_groups(feature=feature, threshold=2.0, k=5)
+    with pytest.raises(InvalidInput):
+        feature_duplicate_groups(feature=feature, threshold=0.9, k=0)
+
+
+def test_union_find_joins_chains_and_keeps_the_score_range():
+    a = np.array([1, 2, 10, 4], dtype=np.int64)
+    b = np.array([2, 3, 11, 5], dtype=np.int64)
+    s = np.array([0.95, 0.91, 0.99, 0.5], dtype=np.float32)
+    groups = group_edges(a, b, s, threshold=0.9)
+    assert [g.media_ids for g in groups] == [(1, 2, 3), (10, 11)]
+    assert groups[0].score_min == pytest.approx(0.91) and groups[0].score_max == pytest.approx(0.95)

@@ -27,6 +27,7 @@ def _run(args: list[str], env_overrides: dict[str, str], tmp_path: Path) -> subp
         ("VFRAME_MAX_UPLOAD_BYTES", "10MB"),
         ("VFRAME_PAGE_SIZE", "0"),
         ("DATABASE_URL", "mysql://u@h/db"),
+        ("VFRAME_DB_CONNECT_TIMEOUT", "soon"),
         ("REDIS_URL", "http://127.0.0.1:6379"),
         ("DJANGO_SECRET_KEY", "short"),
         ("VFRAME_EMBED_DTYPE", "float16"),

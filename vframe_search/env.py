@@ -79,6 +79,8 @@ def env_database(name: str, default_sqlite: Path) -> dict:
     """Parse ``DATABASE_URL``; only PostgreSQL and SQLite are supported."""
     import dj_database_url
 
+    # Read even when unused (SQLite), so a bad value fails at start like any other.
+    connect_timeout = env_int("VFRAME_DB_CONNECT_TIMEOUT", 5, minimum=1)
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
         return {
@@ -96,6 +98,12 @@ def env_database(name: str, default_sqlite: Path) -> dict:
     if engine == "django.db.backends.sqlite3":
         config["CONN_MAX_AGE"] = 0
         config["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+    else:
+        # libpq waits for ever on a database host that is gone without a word (no reset,
+        # no refusal); daphne runs views on one thread, so one such wait would stall every
+        # request. A ?connect_timeout= in the URL wins.
+        options = config.setdefault("OPTIONS", {})
+        options.setdefault("connect_timeout", connect_timeout)
     return config
 
 

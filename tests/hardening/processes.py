@@ -139,6 +139,12 @@ class TcpProxy:
 
     def _close_all(self) -> None:
         if self._listener is not None:
+            # shutdown() first: close() alone leaves a thread blocked in accept() holding
+            # the listening socket open, still accepting.
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._listener.close()
             self._listener = None
         with self._lock:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from .models import Feature
+from .models import Feature, SearchRecord
 from .selectors import feature_storage_info
 from .services import feature_schedule_build
 
@@ -62,3 +62,43 @@ class FeatureAdmin(admin.ModelAdmin):
         for feature in queryset:
             feature_schedule_build(feature=feature, full=True)
         self.message_user(request, f"Scheduled {queryset.count()} full rebuild(s).", messages.SUCCESS)
+
+
+@admin.register(SearchRecord)
+class SearchRecordAdmin(admin.ModelAdmin):
+    """The search record, read-only even for staff: it is evidence of how items were
+    found, so nobody adds, edits or deletes rows here."""
+
+    list_display = (
+        "id",
+        "created_at",
+        "username",
+        "route",
+        "query_type",
+        "query_media_id",
+        "query_sha256",
+        "box",
+        "feature_id",
+        "modelzoo_name",
+        "index_version",
+    )
+    list_filter = ("route", "query_type", "modelzoo_name")
+    search_fields = ("username", "query_sha256")
+    date_hierarchy = "created_at"
+
+    # Every staff member may read it (the API's records/ route says the same), without
+    # a per-model permission being granted first.
+    def has_view_permission(self, request, obj=None) -> bool:
+        return bool(request.user.is_active and request.user.is_staff)
+
+    def has_module_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -90,3 +90,55 @@ class QueryVector(models.Model):
 
     def __str__(self) -> str:
         return f"upload {self.upload_id} under {self.modelzoo_name}"
+
+
+class RegionVector(models.Model):
+    """The embedding of a region (a normalised box) of a query image under one model,
+    kept like :class:`QueryVector` so repeating or paging a region search costs only the
+    index lookup. Keyed by the image's sha256, so it serves a media and an upload of the
+    same bytes alike."""
+
+    sha256 = models.CharField(max_length=64)
+    modelzoo_name = models.CharField(max_length=100)
+    box = models.CharField(max_length=64, help_text="x1,y1,x2,y2 normalised, 4 decimals")
+    vector = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sha256", "modelzoo_name", "box"], name="region_vector_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.sha256[:12]} [{self.box}] under {self.modelzoo_name}"
+
+
+class SearchRecord(models.Model):
+    """One search as it was answered: who asked, with what (media, upload, region), on
+    which feature, model weights and index version, with which parameters, and the page
+    of results with their scores. Append-only: no service or route changes or deletes a
+    record, so a collection export can show how each item was found and a reviewer can
+    rerun the search. Plain ids and hashes rather than foreign keys, so deleting a media,
+    an upload or a feature never rewrites the record of a search that used it."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    username = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    route = models.CharField(max_length=16, help_text="media, sha256, upload, random or batch")
+    query_type = models.CharField(max_length=16, help_text="media or upload")
+    query_media_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    query_upload_id = models.BigIntegerField(null=True, blank=True)
+    query_sha256 = models.CharField(max_length=64, blank=True)
+    seed = models.CharField(max_length=255, blank=True)
+    box = models.JSONField(null=True, blank=True, help_text="[x1, y1, x2, y2] normalised, when a region was searched")
+    feature_id = models.BigIntegerField()
+    modelzoo_name = models.CharField(max_length=100)
+    weights_checksum = models.CharField(max_length=100, help_text="sha256 of the weights file, or random:<seed> for a fixed-seed model")
+    index_type = models.CharField(max_length=16, blank=True)
+    index_version = models.PositiveIntegerField()
+    params = models.JSONField(default=dict, blank=True)
+    results = models.JSONField(default=list, blank=True, help_text="[{rank, media_id, sha256, score}] of the returned page")
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"search {self.pk} by {self.username or '-'} ({self.route})"

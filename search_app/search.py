@@ -54,6 +54,8 @@ class SearchOptions:
     min_score: float | None = None
     group_video: bool = False
     feature_id: int | None = None
+    # Region search: (x1, y1, x2, y2) normalised to the upright query image.
+    box: tuple[float, float, float, float] | None = None
 
 
 @dataclass
@@ -177,6 +179,47 @@ def upload_vector(feature: Feature, upload: Upload) -> np.ndarray:
     return vec
 
 
+def box_key(box: tuple[float, float, float, float]) -> str:
+    """The cache key of a box: 4 decimals, as the API rounds it."""
+    return ",".join(f"{v:.4f}" for v in box)
+
+
+def region_vector(feature: Feature, query: SearchQuery, box: tuple[float, float, float, float]) -> np.ndarray:
+    """Embed the crop ``box`` of the upright query image once per model and keep it
+    (RegionVector, keyed by sha256), like an upload's vector. A video has no single
+    image to crop: search one of its frames instead (400 naming ``box``)."""
+    from django.core.files.storage import default_storage
+
+    from media_app.imaging import open_image, to_rgb
+
+    from .models import RegionVector
+
+    target = query.media if query.kind == "media" else query.upload
+    if target is None or (query.kind == "media" and target.media_type == MediaType.VIDEO):
+        raise InvalidInput(
+            "A region can be searched on an image or a video frame, not on a whole video.",
+            fields={"box": ["Search one of the video's frames with a box instead."]},
+        )
+    key = box_key(box)
+    row = RegionVector.objects.filter(sha256=target.sha256, modelzoo_name=feature.modelzoo_name, box=key).first()
+    if row is not None:
+        return np.frombuffer(bytes(row.vector), dtype=np.float32)
+    with default_storage.open(target.file.name, "rb") as fh:
+        img = to_rgb(open_image(fh))  # EXIF-upright, as the page shows it
+    width, height = img.size
+    x1, y1, x2, y2 = box
+    pixels = (round(x1 * width), round(y1 * height), round(x2 * width), round(y2 * height))
+    if pixels[2] - pixels[0] < 2 or pixels[3] - pixels[1] < 2:
+        raise InvalidInput(f"The region is smaller than 2 pixels on this {width}x{height} image.", fields={"box": ["Region too small for this image."]})
+    vec = _embedder(feature).embed_image(img.crop(pixels)).astype(np.float32)
+    try:
+        with transaction.atomic():
+            RegionVector.objects.create(sha256=target.sha256, modelzoo_name=feature.modelzoo_name, box=key, vector=vec.tobytes())
+    except IntegrityError:
+        pass  # a concurrent request stored it first; same crop, same model, same vector
+    return vec
+
+
 # --- resolving queries ----------------------------------------------------------------------
 
 
@@ -235,7 +278,9 @@ def search_run(*, query: SearchQuery | None, options: SearchOptions, seed: str |
         query = query_for_random(feature, index, seed)
     assert query is not None
 
-    if query.kind == "media":
+    if options.box is not None:
+        vector = region_vector(feature, query, options.box)
+    elif query.kind == "media":
         vector = media_vector(feature, index, query.media)
     else:
         vector = upload_vector(feature, query.upload)

@@ -22,3 +22,30 @@ def build_index(self, feature_id: int, full: bool = False) -> dict:
     if feature is None:
         return {"feature_id": feature_id, "status": "missing"}
     return feature_update_index(feature=feature, reporter=CeleryTaskReporter(self), full=full)
+
+
+@shared_task(bind=True)
+def batch_search(
+    self, queries: list | None = None, path: str = "", k: int = 5, min_score: float | None = None, feature: int | None = None, skipped: list | None = None
+) -> dict:
+    """Batch reverse search: search each query image, log each search, write the match
+    report (HTML, CSV, ZIP); progress is reported per query. The user the report and
+    search records belong to is the one who started the run (its TaskRun row), never a
+    parameter a caller could set."""
+    from tasks_app.models import TaskRun
+
+    from .batch import batch_search_run
+
+    task_id = getattr(self.request, "id", None) or ""
+    run = TaskRun.objects.filter(task_id=task_id).select_related("user").first() if task_id else None
+    return batch_search_run(
+        task_id=task_id or "adhoc",
+        user=run.user if run else None,
+        queries=queries,
+        path=path,
+        k=k,
+        min_score=min_score,
+        feature_id=feature,
+        skipped=skipped,
+        reporter=CeleryTaskReporter(self),
+    )

@@ -61,6 +61,52 @@ class IngestFolderParams(serializers.Serializer):
         return str(path)
 
 
+class BatchQuerySerializer(serializers.Serializer):
+    upload_id = serializers.IntegerField(min_value=1, max_value=2**62)
+    name = serializers.CharField(max_length=1024, allow_blank=True)
+
+
+class BatchSkippedSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=1024, allow_blank=True)
+    code = serializers.CharField(max_length=100)
+    message = serializers.CharField(max_length=2000, allow_blank=True)
+
+
+class BatchSearchParams(serializers.Serializer):
+    queries = BatchQuerySerializer(
+        many=True, required=False, default=(), help_text="Stored query uploads ({upload_id, name}); POST search/batch/ fills this from files or a ZIP."
+    )
+    path = serializers.CharField(
+        max_length=4096, required=False, allow_blank=True, default="", help_text="Or: a server folder of query images, inside VFRAME_INGEST_ALLOWED_DIRS."
+    )
+    k = serializers.IntegerField(min_value=1, max_value=100, default=5, help_text="Matches per query image.")
+    min_score = serializers.FloatField(
+        min_value=-1.0, max_value=1.0, required=False, allow_null=True, default=None, help_text="Only matches with at least this cosine similarity."
+    )
+    feature = serializers.IntegerField(
+        min_value=1, max_value=2**62, required=False, allow_null=True, default=None, help_text="Feature to search (default: the default feature)."
+    )
+    skipped = BatchSkippedSerializer(many=True, required=False, default=(), help_text="Files already refused before the run, listed in the report.")
+
+    def validate_path(self, value: str) -> str:
+        return IngestFolderParams().validate_path(value) if value else ""
+
+    def validate_queries(self, value: list) -> list:
+        from media_app.models import Upload
+
+        ids = {q["upload_id"] for q in value}
+        known = set(Upload.objects.filter(pk__in=ids).values_list("pk", flat=True))
+        if ids - known:
+            raise serializers.ValidationError(f"No upload with id(s) {sorted(ids - known)}.")
+        return [dict(q) for q in value]
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs.get("queries") and not attrs.get("path"):
+            raise serializers.ValidationError("Give query uploads or a server folder (path).")
+        attrs["skipped"] = [dict(s) for s in attrs.get("skipped") or []]
+        return attrs
+
+
 class ProgressTestParams(serializers.Serializer):
     steps = serializers.IntegerField(min_value=1, max_value=1000, default=10, help_text="Number of progress reports.")
     interval = serializers.FloatField(min_value=0.0, max_value=60.0, default=1.0, help_text="Seconds between reports.")
@@ -135,6 +181,12 @@ TASKS: dict[str, TaskSpec] = {
             description="Import every image and video of a server-side folder (one allowed in settings) as media, then index what is new.",
             params=IngestFolderParams,
             staff_only=True,
+        ),
+        TaskSpec(
+            name="batch_search",
+            task_path="search_app.tasks.batch_search",
+            description="Batch reverse search: search each query image (uploads or an allowed server folder) and write a match report (HTML, CSV, ZIP).",
+            params=BatchSearchParams,
         ),
         TaskSpec(
             name="test",

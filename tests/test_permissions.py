@@ -83,6 +83,11 @@ MATRIX: list[Cell] = [
         C("GET", "/api/v1/search/upload/{upload}/", "search by upload", 200, 200),
         C("GET", "/api/v1/search/random/{seed}/", "search by a random media", 200, 200),
         C("GET", "/api/v1/search/info/", "default feature, index, memory", 200, 200),
+        C("GET", "/api/v1/search/records/", "the search record: every search, by whom, with its results", 403, 200),
+        C("POST", "/api/v1/search/batch/", "start a batch reverse search from uploaded images", 202, 202, multipart=True),
+        C("GET", "/api/v1/search/batch/{own_batch}/report.html", "report of an own batch search", 200, 200),
+        C("GET", "/api/v1/search/batch/{own_batch}/report.csv", "report of an own batch search (CSV)", 200, 200),
+        C("GET", "/api/v1/search/batch/{batch}/report.zip", "report of someone else's batch search (hidden: 404)", 404, 200),
         C("GET", "/api/v1/search/load/{feature}/", "make a feature the default for everyone", 403, 200),
         C("GET", "/api/v1/search/load_detection_model/{detector}/", "select the detection model for everyone", 403, 200),
     ),
@@ -176,6 +181,18 @@ def world(user, staff, django_user_model, settings, tmp_path):
     feature = Feature.objects.create(modelzoo_name="tiny-random", index_type="flat")
     feature_update_index(feature=feature)
     params = {"steps": 1, "interval": 0}
+
+    def batch_run(owner) -> str:
+        # A finished batch search with its report, as the task leaves it.
+        from search_app.batch import batch_search_run
+        from tasks_app.models import TaskRun, TaskState
+
+        queries = [{"upload_id": own_upload.pk, "name": "mine.jpg"}]
+        run = task_start(name="batch_search", params={"queries": queries}, user=owner)
+        result = batch_search_run(task_id=run.task_id, user=owner, queries=queries, k=2)
+        TaskRun.objects.filter(pk=run.pk).update(state=TaskState.SUCCESS, result=result)
+        return run.task_id
+
     return {
         "curator": user,
         "staff": staff,
@@ -194,6 +211,8 @@ def world(user, staff, django_user_model, settings, tmp_path):
         "ingest_dir": str(ingest_dir),
         "task": task_start(name="test", params=params, user=other).task_id,
         "own_task": {"curator": task_start(name="test", params=params, user=user).task_id, "staff": task_start(name="test", params=params, user=staff).task_id},
+        "batch": batch_run(other),
+        "own_batch": {"curator": batch_run(user), "staff": batch_run(staff)},
     }
 
 
@@ -245,7 +264,7 @@ def _request(cell: Cell, world: dict, kind: str, role: str):
         from django.core.files.uploadedfile import SimpleUploadedFile
 
         image = SimpleUploadedFile("query.jpg", make_image_bytes(64, 48, seed=500), content_type="image/jpeg")
-        return client.post(path, {"image": image}, headers=headers)
+        return client.post(path, {"files" if "/batch/" in path else "image": image}, headers=headers)
     if body is not None:
         return getattr(client, method)(path, body, content_type="application/json", headers=headers)
     if method == "post":

@@ -11,6 +11,31 @@ from media_app.models import MediaType
 
 from ..search import MAX_DEPTH, SearchOptions
 
+# A region narrower or lower than this share of the image is too small to mean anything.
+MIN_BOX_SIDE = 0.02
+
+
+def parse_box(value: str) -> tuple[float, float, float, float]:
+    """``x1,y1,x2,y2`` normalised: four finite numbers in [0, 1], x1 < x2, y1 < y2, each
+    side at least MIN_BOX_SIDE; rounded to 4 decimals (the cache key of the crop)."""
+    import math
+
+    parts = [p.strip() for p in str(value).split(",")]
+    if len(parts) != 4:
+        raise serializers.ValidationError("Expected four numbers: x1,y1,x2,y2.")
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        raise serializers.ValidationError("Expected four numbers: x1,y1,x2,y2.") from None
+    if not all(math.isfinite(n) and 0.0 <= n <= 1.0 for n in numbers):
+        raise serializers.ValidationError("Coordinates are normalised: each must be between 0 and 1.")
+    x1, y1, x2, y2 = (round(n, 4) for n in numbers)
+    if not (x1 < x2 and y1 < y2):
+        raise serializers.ValidationError("Need x1 < x2 and y1 < y2.")
+    if x2 - x1 < MIN_BOX_SIDE or y2 - y1 < MIN_BOX_SIDE:
+        raise serializers.ValidationError(f"The region must be at least {MIN_BOX_SIDE} of the image wide and high.")
+    return (x1, y1, x2, y2)
+
 
 class SearchParamsSerializer(serializers.Serializer):
     offset = serializers.IntegerField(min_value=0, default=0)
@@ -21,6 +46,10 @@ class SearchParamsSerializer(serializers.Serializer):
     min_score = serializers.FloatField(min_value=-1.0, max_value=1.0, required=False)
     group = serializers.ChoiceField(choices=["video"], required=False)
     feature = serializers.IntegerField(min_value=1, required=False)
+    box = serializers.CharField(required=False, max_length=200, help_text="Region search: x1,y1,x2,y2 normalised to 0..1 on the upright query image.")
+
+    def validate_box(self, value: str) -> tuple[float, float, float, float]:
+        return parse_box(value)
 
     def validate_limit(self, value: int) -> int:
         if value > settings.SEARCH_MAX_LIMIT:
@@ -54,6 +83,7 @@ class SearchParamsSerializer(serializers.Serializer):
             min_score=d.get("min_score"),
             group_video=d.get("group") == "video",
             feature_id=d.get("feature"),
+            box=d.get("box"),
         )
 
 
@@ -94,9 +124,17 @@ class SearchQueryInfoSerializer(serializers.Serializer):
     seed = serializers.CharField(allow_null=True)
     media = MediaSerializer(allow_null=True)
     upload = UploadSerializer(allow_null=True)
+    box = serializers.ListField(
+        child=serializers.FloatField(),
+        min_length=4,
+        max_length=4,
+        allow_null=True,
+        help_text="The region searched (x1, y1, x2, y2 normalised), or null for the whole image.",
+    )
 
 
 class SearchResultSerializer(serializers.Serializer):
+    record_id = serializers.IntegerField(help_text="Id of this search's record; pass it as search_record when adding a hit to a collection.")
     query = SearchQueryInfoSerializer()
     feature = SearchFeatureSerializer()
     index_count = serializers.IntegerField()
@@ -131,3 +169,27 @@ class SearchInfoSerializer(serializers.Serializer):
     detection_model = serializers.CharField(allow_null=True)
     loaded = LoadedIndexSerializer(many=True)
     process_memory_bytes = serializers.IntegerField()
+
+
+class SearchRecordSerializer(serializers.Serializer):
+    """One logged search (search_app.records.search_record_as_dict)."""
+
+    id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    user_id = serializers.IntegerField(allow_null=True)
+    username = serializers.CharField()
+    route = serializers.CharField()
+    query = serializers.DictField()
+    feature_id = serializers.IntegerField()
+    modelzoo_name = serializers.CharField()
+    weights_checksum = serializers.CharField()
+    index_type = serializers.CharField()
+    index_version = serializers.IntegerField()
+    params = serializers.DictField()
+    results = serializers.ListField(child=serializers.DictField())
+    rerun = serializers.CharField(help_text="API path and query string that asks the same search again.")
+
+
+class SearchRecordFilterSerializer(serializers.Serializer):
+    user = serializers.IntegerField(min_value=1, max_value=2**62, required=False)
+    media = serializers.IntegerField(min_value=1, max_value=2**62, required=False)

@@ -13,7 +13,7 @@ from vframe_search.api.errors import NotFound
 from vframe_search.api.permissions import IsStaff
 from vframe_search.api.throttles import ScopedRateThrottle
 
-from .. import search
+from .. import records, search
 from .search_serializers import SearchInfoSerializer, SearchLoadSerializer, SearchResultSerializer, parse_search_params
 
 SEARCH_PARAMS = [
@@ -25,6 +25,7 @@ SEARCH_PARAMS = [
     OpenApiParameter("min_score", OpenApiTypes.FLOAT, description="Only results with at least this cosine similarity."),
     OpenApiParameter("group", OpenApiTypes.STR, enum=["video"], description="Collapse the frames of one video into its best frame."),
     OpenApiParameter("feature", OpenApiTypes.INT, description="Search this feature instead of the default one."),
+    OpenApiParameter("box", OpenApiTypes.STR, description="Region search: x1,y1,x2,y2 normalised to 0..1 on the upright query image (not on a whole video)."),
 ]
 
 
@@ -55,8 +56,11 @@ class StaffSettingView(APIView):
     staff_only_message = "Only staff may change what every user's searches use."
 
 
-def _respond(request, outcome: search.SearchOutcome, options: search.SearchOptions) -> Response:
+def _respond(request, outcome: search.SearchOutcome, options: search.SearchOptions, *, route: str) -> Response:
     ctx = {"request": request}
+    # Every answered search is logged; its id lets the page cite it when a hit is
+    # added to a collection.
+    record = records.search_record_create(outcome=outcome, options=options, route=route, user=request.user)
     q = outcome.query
     results = [
         {"rank": options.offset + i + 1, "score": round(hit.score, 6), "media": MediaSerializer(outcome.media[hit.media_id], context=ctx).data}
@@ -65,11 +69,13 @@ def _respond(request, outcome: search.SearchOutcome, options: search.SearchOptio
         if hit.media_id in outcome.media
     ]
     body = {
+        "record_id": record.pk,
         "query": {
             "type": q.kind,
             "seed": q.seed,
             "media": MediaSerializer(q.media, context=ctx).data if q.media is not None else None,
             "upload": UploadSerializer(q.upload, context=ctx).data if q.upload is not None else None,
+            "box": list(options.box) if options.box else None,
         },
         "feature": {
             "id": outcome.feature.pk,
@@ -103,7 +109,7 @@ class SearchMediaView(SearchView):
         media = Media.objects.filter(pk=_big_id(id)).first()
         if media is None:
             raise NotFound(f"No media with id {id}.")
-        return _respond(request, search.search_run(query=search.SearchQuery(kind="media", media=media), options=options), options)
+        return _respond(request, search.search_run(query=search.SearchQuery(kind="media", media=media), options=options), options, route="media")
 
 
 @extend_schema(parameters=SEARCH_PARAMS, responses={200: SearchResultSerializer, **_SEARCH_ERRORS})
@@ -112,7 +118,7 @@ class SearchSha256View(SearchView):
 
     def get(self, request, hash: str):
         options = parse_search_params(request.query_params)
-        return _respond(request, search.search_run(query=search.query_for_sha256(hash), options=options), options)
+        return _respond(request, search.search_run(query=search.query_for_sha256(hash), options=options), options, route="sha256")
 
 
 @extend_schema(parameters=SEARCH_PARAMS, responses={200: SearchResultSerializer, **_SEARCH_ERRORS})
@@ -124,7 +130,7 @@ class SearchUploadView(SearchView):
         upload = Upload.objects.filter(pk=_big_id(id)).first()
         if upload is None:
             raise NotFound(f"No upload with id {id}.")
-        return _respond(request, search.search_run(query=search.SearchQuery(kind="upload", upload=upload), options=options), options)
+        return _respond(request, search.search_run(query=search.SearchQuery(kind="upload", upload=upload), options=options), options, route="upload")
 
 
 @extend_schema(parameters=SEARCH_PARAMS, responses={200: SearchResultSerializer, **_SEARCH_ERRORS})
@@ -133,7 +139,7 @@ class SearchRandomView(SearchView):
 
     def get(self, request, seed: str):
         options = parse_search_params(request.query_params)
-        return _respond(request, search.search_run(query=None, options=options, seed=seed), options)
+        return _respond(request, search.search_run(query=None, options=options, seed=seed), options, route="random")
 
 
 @extend_schema(responses={200: SearchLoadSerializer, **_LOAD_ERRORS})

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from . import record_views as r
 from . import search_views as v
 
 urlpatterns = [
@@ -12,4 +13,9 @@ urlpatterns = [
     path("random/<str:seed>/", v.SearchRandomView.as_view(), name="search-random"),
     path("sha256/<str:hash>/", v.SearchSha256View.as_view(), name="search-sha256"),
     path("upload/<int:id>/", v.SearchUploadView.as_view(), name="search-upload"),
+    path("records/", r.SearchRecordListView.as_view(), name="search-records"),
+    path("batch/", r.BatchSearchView.as_view(), name="search-batch"),
+    path("batch/<str:task_id>/report.html", r.BatchReportHtmlView.as_view(), name="search-batch-report-html"),
+    path("batch/<str:task_id>/report.csv", r.BatchReportCsvView.as_view(), name="search-batch-report-csv"),
+    path("batch/<str:task_id>/report.zip", r.BatchReportZipView.as_view(), name="search-batch-report-zip"),
 ]

@@ -1,0 +1,157 @@
+"""The search record (staff browse it; nobody edits it) and batch reverse search
+(start a run from uploaded files or a ZIP; download its report)."""
+
+from __future__ import annotations
+
+from django.core.files.storage import default_storage
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tasks_app.models import TaskState
+from vframe_search.api.errors import Conflict, InvalidInput, NotFound
+from vframe_search.api.pagination import OffsetLimitPagination
+from vframe_search.api.permissions import IsStaff
+
+from .. import batch, records
+from .search_serializers import SearchRecordFilterSerializer, SearchRecordSerializer
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse({"$ref": "#/components/schemas/ErrorEnvelope"}, description=description)
+
+
+_RECORD_PAGE = inline_serializer(
+    "SearchRecordPage",
+    fields={
+        "count": serializers.IntegerField(),
+        "offset": serializers.IntegerField(),
+        "limit": serializers.IntegerField(),
+        "sort": serializers.ChoiceField(choices=["date", "id"]),
+        "order": serializers.ChoiceField(choices=["asc", "desc"]),
+        "results": SearchRecordSerializer(many=True),
+    },
+)
+
+
+class SearchRecordListView(APIView):
+    """Every search as it was answered, newest last by default; staff only. Read-only:
+    the record is append-only, so this route has no write methods."""
+
+    permission_classes = [IsStaff]
+    staff_only_message = "Only staff may browse the search record."
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("offset", OpenApiTypes.INT),
+            OpenApiParameter("limit", OpenApiTypes.INT),
+            OpenApiParameter("sort", OpenApiTypes.STR, enum=["date", "id"]),
+            OpenApiParameter("order", OpenApiTypes.STR, enum=["asc", "desc"]),
+            OpenApiParameter("user", OpenApiTypes.INT, description="Only searches by this user id."),
+            OpenApiParameter("media", OpenApiTypes.INT, description="Only searches with this media as the query."),
+        ],
+        responses={200: _RECORD_PAGE},
+    )
+    def get(self, request):
+        filters = SearchRecordFilterSerializer(data={k: v for k, v in request.query_params.items() if k in ("user", "media") and v != ""})
+        filters.is_valid(raise_exception=True)
+        qs = records.search_record_list(user_id=filters.validated_data.get("user"), media_id=filters.validated_data.get("media"))
+        paginator = OffsetLimitPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response([records.search_record_as_dict(r) for r in page])
+
+
+class BatchStartedSerializer(serializers.Serializer):
+    task_id = serializers.CharField()
+    queries = serializers.IntegerField()
+    skipped = serializers.ListField(child=serializers.DictField())
+
+
+class BatchSearchView(APIView):
+    """Start a batch reverse search from uploaded images (``files``, repeatable) and/or
+    ZIPs of images (``zip``). Each image is stored as an upload after the same checks
+    as upload/; bad ones are skipped and listed with their reason. Parameters k,
+    min_score and feature go in the form too. The run is a task (task/recent/ lists
+    it); its result links the report."""
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {
+                    "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                    "zip": {"type": "string", "format": "binary"},
+                    "k": {"type": "integer"},
+                    "min_score": {"type": "number"},
+                    "feature": {"type": "integer"},
+                },
+            }
+        },
+        responses={202: BatchStartedSerializer, 400: _error("No query image could be used, or a parameter is invalid.")},
+    )
+    def post(self, request):
+        from tasks_app.services import task_start
+
+        params = {k: request.data.get(k) for k in ("k", "min_score", "feature") if request.data.get(k) not in (None, "")}
+        files, archives = request.FILES.getlist("files"), request.FILES.getlist("zip")
+        if not files and not archives:
+            raise InvalidInput("Send query images as files, or a ZIP of them as zip.", fields={"files": ["No file was sent."]})
+        # Check the parameters before storing anything.
+        from tasks_app.registry import BatchSearchParams
+
+        check = BatchSearchParams(data=params)
+        check.is_valid()
+        bad = {name: errors for name, errors in check.errors.items() if name in params}
+        if bad:
+            raise InvalidInput("Invalid batch search parameters.", fields=bad)
+        got = batch.batch_queries_from_request(files=files, archives=archives, user=request.user)
+        if not got.queries:
+            raise InvalidInput("None of the files is a usable image.", fields={"files": [f"{s['name']}: {s['message']}" for s in got.skipped[:50]]})
+        run = task_start(name="batch_search", params={**params, "queries": got.queries, "skipped": got.skipped}, user=request.user)
+        return Response({"task_id": run.task_id, "queries": len(got.queries), "skipped": got.skipped}, status=status.HTTP_202_ACCEPTED)
+
+
+_CONTENT_TYPES = {"html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8", "zip": "application/zip"}
+
+
+def _report_view(fmt: str):
+    class BatchReportView(APIView):
+        """A batch run's report; its owner or staff (others get 404, like task/<id>/)."""
+
+        @extend_schema(
+            responses={
+                (200, _CONTENT_TYPES[fmt].split(";")[0]): OpenApiTypes.BINARY,
+                404: _error("No such run, or not yours."),
+                409: _error("The run has not finished (or failed)."),
+            }
+        )
+        def get(self, request, task_id: str):
+            from tasks_app.selectors import task_run_get
+
+            run = task_run_get(task_id=task_id, user=request.user)
+            if run.name != "batch_search":
+                raise NotFound(f"Task {task_id!r} is not a batch search.")
+            files = (run.result or {}).get("files") if isinstance(run.result, dict) else None
+            if run.state != TaskState.SUCCESS or not files or fmt not in files:
+                raise Conflict(f"Batch search {task_id} has no report yet (state {run.state}).", code="not_ready")
+            try:
+                handle = default_storage.open(files[fmt], "rb")
+            except Exception:
+                raise NotFound("The report file is no longer stored.") from None
+            response = FileResponse(handle, content_type=_CONTENT_TYPES[fmt], as_attachment=fmt != "html", filename=f"batch-{task_id}-report.{fmt}")
+            response["Content-Security-Policy"] = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+            return response
+
+    BatchReportView.__name__ = BatchReportView.__qualname__ = f"BatchReport{fmt.capitalize()}View"
+    return BatchReportView
+
+
+BatchReportHtmlView = _report_view("html")
+BatchReportCsvView = _report_view("csv")
+BatchReportZipView = _report_view("zip")

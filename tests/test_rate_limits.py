@@ -69,6 +69,20 @@ def test_session_clients_are_limited_too(low_rates, user, client):
     _assert_throttled(client.get("/api/v1/search/random/1/"))
 
 
+def test_with_the_counters_out_of_reach_the_limit_is_not_applied_and_requests_go_through(user, settings):
+    """Redis down: search and uploads keep working (only tasks and live updates need
+    Redis); a rate limit must not turn that into 500s."""
+    from tasks_app.tests.live import closed_port_redis_url
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"upload": "2/min", "search": "3/min"}}
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": closed_port_redis_url()}}
+    api = _client(user)
+    for _ in range(5):
+        assert api.get("/api/v1/search/random/1/").status_code == 409  # no feature: past the throttle
+    for seed in range(4):
+        assert api.post("/api/v1/upload/", {"image": _jpeg(seed)}, format="multipart").status_code == 201
+
+
 def test_the_schema_documents_the_429(api):
     paths = api.get("/api/v1/schema/?format=json").json()["paths"]
     assert "429" in paths["/api/v1/search/media/{id}/"]["get"]["responses"]

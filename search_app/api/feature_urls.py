@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from django.urls import path
 
+from .duplicate_views import FeatureDuplicatesView
 from .feature_views import FeatureViewSet
 
 urlpatterns = [
     path("", FeatureViewSet.as_view({"get": "list", "post": "create"}), name="feature-list"),
     path("<int:id>/", FeatureViewSet.as_view({"get": "retrieve", "put": "update", "delete": "destroy"}), name="feature-detail"),
+    path("<int:id>/duplicates/", FeatureDuplicatesView.as_view(), name="feature-duplicates"),
 ]

@@ -18,4 +18,5 @@ urlpatterns = [
     path("collections/notes-preview/", views.notes_preview, name="notes-preview"),
     path("uploads/", views.UploadsPageView.as_view(), name="uploads"),
     path("dashboard/", views.DashboardPageView.as_view(), name="dashboard"),
+    path("duplicates/", views.DuplicatesPageView.as_view(), name="duplicates"),
 ]

@@ -145,6 +145,13 @@ class DashboardPageView(PageView):
     nav = "dashboard"
 
 
+class DuplicatesPageView(PageView):
+    """Near-duplicate groups of a feature (the page calls feature/<id>/duplicates/)."""
+
+    template_name = "web/duplicates.html"
+    nav = "dashboard"
+
+
 @login_required(login_url=LOGIN_URL)
 @require_POST
 def notes_preview(request):

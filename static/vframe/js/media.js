@@ -1,7 +1,7 @@
 /* Media page: add or remove this media in the current collection (the rest is server-rendered). */
 (function () {
   "use strict";
-  const { api, $, showError, flash, current } = window.VF;
+  const { api, h, $, showError, flash, current } = window.VF;
   const button = $("#media-collection-toggle");
   const errorNode = $("#media-error");
   const mediaId = Number(button.dataset.mediaId);
@@ -59,4 +59,40 @@
   });
 
   load();
+
+  // --- Near-duplicates: this media's group in the default feature's latest run ----------------
+  const dupList = $("#media-duplicates");
+  const dupNote = $("#media-duplicates-note");
+  async function loadDuplicates() {
+    try {
+      const res = await api("media/id/" + mediaId + "/duplicates/");
+      const link = h("a", { href: "/duplicates/?feature=" + res.feature_id }, "near-duplicate groups");
+      $("#media-duplicates-run").textContent = res.run ? "(feature " + res.feature_id + ", similarity ≥ " + res.threshold + ")" : "";
+      if (!res.run) {
+        dupNote.replaceChildren("No near-duplicate run for feature " + res.feature_id + " yet: start one on the ", link, " page.");
+      } else if (!res.results.length) {
+        dupNote.replaceChildren("None: this media is in no group of the latest run. All groups: ", link, ".");
+      } else {
+        dupNote.replaceChildren(res.results.length + " in the same group. All groups: ", link, ".");
+      }
+      dupList.replaceChildren(
+        ...res.results.map((r) =>
+          h(
+            "li",
+            null,
+            h(
+              "a",
+              { href: "/media/" + r.media.id + "/" },
+              r.media.thumbnail_url ? h("img", { src: r.media.thumbnail_url, alt: "Media " + r.media.id, loading: "lazy", decoding: "async" }) : null,
+              h("span", null, "#" + r.media.id + (r.score === null ? "" : " · " + r.score.toFixed(3)))
+            )
+          )
+        )
+      );
+    } catch (err) {
+      // 409: no feature is ready to search yet, so there cannot be a run either.
+      dupNote.textContent = err.status === 409 ? "No feature is ready yet." : "Could not load near-duplicates: " + err.message;
+    }
+  }
+  loadDuplicates();
 })();

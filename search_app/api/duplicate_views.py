@@ -1,0 +1,244 @@
+"""Near-duplicate groups: start a run, browse and export the latest one, and one media's group.
+
+Thin views over search_app.duplicates. A run is a task (``find_duplicates``) listed
+with the user's tasks; curators may start it, since it only reads the index.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from media_app.api.serializers import MediaCompactSerializer
+from media_app.models import Media
+from media_app.selectors import media_get
+from tasks_app.api.serializers import TaskStartedSerializer
+from tasks_app.services import task_start
+from vframe_search.api.errors import InvalidInput
+
+from .. import duplicates
+from ..search import feature_for_search
+from ..selectors import feature_get
+
+MAX_LIMIT = 200
+MEMBERS_SHOWN = 50  # per group in a page; exports list every member
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse({"$ref": "#/components/schemas/ErrorEnvelope"}, description=description)
+
+
+def _big(value: int) -> int:
+    from vframe_search.api.errors import NotFound
+
+    if value > 2**62:
+        raise NotFound("Not found.")
+    return value
+
+
+class RunStartSerializer(serializers.Serializer):
+    threshold = serializers.FloatField(min_value=-1.0, max_value=1.0, default=duplicates.DEFAULT_THRESHOLD)
+    k = serializers.IntegerField(min_value=1, max_value=duplicates.MAX_K, default=duplicates.DEFAULT_K)
+
+
+class BrowseSerializer(serializers.Serializer):
+    threshold = serializers.FloatField(min_value=-1.0, max_value=1.0, required=False)
+    offset = serializers.IntegerField(min_value=0, default=0)
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=20)
+    export = serializers.ChoiceField(choices=["csv", "json"], required=False)
+
+
+class MediaDuplicatesParams(serializers.Serializer):
+    feature = serializers.IntegerField(min_value=1, max_value=2**62, required=False)
+    threshold = serializers.FloatField(min_value=-1.0, max_value=1.0, required=False)
+
+
+def _params(serializer_class, data):
+    ser = serializer_class(data={k: v for k, v in data.items() if v != ""})
+    if not ser.is_valid():
+        raise InvalidInput("Invalid parameters.", fields=ser.errors)
+    return ser.validated_data
+
+
+_RUN = serializers.DictField(
+    allow_null=True, help_text="The latest run: threshold, k, index_version, item_count, edge_count, group_count, seconds, created_at."
+)
+_MEMBER = inline_serializer("DuplicateMember", fields={"score": serializers.FloatField(allow_null=True), "media": MediaCompactSerializer()})
+_GROUP = inline_serializer(
+    "DuplicateGroup",
+    fields={
+        "group": serializers.IntegerField(),
+        "size": serializers.IntegerField(),
+        "score_min": serializers.FloatField(),
+        "score_max": serializers.FloatField(),
+        "media": MediaCompactSerializer(many=True),
+    },
+)
+
+
+def _export(feature_id: int, run: dict, threshold: float, groups, fmt: str) -> HttpResponse:
+    """Every group and member (no paging): CSV rows or one JSON document, as a download."""
+    names = {}
+    ids = [m for g in groups for m in g.media_ids]
+    for start in range(0, len(ids), 5000):
+        names.update(Media.objects.filter(pk__in=ids[start : start + 5000]).values_list("pk", "original_name"))
+    shas = {}
+    for start in range(0, len(ids), 5000):
+        shas.update(Media.objects.filter(pk__in=ids[start : start + 5000]).values_list("pk", "sha256"))
+    filename = f"feature-{feature_id}-duplicates-{threshold:g}.{fmt}"
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["group", "size", "score_min", "score_max", "media_id", "sha256", "original_name"])
+        for g in groups:
+            for m in g.media_ids:
+                writer.writerow([g.number, g.size, g.score_min, g.score_max, m, shas.get(m, ""), names.get(m, "")])
+        body, content_type = out.getvalue(), "text/csv; charset=utf-8"
+    else:
+        doc = {
+            "feature_id": feature_id,
+            "threshold": threshold,
+            "run": run,
+            "groups": [
+                {
+                    "group": g.number,
+                    "size": g.size,
+                    "score_min": g.score_min,
+                    "score_max": g.score_max,
+                    "media": [{"id": m, "sha256": shas.get(m, ""), "original_name": names.get(m, "")} for m in g.media_ids],
+                }
+                for g in groups
+            ],
+        }
+        body, content_type = json.dumps(doc, indent=1), "application/json"
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class FeatureDuplicatesView(APIView):
+    """GET: the latest run's groups, largest first (paged; ``export=csv|json`` downloads
+    all of them). POST: start a new run as a task."""
+
+    @extend_schema(
+        summary="Near-duplicate groups of a feature (latest run)",
+        parameters=[
+            OpenApiParameter("threshold", OpenApiTypes.FLOAT, description="Browse at this cosine similarity (default: the run's; not below it)."),
+            OpenApiParameter("offset", OpenApiTypes.INT),
+            OpenApiParameter("limit", OpenApiTypes.INT, description=f"Groups per page (default 20, at most {MAX_LIMIT})."),
+            OpenApiParameter("export", OpenApiTypes.STR, enum=["csv", "json"], description="Download every group as CSV or JSON instead of a page."),
+        ],
+        responses={
+            200: inline_serializer(
+                "DuplicateGroupsPage",
+                fields={
+                    "feature_id": serializers.IntegerField(),
+                    "run": _RUN,
+                    "threshold": serializers.FloatField(),
+                    "count": serializers.IntegerField(),
+                    "offset": serializers.IntegerField(),
+                    "limit": serializers.IntegerField(),
+                    "results": _GROUP.__class__(many=True),
+                },
+            ),
+            400: _error("Bad threshold, offset, limit or export, or a threshold below the run's."),
+            404: _error("No such feature."),
+        },
+    )
+    def get(self, request, id: int):
+        feature = feature_get(feature_id=_big(id))
+        p = _params(BrowseSerializer, request.query_params)
+        run, threshold, groups, _ = duplicates.duplicate_groups(feature_id=feature.pk, threshold=p.get("threshold"))
+        if p.get("export"):
+            return _export(feature.pk, run, threshold, groups, p["export"])
+        page = groups[p["offset"] : p["offset"] + p["limit"]]
+        shown = [m for g in page for m in g.media_ids[:MEMBERS_SHOWN]]
+        media = {m.pk: m for m in Media.objects.filter(pk__in=shown)}
+        ctx = {"request": request}
+        results = [
+            {
+                "group": g.number,
+                "size": g.size,
+                "score_min": g.score_min,
+                "score_max": g.score_max,
+                "media": MediaCompactSerializer([media[m] for m in g.media_ids[:MEMBERS_SHOWN] if m in media], many=True, context=ctx).data,
+            }
+            for g in page
+        ]
+        return Response(
+            {"feature_id": feature.pk, "run": run, "threshold": threshold, "count": len(groups), "offset": p["offset"], "limit": p["limit"], "results": results}
+        )
+
+    @extend_schema(
+        summary="Start a near-duplicate run for a feature",
+        request=RunStartSerializer,
+        responses={
+            202: TaskStartedSerializer,
+            400: _error("Bad threshold or k."),
+            404: _error("No such feature."),
+            503: _error("The task queue cannot be reached."),
+        },
+    )
+    def post(self, request, id: int):
+        feature = feature_get(feature_id=_big(id))
+        p = _params(RunStartSerializer, request.data)
+        run = task_start(name="find_duplicates", params={"feature_id": feature.pk, **p}, user=request.user)
+        return Response(TaskStartedSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class MediaDuplicatesView(APIView):
+    """The near-duplicates of one media: its group in the latest run of a feature."""
+
+    @extend_schema(
+        summary="A media's near-duplicates (its group in the feature's latest run)",
+        parameters=[
+            OpenApiParameter("feature", OpenApiTypes.INT, description="Feature whose run to read (default: the search default)."),
+            OpenApiParameter("threshold", OpenApiTypes.FLOAT, description="At this cosine similarity (default: the run's; not below it)."),
+        ],
+        responses={
+            200: inline_serializer(
+                "MediaDuplicates",
+                fields={
+                    "media_id": serializers.IntegerField(),
+                    "feature_id": serializers.IntegerField(),
+                    "run": _RUN,
+                    "threshold": serializers.FloatField(),
+                    "group": serializers.IntegerField(allow_null=True),
+                    "size": serializers.IntegerField(),
+                    "results": _MEMBER.__class__(many=True),
+                },
+            ),
+            400: _error("Bad feature or threshold."),
+            404: _error("No such media or feature."),
+            409: _error("No feature is ready (when none is named)."),
+        },
+    )
+    def get(self, request, id: int):
+        media = media_get(media_id=_big(id))
+        p = _params(MediaDuplicatesParams, request.query_params)
+        feature = feature_get(feature_id=p["feature"]) if "feature" in p else feature_for_search(None)
+        run, threshold, group, scores = duplicates.media_duplicates(feature=feature, media_id=media.pk, threshold=p.get("threshold"))
+        others = [m for m in (group.media_ids if group else ()) if m != media.pk]
+        rows = {m.pk: m for m in Media.objects.filter(pk__in=others)}
+        ordered = sorted((m for m in others if m in rows), key=lambda m: (-(scores.get(m) if scores.get(m) is not None else -2.0), m))
+        ctx = {"request": request}
+        results = [{"score": scores.get(m), "media": MediaCompactSerializer(rows[m], context=ctx).data} for m in ordered]
+        return Response(
+            {
+                "media_id": media.pk,
+                "feature_id": feature.pk,
+                "run": run,
+                "threshold": threshold,
+                "group": group.number if group else None,
+                "size": group.size if group else 0,
+                "results": results,
+            }
+        )

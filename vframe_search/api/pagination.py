@@ -47,7 +47,11 @@ class OffsetLimitPagination(BasePagination):
         self.params = params
         self.count = queryset.count()
         offset, limit = params["offset"], params["limit"]
-        return list(queryset[offset : offset + limit])
+        # Page the keys first, then load the page's rows: PostgreSQL computes the select
+        # list (the selectors' per-row subqueries) for every row OFFSET skips, so a deep
+        # page of media took ~0.9 s at 100k rows instead of ~10 ms (found by bench/load.py).
+        keys = queryset.values("pk")[offset : offset + limit]
+        return list(queryset.filter(pk__in=keys))
 
     def get_paginated_response(self, data):
         return Response(

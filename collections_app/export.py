@@ -6,8 +6,13 @@ recorded sha256; the manifest says, per item, whether the copy in the ZIP is int
 Layout::
 
     media/<id>_<sha256[:12]>_<name>.<ext>   the stored originals, byte for byte
-    manifest.json, manifest.csv              one row per item, with its status
-    report.md, report.html                   title, notes, counts, the item table
+    manifest.json, manifest.csv              one row per item, with its status and, when
+                                             it was added from a search, that search
+    report.md, report.html                   title, notes, counts, the item table, and
+                                             how each item was found
+    searches.json                            the search records that led to the items
+                                             (query, feature, model, weights checksum,
+                                             index version, parameters, results, rerun)
 """
 
 from __future__ import annotations
@@ -68,6 +73,17 @@ MANIFEST_FIELDS = [
     "format",
     "added_by",
     "added_at",
+    # The search that showed the item when it was added (empty when added otherwise);
+    # searches.json holds the whole record.
+    "search_record",
+    "search_query",
+    "search_feature_id",
+    "search_model",
+    "search_weights_checksum",
+    "search_index_version",
+    "search_params",
+    "search_rank",
+    "search_score",
 ]
 
 
@@ -111,6 +127,11 @@ class _Entry:
     @property
     def media(self) -> Media:
         return self.membership.media
+
+    @property
+    def record(self):
+        """The SearchRecord the item was added from (loaded with the membership), or None."""
+        return self.membership.search_record if self.membership.search_record_id else None
 
 
 @dataclass
@@ -252,6 +273,37 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _query_text(record) -> str:
+    """The query of a search in one line: what was searched, and the region if any."""
+    if record.query_type == "media":
+        text = f"media {record.query_media_id} (sha256 {record.query_sha256})"
+    else:
+        text = f"upload {record.query_upload_id} (sha256 {record.query_sha256})"
+    if record.seed:
+        text = f"random seed {record.seed!r}: {text}"
+    if record.box:
+        text += " region " + ",".join(f"{v:g}" for v in record.box)
+    return text
+
+
+def _record_columns(entry: _Entry) -> dict:
+    record = entry.record
+    if record is None:
+        return {name: None for name in MANIFEST_FIELDS if name.startswith("search_")}
+    hit = next((r for r in record.results or [] if r.get("media_id") == entry.media.pk), None)
+    return {
+        "search_record": record.pk,
+        "search_query": _query_text(record),
+        "search_feature_id": record.feature_id,
+        "search_model": record.modelzoo_name,
+        "search_weights_checksum": record.weights_checksum,
+        "search_index_version": record.index_version,
+        "search_params": json.dumps(record.params, sort_keys=True),
+        "search_rank": hit["rank"] if hit else None,
+        "search_score": hit["score"] if hit else None,
+    }
+
+
 def manifest_row(entry: _Entry) -> dict:
     media, membership = entry.media, entry.membership
     parent = media.parent if media.parent_id else None
@@ -274,6 +326,7 @@ def manifest_row(entry: _Entry) -> dict:
         "format": media.format,
         "added_by": membership.username,
         "added_at": _iso(membership.added_at),
+        **_record_columns(entry),
     }
 
 
@@ -377,6 +430,77 @@ def _report_md(header: dict, entries: list[_Entry]) -> Iterator[str]:
             row["status"],
         ]
         yield "| " + " | ".join(_md(cell) for cell in cells) + " |\n"
+    yield from _found_md(entries)
+
+
+def _found_lines(entries: list[_Entry]) -> Iterator[tuple[int, _Entry, dict]]:
+    for index, entry in enumerate(entries, 1):
+        if entry.record is not None:
+            yield index, entry, manifest_row(entry)
+
+
+def _found_cells(index: int, entry: _Entry, row: dict) -> list:
+    r = entry.record
+    return [
+        index,
+        row["id"],
+        r.pk,
+        r.username,
+        _iso(r.created_at),
+        row["search_query"],
+        r.feature_id,
+        r.modelzoo_name,
+        r.weights_checksum,
+        r.index_version,
+        row["search_params"],
+        row["search_rank"],
+        row["search_score"],
+    ]
+
+
+_FOUND_HEADERS = ["#", "Media id", "Search record", "Searched by", "At", "Query", "Feature", "Model", "Weights", "Index version", "Parameters", "Rank", "Score"]
+
+
+def _found_md(entries: list[_Entry]) -> Iterator[str]:
+    yield "\n## How items were found\n\n"
+    found = list(_found_lines(entries))
+    if not found:
+        yield "_No item was added from a recorded search._\n"
+        return
+    yield "Each search is in searches.json with its full results and the API path that reruns it.\n\n"
+    yield "| " + " | ".join(_FOUND_HEADERS) + " |\n"
+    yield "|" + "---|" * len(_FOUND_HEADERS) + "\n"
+    for index, entry, row in found:
+        yield "| " + " | ".join(_md(cell) for cell in _found_cells(index, entry, row)) + " |\n"
+
+
+def _found_html(entries: list[_Entry]) -> Iterator[str]:
+    e = html.escape
+    yield "<h2>How items were found</h2>\n"
+    found = list(_found_lines(entries))
+    if not found:
+        yield "<p><em>No item was added from a recorded search.</em></p>\n"
+        return
+    yield "<p>Each search is in searches.json with its full results and the API path that reruns it.</p>\n"
+    yield "<table>\n<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in _FOUND_HEADERS) + "</tr></thead>\n<tbody>\n"
+    for index, entry, row in found:
+        yield "<tr>" + "".join(f"<td>{e('' if c is None else str(c))}</td>" for c in _found_cells(index, entry, row)) + "</tr>\n"
+    yield "</tbody>\n</table>\n"
+
+
+def _searches_json(entries: list[_Entry]) -> Iterator[str]:
+    """The records of the searches that led to the items, each with the items it led to."""
+    from search_app.records import search_record_as_dict
+
+    records = {}
+    for entry in entries:
+        if entry.record is not None:
+            records.setdefault(entry.record.pk, entry.record)
+    searches = [
+        {**search_record_as_dict(record), "items": [e.media.pk for e in entries if e.membership.search_record_id == pk]}
+        for pk, record in sorted(records.items())
+    ]
+    yield json.dumps({"format": "vframe-search-records/1", "searches": searches}, ensure_ascii=False, indent=2) + "\n"
 
 
 _HTML_HEAD = """<!doctype html>
@@ -422,7 +546,9 @@ def _report_html(header: dict, entries: list[_Entry]) -> Iterator[str]:
             f"<td><code>{e(row['sha256'])}</code></td><td>{e(row['original_name'])}</td><td>{e(row['added_by'])}</td>"
             f'<td>{e(row["added_at"] or "")}</td><td class="status-{status}" title="{e(row["error"] or "")}">{status}</td></tr>\n'
         )
-    yield "</tbody>\n</table>\n</body>\n</html>\n"
+    yield "</tbody>\n</table>\n"
+    yield from _found_html(entries)
+    yield "</body>\n</html>\n"
 
 
 def collection_export_stream(
@@ -451,6 +577,7 @@ def collection_export_stream(
         ("manifest.csv", _manifest_csv(entries)),
         ("report.md", _report_md(header, entries)),
         ("report.html", _report_html(header, entries)),
+        ("searches.json", _searches_json(entries)),
     ):
         yield from _write_member(zf, sink, _member_info(arcname, moment=now, compress=_TEXT_COMPRESSION), pieces)
     zf.close()

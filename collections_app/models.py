@@ -30,6 +30,9 @@ class CollectionMedia(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     username = models.CharField(max_length=150, blank=True)
     added_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The search whose results showed this media when it was added, if it was added from
+    # one: the export lists it so a reviewer can see how the item was found.
+    search_record = models.ForeignKey("search_app.SearchRecord", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         verbose_name = "collection membership"

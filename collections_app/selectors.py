@@ -36,7 +36,7 @@ def collection_items(*, collection: Collection, sort: str = "id", order: str = "
     field = _ITEM_SORT[sort]
     prefix = "-" if order == "desc" else ""
     ordering = [prefix + field] if field == "id" else [prefix + field, prefix + "id"]
-    return CollectionMedia.objects.filter(collection=collection).select_related("media", "media__parent").order_by(*ordering)
+    return CollectionMedia.objects.filter(collection=collection).select_related("media", "media__parent", "search_record").order_by(*ordering)
 
 
 def media_get(*, media_id: int) -> Media:

@@ -83,15 +83,31 @@ def collection_delete(*, collection: Collection) -> None:
     collection.delete()
 
 
-def collection_add_media(*, collection: Collection, media: Media, user, username: str = "") -> tuple[CollectionMedia, bool]:
+def collection_add_media(
+    *, collection: Collection, media: Media, user, username: str = "", search_record_id: int | None = None
+) -> tuple[CollectionMedia, bool]:
     """Add ``media`` to ``collection``; returns ``(membership, created)``.
 
     Idempotent and safe under concurrency: media already in the collection (also when a
     concurrent request added it a moment ago) returns the existing membership with
     ``created=False``, never an IntegrityError. ``user`` is who added it; ``username``
-    is the name it is attributed to and defaults to that user's username. NotFound when
-    the collection or the media was deleted meanwhile.
+    is the name it is attributed to and defaults to that user's username.
+    ``search_record_id`` is the search that showed the media (kept on a new membership,
+    so the export can say how the item was found; 400 naming ``search_record`` when no
+    such record exists). NotFound when the collection or the media was deleted meanwhile.
     """
+    if search_record_id is not None:
+        from search_app.models import SearchRecord
+
+        record = SearchRecord.objects.filter(pk=search_record_id).only("user_id", "results").first()
+        # Only one's own searches can be cited (staff browse everyone's anyway), and only
+        # one that showed this media: the export presents it as how the item was found.
+        if record is None or not (getattr(user, "is_staff", False) or record.user_id == getattr(user, "pk", None)):
+            raise InvalidInput(f"No search record with id {search_record_id}.", fields={"search_record": ["No search record of yours with this id."]})
+        if not any(hit.get("media_id") == media.pk for hit in record.results or []):
+            raise InvalidInput(
+                f"Search record {search_record_id} did not show media {media.pk}.", fields={"search_record": ["That search did not show this media."]}
+            )
     existing = _membership(collection, media)
     if existing is not None:
         return existing, False
@@ -112,6 +128,7 @@ def collection_add_media(*, collection: Collection, media: Media, user, username
                 media=media,
                 user=user,
                 username=_clean_username(username) or getattr(user, "username", "") or "",
+                search_record_id=search_record_id,
             )
             # Adding media edits the collection: "recently updated" lists should show it.
             Collection.objects.filter(pk=collection.pk).update(updated_at=membership.added_at)

@@ -39,11 +39,20 @@ class CollectionWriteSerializer(serializers.Serializer):
 class CollectionAddMediaSerializer(serializers.Serializer):
     media_id = serializers.IntegerField(min_value=1, max_value=_BIGINT_MAX)
     username = serializers.CharField(max_length=CollectionMedia._meta.get_field("username").max_length, allow_blank=True, required=False)
+    search_record = serializers.IntegerField(
+        min_value=1,
+        max_value=_BIGINT_MAX,
+        required=False,
+        allow_null=True,
+        help_text="Id of the search whose results showed this media (record_id of the search answer); the export lists it.",
+    )
 
     def to_internal_value(self, data):
         # IntegerField would accept true as 1 via str(); an id is never a boolean.
         if isinstance(data, dict) and isinstance(data.get("media_id"), bool):
             raise serializers.ValidationError({"media_id": ["A valid integer is required."]})
+        if isinstance(data, dict) and isinstance(data.get("search_record"), bool):
+            raise serializers.ValidationError({"search_record": ["A valid integer is required."]})
         return super().to_internal_value(data)
 
 

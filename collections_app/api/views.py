@@ -262,6 +262,7 @@ class CollectionViewSet(viewsets.GenericViewSet):
             media=media,
             user=request.user,
             username=_attributed_username(request, body.validated_data.get("username")),
+            search_record_id=body.validated_data.get("search_record"),
         )
         return Response(
             CollectionMembershipSerializer(membership, context={"request": request}).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK

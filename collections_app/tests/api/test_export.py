@@ -24,7 +24,7 @@ from media_app.models import Media, MediaType
 pytestmark = pytest.mark.django_db
 
 BASE = "/api/v1/collection/"
-TEXT_MEMBERS = ["manifest.json", "manifest.csv", "report.md", "report.html"]
+TEXT_MEMBERS = ["manifest.json", "manifest.csv", "report.md", "report.html", "searches.json"]
 
 
 def read_zip(response) -> tuple[zipfile.ZipFile, list[bytes]]:

@@ -172,3 +172,46 @@ def test_admin_shows_records_read_only(staff, halves, api, client):
     assert not model_admin.has_add_permission(R())
     client.force_login(staff)
     assert client.get(f"/admin/search_app/searchrecord/{record.pk}/change/").status_code == 200
+
+
+def test_collection_export_carries_the_searches_that_found_its_items(api, staff_api, halves):
+    import csv
+    import json
+    import zipfile
+
+    res = ok(api.get(f"/api/v1/search/media/{halves['both'].pk}/", {"box": "0,0,0.5,1", "limit": 5}))
+    hit = res["results"][0]
+    collection = ok(api.post("/api/v1/collection/", {"title": "found"}, format="json"))
+    ok(api.post(f"/api/v1/collection/{collection['id']}/media/", {"media_id": hit["media"]["id"], "search_record": res["record_id"]}, format="json"))
+    # An item added without a search, and the refusals: unknown record, a record that did
+    # not show the media, someone else's record.
+    ok(api.post(f"/api/v1/collection/{collection['id']}/media/", {"media_id": halves["right"].pk}, format="json"))
+    base = f"/api/v1/collection/{collection['id']}/media/"
+    assert err(api.post(base, {"media_id": halves["others"][0].pk, "search_record": 10**9}, format="json"), 400)["fields"]["search_record"]
+    shown = {r["media"]["id"] for r in res["results"]}
+    unseen = next(m.pk for m in halves["others"] if m.pk not in shown)
+    assert err(api.post(base, {"media_id": unseen, "search_record": res["record_id"]}, format="json"), 400)["fields"]["search_record"]
+    theirs = ok(staff_api.get(f"/api/v1/search/media/{halves['left'].pk}/", {"limit": 20}))
+    assert err(api.post(base, {"media_id": theirs["results"][0]["media"]["id"], "search_record": theirs["record_id"]}, format="json"), 400)
+
+    response = api.get(f"/api/v1/collection/{collection['id']}/export/")
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    items = {row["id"]: row for row in json.loads(archive.read("manifest.json"))["items"]}
+    row = items[hit["media"]["id"]]
+    assert row["search_record"] == res["record_id"] and row["search_rank"] == 1 and row["search_score"] == hit["score"]
+    assert row["search_model"] == "tiny-random" and row["search_weights_checksum"] == "random:0"
+    assert row["search_index_version"] == halves["feature"].index_version
+    assert "region 0,0,0.5,1" in row["search_query"]
+    assert items[halves["right"].pk]["search_record"] is None
+    searches = json.loads(archive.read("searches.json"))["searches"]
+    assert [s["id"] for s in searches] == [res["record_id"]] and searches[0]["items"] == [hit["media"]["id"]]
+    assert searches[0]["query"]["box"] == [0.0, 0.0, 0.5, 1.0]
+    assert searches[0]["rerun"].startswith(f"/api/v1/search/media/{halves['both'].pk}/?") and "box=0%2C0%2C0.5%2C1" in searches[0]["rerun"]
+    # Rerunning the recorded search gives the same page.
+    again = ok(api.get(searches[0]["rerun"]))
+    assert [(r["media"]["id"], r["score"]) for r in again["results"]] == [(r["media"]["id"], r["score"]) for r in res["results"]]
+    csv_rows = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode("utf-8-sig"))))
+    assert {r["search_record"] for r in csv_rows} == {str(res["record_id"]), ""}
+    for report in ("report.md", "report.html"):
+        text = archive.read(report).decode()
+        assert "How items were found" in text and "random:0" in text

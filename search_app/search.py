@@ -363,7 +363,7 @@ def _detections(query: SearchQuery) -> dict | None:
     if target is None or (query.kind == "media" and target.media_type == MediaType.VIDEO):
         return {"model": defaults, "items": []}
     key = f"vframe:detections:{defaults}:{target.sha256}"
-    items = cache.get(key)
+    items = _cache_call(cache.get, key)
     if items is None:
         from django.core.files.storage import default_storage
 
@@ -377,8 +377,20 @@ def _detections(query: SearchQuery) -> dict | None:
         with default_storage.open(target.file.name, "rb") as fh:
             img = open_image(fh)
             items = detector.detect(img)
-        cache.set(key, items, 3600)
+        _cache_call(cache.set, key, items, 3600)
     return {"model": defaults, "items": items}
+
+
+def _cache_call(method, *args):
+    """A cache read or write that an unreachable cache (Redis down) turns into a miss:
+    the cache saves detector runs, and search must work without Redis."""
+    try:
+        return method(*args)
+    except Exception as exc:
+        if not (isinstance(exc, OSError) or type(exc).__module__.split(".")[0] == "redis"):
+            raise
+        logger.warning("detections cache unreachable (%s); running without it", exc)
+        return None
 
 
 def describe_loaded() -> list[dict[str, Any]]:

@@ -261,6 +261,16 @@ def test_detection_model_adds_detections_to_search_responses(api, staff_api, bui
         assert 0 <= x1 <= x2 <= 1 and 0 <= y1 <= y2 <= 1
 
 
+def test_detections_are_computed_without_their_cache_when_redis_is_down(api, staff_api, built, corpus, settings):
+    from tasks_app.tests.live import closed_port_redis_url
+
+    ok(staff_api.get("/api/v1/search/load_detection_model/detector-random/"))
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": closed_port_redis_url()}}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {}}
+    res = ok(api.get(f"/api/v1/search/media/{corpus[0].pk}/"))
+    assert res["results"] and res["detections"]["model"] == "detector-random" and res["detections"]["items"]
+
+
 def test_detections_can_be_turned_off_again(api, staff_api, built, corpus):
     ok(staff_api.get("/api/v1/search/load_detection_model/detector-random/"))
     assert ok(staff_api.get("/api/v1/search/load_detection_model/none/"))["detection_model"] == "none"

@@ -8,6 +8,7 @@ dashboard. Every test fails on any console error or uncaught exception of its pa
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import zipfile
@@ -405,3 +406,47 @@ def test_with_a_detection_model_loaded_boxes_are_drawn_on_the_query_image(page, 
     )
     assert inside, "a detection box lies outside the query image"
     shot(page, "search-detections")
+
+
+def test_drag_a_region_on_the_query_image_searches_it_and_the_link_keeps_it(page, site):
+    page.goto(f"/?media={site.media_id('scene_001.jpg')}")
+    wait_for_results(page)
+    img = page.locator("#query-image")
+    page.wait_for_function("document.querySelector('#query-image').complete && document.querySelector('#query-image').naturalWidth > 0")
+    box = img.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.1, box["y"] + box["height"] * 0.2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.6, steps=5)
+    page.mouse.up()
+    page.wait_for_url(re.compile(r"box=0\.1\d*%2C0\.2\d*%2C0\.5\d*%2C0\.6"))
+    page.wait_for_selector("#region-status:not([hidden])")
+    wait_for_results(page)
+    assert "Region search" in page.locator("#query-info").inner_text()
+    assert page.locator("#region-box").is_visible()
+    shot(page, "search-region")
+
+    # The link is the search: a reload shows the same region.
+    page.reload()
+    page.wait_for_selector("#region-status:not([hidden])")
+
+    # A hit added from a region search cites that search.
+    page.click("#new-collection-button")
+    page.fill("#new-collection-title", "Region leads")
+    page.click("#new-collection-form button[type=submit]")
+    page.wait_for_function("document.querySelector('#current-collection').selectedOptions[0].textContent === 'Region leads (0)'")
+    wait_for_results(page)
+    first = card_ids(page)[0]
+    page.locator(f'#results .card[data-media-id="{first}"] button.toggle').click()
+    page.wait_for_selector(f'#results .card[data-media-id="{first}"] button.toggle[aria-pressed=true]')
+    collection_id = page.locator("#current-collection").input_value()
+    export = page.request.get(site.url(f"/api/v1/collection/{collection_id}/export/"))
+    with zipfile.ZipFile(io.BytesIO(export.body())) as archive:
+        item = json.loads(archive.read("manifest.json"))["items"][0]
+        searches = json.loads(archive.read("searches.json"))["searches"]
+    assert item["id"] == first and item["search_record"] == searches[0]["id"]
+    assert searches[0]["query"]["box"] is not None
+
+    page.click("#region-clear")
+    page.wait_for_function("!location.search.includes('box=')")
+    page.wait_for_selector("#region-status[hidden]", state="attached")
+    wait_for_results(page)

@@ -2,7 +2,8 @@
  *
  * ?upload=ID | ?media=ID | ?sha256=HEX | ?random=SEED, plus the search API's own
  * parameters (feature, offset, limit, media_type, collection, min_score, group,
- * include_self). Every change of query, filter or page is a new URL (history
+ * include_self, and box=x1,y1,x2,y2 for a region of the query image, set by dragging
+ * on it). Every change of query, filter or page is a new URL (history
  * pushState), then one call of the search API renders the query and the results, so a
  * copied link or a reload shows the same search.
  */
@@ -25,6 +26,11 @@
     randomButton: $("#random-button"),
     queryPanel: $("#query-panel"),
     queryImage: $("#query-image"),
+    queryWrap: $("#query-image-wrap"),
+    regionBox: $("#region-box"),
+    regionStatus: $("#region-status"),
+    regionLabel: $("#region-label"),
+    regionClear: $("#region-clear"),
     boxes: $("#detection-boxes"),
     queryCaption: $("#query-caption"),
     detections: $("#detections"),
@@ -70,12 +76,15 @@
       const value = params.get(key);
       if (value) state.filters[key] = value;
     }
+    // The region belongs to this query: a new query starts without one.
+    if (state.query && params.get("box")) state.box = params.get("box");
     return state;
   }
 
   function urlFor(state) {
     const params = new URLSearchParams();
     if (state.query) params.set(state.query.kind, state.query.value);
+    if (state.query && state.box) params.set("box", state.box);
     for (const key of FILTER_KEYS) if (state.filters[key]) params.set(key, state.filters[key]);
     if (state.offset) params.set("offset", String(state.offset));
     const qs = params.toString();
@@ -153,6 +162,7 @@
     els.results.setAttribute("aria-busy", "true");
     els.summary.textContent = "Searching…";
     const query = { offset: state.offset, ...state.filters };
+    if (state.box) query.box = state.box;
     try {
       const res = await api(searchPath(state.query), { query });
       if (mine !== generation) return; // a newer search started meanwhile
@@ -211,7 +221,9 @@
       else els.detections.prepend(h("li", { class: "muted detections-model" }, "Detections by " + det.model + ":"));
     }
     const timing = res.timing_ms && res.timing_ms.total !== undefined ? " · " + Math.round(res.timing_ms.total) + " ms" : "";
+    showRegion(q.box);
     els.queryInfo.textContent =
+      (q.box ? "Region search · " : "") +
       "Feature " + res.feature.id + " (" + res.feature.modelzoo_name + ", " + res.feature.index_type + ") · " + res.index_count + " items indexed" + timing;
   }
 
@@ -352,8 +364,64 @@
   function applyFilters(event) {
     if (event) event.preventDefault();
     const state = readState();
-    navigate({ query: state.query, offset: 0, filters: filtersFromForm() });
+    navigate({ query: state.query, box: state.box, offset: 0, filters: filtersFromForm() });
   }
+
+  // --- region search: drag a rectangle on the query image ------------------------------------
+
+  const MIN_REGION = 0.02; // the API refuses narrower or lower regions
+  let drag = null;
+
+  function placeRegion(box) {
+    const [x1, y1, x2, y2] = box;
+    els.regionBox.style.cssText = `left:${(x1 * 100).toFixed(2)}%;top:${(y1 * 100).toFixed(2)}%;width:${((x2 - x1) * 100).toFixed(2)}%;height:${((y2 - y1) * 100).toFixed(2)}%`;
+    els.regionBox.hidden = false;
+  }
+
+  function showRegion(box) {
+    if (box) placeRegion(box);
+    else els.regionBox.hidden = true;
+    els.regionStatus.hidden = !box;
+    els.regionLabel.textContent = box ? "Searching the region " + box.map((v) => v.toFixed(2)).join(", ") + " of the image." : "";
+  }
+
+  function pointIn(event) {
+    const rect = els.queryImage.getBoundingClientRect();
+    const clamp = (v) => Math.min(1, Math.max(0, v));
+    return [clamp((event.clientX - rect.left) / rect.width), clamp((event.clientY - rect.top) / rect.height)];
+  }
+
+  function boxOf(a, b) {
+    return [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[0], b[0]), Math.max(a[1], b[1])];
+  }
+
+  els.queryWrap.addEventListener("pointerdown", (event) => {
+    if (event.button !== 0 || !els.queryImage.src) return;
+    event.preventDefault();
+    drag = { start: pointIn(event) };
+    els.queryWrap.setPointerCapture(event.pointerId);
+  });
+  els.queryWrap.addEventListener("pointermove", (event) => {
+    if (drag) placeRegion(boxOf(drag.start, pointIn(event)));
+  });
+  els.queryWrap.addEventListener("pointerup", (event) => {
+    if (!drag) return;
+    const box = boxOf(drag.start, pointIn(event));
+    drag = null;
+    const state = readState();
+    if (box[2] - box[0] < MIN_REGION || box[3] - box[1] < MIN_REGION) {
+      showRegion(state.box ? state.box.split(",").map(Number) : null); // a click, not a drag
+      return;
+    }
+    navigate({ query: state.query, box: box.map((v) => v.toFixed(4)).join(","), offset: 0, filters: filtersFromForm() });
+  });
+  els.queryWrap.addEventListener("pointercancel", () => {
+    drag = null;
+  });
+  els.regionClear.addEventListener("click", () => {
+    const state = readState();
+    navigate({ query: state.query, offset: 0, filters: filtersFromForm() });
+  });
   els.filters.addEventListener("submit", applyFilters);
   for (const input of [els.feature, els.mediaType, els.collectionFilter, els.limit, els.group, els.includeSelf]) input.addEventListener("change", () => applyFilters());
 
@@ -444,7 +512,10 @@
     button.disabled = true;
     try {
       if (adding) {
-        await api("collection/" + chosen.id + "/media/", { method: "POST", json: { media_id: mediaId } });
+        // Cite the search that showed this hit, so the export can say how it was found.
+        const body = { media_id: mediaId };
+        if (lastResponse && lastResponse.record_id && lastResponse.results.some((r) => r.media.id === mediaId)) body.search_record = lastResponse.record_id;
+        await api("collection/" + chosen.id + "/media/", { method: "POST", json: body });
         members.add(mediaId);
         updateCountOption(1);
         flash("Added to “" + chosen.title + "”.");

@@ -49,3 +49,15 @@ def batch_search(
         skipped=skipped,
         reporter=CeleryTaskReporter(self),
     )
+
+
+@shared_task(bind=True, acks_late=True)
+def find_duplicates(self, feature_id: int, threshold: float = 0.9, k: int = 10) -> dict:
+    """Near-duplicate groups of feature ``feature_id``'s current index, stored as its
+    latest run. Idempotent: a rerun over the same index writes the same run."""
+    from .duplicates import feature_duplicate_groups
+
+    feature = Feature.objects.filter(pk=feature_id).first()
+    if feature is None:
+        return {"feature_id": feature_id, "status": "missing"}
+    return feature_duplicate_groups(feature=feature, threshold=threshold, k=k, reporter=CeleryTaskReporter(self))

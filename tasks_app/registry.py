@@ -107,6 +107,19 @@ class BatchSearchParams(serializers.Serializer):
         return attrs
 
 
+class FindDuplicatesParams(serializers.Serializer):
+    feature_id = serializers.IntegerField(min_value=1, max_value=2**62, help_text="Id of the feature whose index to search for near-duplicates.")
+    threshold = serializers.FloatField(min_value=-1.0, max_value=1.0, default=0.9, help_text="Cosine similarity at which two items are near-duplicates.")
+    k = serializers.IntegerField(min_value=1, max_value=50, default=10, help_text="Nearest neighbours looked at per item.")
+
+    def validate_feature_id(self, value: int) -> int:
+        from search_app.models import Feature
+
+        if not Feature.objects.filter(pk=value).exists():
+            raise serializers.ValidationError(f"No feature with id {value}.")
+        return value
+
+
 class ProgressTestParams(serializers.Serializer):
     steps = serializers.IntegerField(min_value=1, max_value=1000, default=10, help_text="Number of progress reports.")
     interval = serializers.FloatField(min_value=0.0, max_value=60.0, default=1.0, help_text="Seconds between reports.")
@@ -187,6 +200,12 @@ TASKS: dict[str, TaskSpec] = {
             task_path="search_app.tasks.batch_search",
             description="Batch reverse search: search each query image (uploads or an allowed server folder) and write a match report (HTML, CSV, ZIP).",
             params=BatchSearchParams,
+        ),
+        TaskSpec(
+            name="find_duplicates",
+            task_path="search_app.tasks.find_duplicates",
+            description="Near-duplicate groups of a feature from its index's nearest neighbours (browse them at feature/<id>/duplicates/). Only reads the index.",
+            params=FindDuplicatesParams,
         ),
         TaskSpec(
             name="test",

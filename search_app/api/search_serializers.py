@@ -94,9 +94,28 @@ def parse_search_params(query_params) -> SearchOptions:
     return ser.to_options()
 
 
+class CompareParamsSerializer(serializers.Serializer):
+    compare_feature = serializers.IntegerField(min_value=1, max_value=2**62, required=False)
+
+
+def parse_compare_feature(query_params) -> int | None:
+    """The ``compare_feature`` id of a search request (side-by-side scores), or None."""
+    value = query_params.get("compare_feature")
+    if value in (None, ""):
+        return None
+    ser = CompareParamsSerializer(data={"compare_feature": value})
+    ser.is_valid(raise_exception=True)
+    return ser.validated_data["compare_feature"]
+
+
 class SearchHitSerializer(serializers.Serializer):
     rank = serializers.IntegerField()
     score = serializers.FloatField(help_text="Cosine similarity to the query; higher is closer (1.0 = same vector).")
+    scores = serializers.DictField(
+        child=serializers.FloatField(allow_null=True),
+        required=False,
+        help_text="With compare_feature only: cosine similarity per feature id, the searched one and the compared one (null where that feature has not indexed the hit).",
+    )
     media = MediaSerializer()
 
 

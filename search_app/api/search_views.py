@@ -14,7 +14,8 @@ from vframe_search.api.permissions import IsStaff
 from vframe_search.api.throttles import ScopedRateThrottle
 
 from .. import records, search
-from .search_serializers import SearchInfoSerializer, SearchLoadSerializer, SearchResultSerializer, parse_search_params
+from ..compare import hit_scores
+from .search_serializers import SearchInfoSerializer, SearchLoadSerializer, SearchResultSerializer, parse_compare_feature, parse_search_params
 
 SEARCH_PARAMS = [
     OpenApiParameter("offset", OpenApiTypes.INT, description="Results to skip (offset + limit <= 4096)."),
@@ -25,6 +26,11 @@ SEARCH_PARAMS = [
     OpenApiParameter("min_score", OpenApiTypes.FLOAT, description="Only results with at least this cosine similarity."),
     OpenApiParameter("group", OpenApiTypes.STR, enum=["video"], description="Collapse the frames of one video into its best frame."),
     OpenApiParameter("feature", OpenApiTypes.INT, description="Search this feature instead of the default one."),
+    OpenApiParameter(
+        "compare_feature",
+        OpenApiTypes.INT,
+        description="Also score each hit under this feature (e.g. the perceptual hash): adds scores {feature id: cosine} to every result.",
+    ),
     OpenApiParameter("box", OpenApiTypes.STR, description="Region search: x1,y1,x2,y2 normalised to 0..1 on the upright query image (not on a whole video)."),
 ]
 
@@ -58,6 +64,7 @@ class StaffSettingView(APIView):
 
 def _respond(request, outcome: search.SearchOutcome, options: search.SearchOptions, *, route: str) -> Response:
     ctx = {"request": request}
+    compare_id = parse_compare_feature(request.query_params)
     # Every answered search is logged; its id lets the page cite it when a hit is
     # added to a collection.
     record = records.search_record_create(outcome=outcome, options=options, route=route, user=request.user)
@@ -68,6 +75,10 @@ def _respond(request, outcome: search.SearchOutcome, options: search.SearchOptio
         # A media deleted between ranking and loading is dropped, never replaced by another.
         if hit.media_id in outcome.media
     ]
+    if compare_id is not None:
+        scores = hit_scores(outcome=outcome, compare_feature_id=compare_id, box=options.box)
+        for row in results:
+            row["scores"] = scores[row["media"]["id"]]
     body = {
         "record_id": record.pk,
         "query": {

@@ -1,0 +1,152 @@
+"""Near-duplicate routes: start a run, browse and export it, one media's group, the
+perceptual-hash feature through the API, and side-by-side scores in search results."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from PIL import Image
+
+from conftest import make_image_bytes
+from search_app import engine
+from search_app.duplicates import feature_duplicate_groups
+from search_app.models import Feature
+from search_app.services import feature_update_index
+
+N = 10
+
+
+@pytest.fixture(autouse=True)
+def fresh_engine():
+    engine.clear()
+    yield
+    engine.clear()
+
+
+@pytest.fixture
+def corpus(make_media):
+    """N distinct images and two copies of image 0 (re-encoded JPEG, resized PNG)."""
+    from media_app.services import media_create_image
+
+    originals = [make_media(seed) for seed in range(N)]
+    big = Image.open(io.BytesIO(make_image_bytes(96, 72, seed=0))).resize((160, 120))
+    png = io.BytesIO()
+    big.save(png, "PNG")
+    copies = [
+        media_create_image(stream=io.BytesIO(make_image_bytes(96, 72, seed=0, quality=55)), original_name="copy.jpg")[0],
+        media_create_image(stream=io.BytesIO(png.getvalue()), original_name="copy.png")[0],
+    ]
+    return originals, copies
+
+
+def build(modelzoo_name: str) -> Feature:
+    feature = Feature.objects.create(modelzoo_name=modelzoo_name, index_params={"M": 8, "ef_construction": 64, "ef": 32})
+    feature_update_index(feature=feature)
+    feature.refresh_from_db()
+    return feature
+
+
+def ok(res, status=200):
+    assert res.status_code == status, res.content
+    body = res.json()
+    assert body["status"] == "ok"
+    return body["res"]
+
+
+def err(res, status):
+    assert res.status_code == status, res.content
+    assert res.json()["status"] == "error"
+    return res.json()["error"]
+
+
+def test_phash_feature_builds_through_the_api_and_finds_the_copies_first(staff_api, api, corpus, django_capture_on_commit_callbacks):
+    originals, copies = corpus
+    with django_capture_on_commit_callbacks(execute=True):
+        created = ok(staff_api.post("/api/v1/feature/", {"modelzoo_name": "phash"}, format="json"), 201)
+    feature = ok(api.get(f"/api/v1/feature/{created['id']}/"))
+    assert feature["status"] == "ready" and feature["item_count"] == N + 2 and feature["embedding_dim"] == 64
+    res = ok(api.get(f"/api/v1/search/media/{originals[0].pk}/", {"feature": created["id"], "limit": 5}))
+    assert {r["media"]["id"] for r in res["results"][:2]} == {c.pk for c in copies}
+    assert res["results"][0]["score"] > 0.8 and res["results"][2]["score"] < 0.8
+    assert "scores" not in res["results"][0]
+
+
+def test_compare_feature_adds_both_scores_per_hit(api, corpus):
+    originals, _ = corpus
+    neural, phash = build("tiny-random"), build("phash")
+    res = ok(api.get(f"/api/v1/search/media/{originals[0].pk}/", {"feature": neural.pk, "compare_feature": phash.pk, "limit": 5}))
+    index = engine.get_index(phash)
+    q = index.get_vectors([originals[0].pk])[0]
+    for hit in res["results"]:
+        assert set(hit["scores"]) == {str(neural.pk), str(phash.pk)}
+        assert hit["scores"][str(neural.pk)] == hit["score"]
+        expected = float(index.get_vectors([hit["media"]["id"]])[0] @ q)
+        assert hit["scores"][str(phash.pk)] == pytest.approx(expected, abs=1e-5)
+    err(api.get(f"/api/v1/search/media/{originals[0].pk}/", {"feature": neural.pk, "compare_feature": 999999}), 400)
+
+
+def test_duplicates_routes_browse_export_and_answer_codes(api, anon, corpus):
+    originals, copies = corpus
+    feature = build("phash")
+    url = f"/api/v1/feature/{feature.pk}/duplicates/"
+    empty = ok(api.get(url))
+    assert empty["run"] is None and empty["count"] == 0 and empty["results"] == []
+    feature_duplicate_groups(feature=feature, threshold=0.8, k=5)
+    page = ok(api.get(url))
+    assert page["count"] == 1 and page["threshold"] == 0.8 and page["run"]["k"] == 5
+    group = page["results"][0]
+    assert group["size"] == 3 and {m["id"] for m in group["media"]} == {originals[0].pk, *(c.pk for c in copies)}
+    assert group["media"][0]["thumbnail_url"].startswith("http")
+
+    exported = api.get(url, {"export": "csv"})
+    assert exported.status_code == 200 and exported["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(exported.content.decode())))
+    assert {int(r["media_id"]) for r in rows} == {originals[0].pk, *(c.pk for c in copies)} and rows[0]["group"] == "1"
+    doc = api.get(url, {"export": "json"}).json()
+    assert doc["groups"][0]["size"] == 3 and "attachment" in api.get(url, {"export": "json"})["Content-Disposition"]
+
+    err(api.get(url, {"threshold": 0.5}), 400)  # below the run's: its edges were not kept
+    err(api.get(url, {"limit": 0}), 400)
+    err(api.get(url, {"export": "xml"}), 400)
+    err(api.get("/api/v1/feature/999999/duplicates/"), 404)
+    err(api.post(url, {"threshold": 3}, format="json"), 400)
+    err(api.post(url, {"k": 0}, format="json"), 400)
+    err(anon.get(url), 401)
+
+
+def test_post_starts_a_run_task_that_curators_may_run(api, corpus, django_capture_on_commit_callbacks):
+    feature = build("phash")
+    url = f"/api/v1/feature/{feature.pk}/duplicates/"
+    with django_capture_on_commit_callbacks(execute=True):
+        started = ok(api.post(url, {"threshold": 0.8, "k": 5}, format="json"), 202)
+    assert started["name"] == "find_duplicates"
+    page = ok(api.get(url))
+    assert page["run"]["threshold"] == 0.8 and page["count"] == 1
+
+
+def test_media_page_route_lists_the_group_of_that_media(api, corpus):
+    originals, copies = corpus
+    feature = build("phash")
+    feature_duplicate_groups(feature=feature, threshold=0.8, k=5)
+    res = ok(api.get(f"/api/v1/media/id/{copies[0].pk}/duplicates/", {"feature": feature.pk}))
+    assert res["group"] == 1 and res["size"] == 3 and res["run"]["threshold"] == 0.8
+    assert {r["media"]["id"] for r in res["results"]} == {originals[0].pk, copies[1].pk}
+    assert all(r["score"] >= 0.8 for r in res["results"])
+    alone = ok(api.get(f"/api/v1/media/id/{originals[4].pk}/duplicates/", {"feature": feature.pk}))
+    assert alone["group"] is None and alone["results"] == []
+    # Without feature=, the search default (the newest ready feature) answers.
+    assert ok(api.get(f"/api/v1/media/id/{originals[4].pk}/duplicates/"))["feature_id"] == feature.pk
+    err(api.get("/api/v1/media/id/999999/duplicates/"), 404)
+    err(api.get(f"/api/v1/media/id/{originals[4].pk}/duplicates/", {"feature": "x"}), 400)
+
+
+def test_media_and_groups_pages_render_their_sections(client, user, corpus):
+    originals, _ = corpus
+    client.force_login(user)
+    page = client.get(f"/media/{originals[0].pk}/")
+    assert page.status_code == 200 and b'id="media-duplicates"' in page.content
+    groups = client.get("/duplicates/")
+    assert groups.status_code == 200 and b"duplicates.js" in groups.content
+    assert b'href="/duplicates/"' in client.get("/dashboard/").content

@@ -272,10 +272,30 @@ SPECTACULAR_SETTINGS = {
 # --- Redis, Channels, Celery --------------------------------------------------------------
 REDIS_URL = env_redis_url("REDIS_URL")
 if REDIS_URL:
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # Each websocket waits for messages with a 5 s BZPOPMIN
+                        # (channels-redis), and redis-py's read timeout is also 5 s by
+                        # default: Redis answers a little after 5 s, the read times out
+                        # first and the socket dies (1011) after 5 s of quiet. Reads
+                        # may take longer than the blocking pop.
+                        "socket_timeout": 15,
+                        # A command on a pooled connection that died with a Redis
+                        # restart is sent again on a fresh one (redis-py's default is
+                        # to fail), so the first sockets and events after Redis returns
+                        # are not lost to stale connections.
+                        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.1), 3),
+                    }
+                ]
+            },
         }
     }
     CACHES = {

@@ -192,6 +192,20 @@ def test_socket_clients_lists_websockets_and_workers(stack):
     wait_for(lambda: not stack.api().get("/api/v1/socket/clients/")[1]["res"]["clients"], timeout=30, what="the closed sockets to leave the list")
 
 
+def test_a_quiet_websocket_stays_open_past_the_channel_layers_blocking_read(stack):
+    """channels-redis waits for messages with a 5 s BZPOPMIN; with redis-py's default 5 s
+    read timeout every socket quiet for 5 s was closed with 1011 (issue 7)."""
+    import time
+
+    stream = stack.stream()
+    try:
+        time.sleep(7)  # quiet: no task, no message
+        stream.send({"action": "ping"})
+        wait_for(lambda: any(e.get("event") == "pong" for e in stream.events), timeout=10, what="pong after a quiet spell")
+    finally:
+        stream.close()
+
+
 def test_websocket_needs_authentication_like_the_api(stack):
     import websockets
 

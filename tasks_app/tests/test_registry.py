@@ -11,7 +11,7 @@ from vframe_search.api.errors import InvalidInput, PermissionDeniedError
 def test_unknown_task_name_is_invalid_and_lists_what_is_available(user):
     with pytest.raises(InvalidInput) as err:
         task_spec_get(name="format_disk", user=user)
-    assert "Unknown task 'format_disk'; available: test." == err.value.message
+    assert "Unknown task 'format_disk'; available: batch_search, find_duplicates, test." == err.value.message
     assert "task_name" in err.value.fields
 
 
@@ -23,8 +23,9 @@ def test_staff_only_tasks_are_refused_to_other_users(user, staff, name):
 
 
 def test_users_see_only_the_tasks_they_may_run(user, staff):
-    assert [s.name for s in task_specs_for(user=user)] == ["test"]
-    assert [s.name for s in task_specs_for(user=staff)] == ["build_index", "download_model", "ingest_folder", "test"]
+    # Curators run what only searches or reads the index: batch reverse search, near-duplicates.
+    assert [s.name for s in task_specs_for(user=user)] == ["batch_search", "find_duplicates", "test"]
+    assert [s.name for s in task_specs_for(user=staff)] == ["build_index", "download_model", "ingest_folder", "batch_search", "find_duplicates", "test"]
 
 
 def test_test_task_params_get_defaults_and_bounds():

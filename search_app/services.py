@@ -44,7 +44,7 @@ from media_app.models import Media, MediaType
 from modelzoo.registry import MODELS, EmbeddingModelSpec, get_model, random_weights_allowed
 from modelzoo.weights import check_usable, resolve_weights
 from tasks_app.progress import Reporter, as_reporter
-from tasks_app.queue import enqueue_on_commit
+from tasks_app.queue import enqueue
 from vframe_search.api.errors import Conflict, DomainError, InvalidInput
 
 from . import sharing
@@ -119,10 +119,30 @@ def feature_schedule_build(*, feature: Feature, full: bool = False) -> None:
 
     If a build of this feature is running, the new task's claim fails and asks the
     running build to go round once more, so nothing is lost and nothing runs twice.
+    With the task queue unreachable (Redis down) the write that asked for the build
+    stands: a running build is asked to go round instead, else the feature is marked
+    failed with the reason, so nobody waits for a build that never starts.
     """
+    pk = feature.pk
+    transaction.on_commit(lambda: _start_build(pk, full))
+
+
+def _start_build(pk: int, full: bool) -> None:
+    from tasks_app.broker import is_broker_error
+
     from .tasks import build_index
 
-    enqueue_on_commit(build_index, feature.pk, full=full)
+    try:
+        enqueue(build_index, pk, full=full)
+    except Exception as exc:
+        if not is_broker_error(exc):
+            raise
+        logger.warning("feature %s: could not start its index build", pk, exc_info=True)
+        if not Feature.objects.filter(pk=pk, status=FeatureStatus.BUILDING).update(build_requested=True):
+            Feature.objects.filter(pk=pk).update(
+                status=FeatureStatus.FAILED,
+                error=f"The index build could not be started: the task queue is unreachable ({type(exc).__name__}: {exc}). Run the build again once it is back.",
+            )
 
 
 def feature_update(*, feature: Feature, **fields: Any) -> Feature:

@@ -252,6 +252,28 @@ def test_a_stale_claim_is_taken_over(make_media, tiny_feature, settings):
     assert result["claimed"] is True and result["count"] == 1
 
 
+def test_a_build_that_cannot_be_queued_leaves_the_write_and_says_why(make_media, tiny_feature, monkeypatch, django_capture_on_commit_callbacks):
+    """Redis down: the feature is created (not a 500 after its row committed), marked
+    failed with the reason; a running build is asked to go round instead."""
+    from kombu.exceptions import OperationalError
+
+    def unreachable(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(services, "enqueue", unreachable)
+    with django_capture_on_commit_callbacks(execute=True):
+        feature = feature_create(modelzoo_name="tiny-random")
+    feature.refresh_from_db()
+    assert feature.status == FeatureStatus.FAILED and "task queue is unreachable" in feature.error
+
+    running = tiny_feature()
+    assert services._claim(running.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.feature_schedule_build(feature=running)
+    running.refresh_from_db()
+    assert running.status == FeatureStatus.BUILDING and running.build_requested
+
+
 def test_the_claim_of_a_build_whose_process_died_is_taken_over_at_once(make_media, tiny_feature):
     """kill -9 of a worker mid-build: its heartbeat is fresh, but the kernel dropped the
     build's lock, so a rerun need not wait INDEX_BUILD_STALE_SECONDS."""

@@ -275,6 +275,9 @@ class Api:
     def post(self, path: str, body: Any = None, **kw) -> tuple[int, dict]:
         return http("POST", self.base + path, token=self.token, body=body if body is not None else {}, **kw)
 
+    def delete(self, path: str, **kw) -> tuple[int, dict]:
+        return http("DELETE", self.base + path, token=self.token, **kw)
+
 
 @dataclass
 class EventStream:

@@ -16,6 +16,7 @@ from tasks_app.models import TaskState
 from vframe_search.api.errors import Conflict, InvalidInput, NotFound
 from vframe_search.api.pagination import OffsetLimitPagination
 from vframe_search.api.permissions import IsStaff
+from vframe_search.api.throttles import ScopedRateThrottle
 
 from .. import batch, records
 from .search_serializers import SearchRecordFilterSerializer, SearchRecordSerializer
@@ -79,6 +80,9 @@ class BatchSearchView(APIView):
     it); its result links the report."""
 
     parser_classes = [MultiPartParser, FormParser]
+    # It stores uploads: limited like upload/ (scope ``upload``), once per request.
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "upload"
 
     @extend_schema(
         request={

@@ -7,7 +7,8 @@ from rest_framework import serializers
 
 class WeightsSerializer(serializers.Serializer):
     present = serializers.BooleanField()
-    source = serializers.ChoiceField(choices=["random", "local", "hub-cache", "missing"])
+    # "none": a model that needs no weights at all (the perceptual hash).
+    source = serializers.ChoiceField(choices=["random", "local", "hub-cache", "missing", "none"])
     path = serializers.CharField(allow_null=True)
     expected_path = serializers.CharField(help_text="Where a weights file copied by hand is looked for.")
 

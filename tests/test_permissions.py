@@ -319,7 +319,8 @@ def _api_methods(callback) -> set[str]:
     """The HTTP methods a resolved API view answers (OPTIONS and HEAD aside)."""
     actions = getattr(callback, "actions", None)  # a ViewSet's as_view({...})
     if actions:
-        return {m.upper() for m in actions}
+        # DRF adds "head" to a viewset's actions at its first request: not a decision.
+        return {m.upper() for m in actions} - {"HEAD", "OPTIONS"}
     view_class = getattr(callback, "view_class", None) or getattr(callback, "cls", None)
     return {m.upper() for m in ("get", "post", "put", "patch", "delete") if view_class is not None and hasattr(view_class, m)}
 

@@ -215,3 +215,15 @@ def test_collection_export_carries_the_searches_that_found_its_items(api, staff_
     for report in ("report.md", "report.html"):
         text = archive.read(report).decode()
         assert "How items were found" in text and "random:0" in text
+
+
+def test_weights_checksum_is_the_sha256_of_the_weights_file(tmp_path, monkeypatch):
+    import hashlib
+
+    from search_app import records
+
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"weights" * 1000)
+    monkeypatch.setattr("modelzoo.weights.resolve_weights", lambda spec: weights)
+    assert records.weights_checksum("tiny-random") == "sha256:" + hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert records.weights_checksum("no-such-model") == "unknown"

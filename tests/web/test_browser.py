@@ -450,3 +450,35 @@ def test_drag_a_region_on_the_query_image_searches_it_and_the_link_keeps_it(page
     page.wait_for_function("!location.search.includes('box=')")
     page.wait_for_selector("#region-status[hidden]", state="attached")
     wait_for_results(page)
+
+
+def test_a_batch_reverse_search_started_from_the_page_links_its_report_on_the_dashboard(page, site):
+    page.goto("/dashboard/")
+    # Two query images drawn in the page: a copy of the seed's scene and a blank one.
+    task_id = page.evaluate(
+        """async () => {
+            const blob = (color) => new Promise((resolve) => {
+                const c = document.createElement('canvas'); c.width = 64; c.height = 48;
+                const g = c.getContext('2d'); g.fillStyle = color; g.fillRect(0, 0, 64, 48); g.fillStyle = '#fff'; g.fillRect(8, 8, 20, 20);
+                c.toBlob(resolve, 'image/png');
+            });
+            const form = new FormData();
+            form.append('files', await blob('#c33'), 'red.png');
+            form.append('files', await blob('#33c'), 'blue.png');
+            form.append('files', new Blob(['not an image']), 'notes.txt');
+            form.append('k', '3');
+            const res = await VF.api('search/batch/', { method: 'POST', form });
+            return res.task_id;
+        }"""
+    )
+    page.reload()
+    link = page.locator(f'li.task[data-task-id="{task_id}"] a.report-html')
+    for _ in range(30):
+        if link.count():
+            break
+        page.wait_for_timeout(1000)
+        page.reload()
+    assert link.get_attribute("href") == f"/api/v1/search/batch/{task_id}/report.html"
+    report = page.request.get(site.url(link.get_attribute("href")))
+    assert report.status == 200 and "red.png" in report.text() and "notes.txt" in report.text()
+    shot(page, "dashboard-batch")

@@ -109,6 +109,13 @@
     const p = run.progress || {};
     if (entry.data.state && !FINISHED.has(run.state) && p.current !== undefined && p.current < entry.progress.value) return;
     setTaskState(entry, run.state, { current: p.current, total: p.total, message: p.message, error: run.error || undefined });
+    // A finished batch reverse search links its match report.
+    const report = run.result && run.result.report;
+    if (report && !entry.reportLinks) {
+      const links = ["html", "csv", "zip"].filter((fmt) => report[fmt]).map((fmt) => h("a", { href: report[fmt], class: "report-" + fmt }, fmt.toUpperCase()));
+      entry.reportLinks = h("p", { class: "small task-report" }, "Match report: ", ...links.flatMap((a, i) => (i ? [" · ", a] : [a])));
+      entry.node.append(entry.reportLinks);
+    }
   }
 
   async function loadTasks() {

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -84,43 +83,21 @@ _GROUP = inline_serializer(
 )
 
 
-def _export(feature_id: int, run: dict, threshold: float, groups, fmt: str) -> HttpResponse:
-    """Every group and member (no paging): CSV rows or one JSON document, as a download."""
-    names = {}
+def _export_csv(feature_id: int, threshold: float, groups) -> HttpResponse:
+    """Every group and member (no paging) as a CSV download."""
     ids = [m for g in groups for m in g.media_ids]
+    facts: dict[int, tuple[str, str]] = {}
     for start in range(0, len(ids), 5000):
-        names.update(Media.objects.filter(pk__in=ids[start : start + 5000]).values_list("pk", "original_name"))
-    shas = {}
-    for start in range(0, len(ids), 5000):
-        shas.update(Media.objects.filter(pk__in=ids[start : start + 5000]).values_list("pk", "sha256"))
-    filename = f"feature-{feature_id}-duplicates-{threshold:g}.{fmt}"
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["group", "size", "score_min", "score_max", "media_id", "sha256", "original_name"])
-        for g in groups:
-            for m in g.media_ids:
-                writer.writerow([g.number, g.size, g.score_min, g.score_max, m, shas.get(m, ""), names.get(m, "")])
-        body, content_type = out.getvalue(), "text/csv; charset=utf-8"
-    else:
-        doc = {
-            "feature_id": feature_id,
-            "threshold": threshold,
-            "run": run,
-            "groups": [
-                {
-                    "group": g.number,
-                    "size": g.size,
-                    "score_min": g.score_min,
-                    "score_max": g.score_max,
-                    "media": [{"id": m, "sha256": shas.get(m, ""), "original_name": names.get(m, "")} for m in g.media_ids],
-                }
-                for g in groups
-            ],
-        }
-        body, content_type = json.dumps(doc, indent=1), "application/json"
-    response = HttpResponse(body, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        facts.update((pk, (sha, name)) for pk, sha, name in Media.objects.filter(pk__in=ids[start : start + 5000]).values_list("pk", "sha256", "original_name"))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["group", "size", "score_min", "score_max", "media_id", "sha256", "original_name"])
+    for g in groups:
+        for m in g.media_ids:
+            sha, name = facts.get(m, ("", ""))
+            writer.writerow([g.number, g.size, g.score_min, g.score_max, m, sha, name])
+    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="feature-{feature_id}-duplicates-{threshold:g}.csv"'
     return response
 
 
@@ -134,10 +111,16 @@ class FeatureDuplicatesView(APIView):
             OpenApiParameter("threshold", OpenApiTypes.FLOAT, description="Browse at this cosine similarity (default: the run's; not below it)."),
             OpenApiParameter("offset", OpenApiTypes.INT),
             OpenApiParameter("limit", OpenApiTypes.INT, description=f"Groups per page (default 20, at most {MAX_LIMIT})."),
-            OpenApiParameter("export", OpenApiTypes.STR, enum=["csv", "json"], description="Download every group as CSV or JSON instead of a page."),
+            OpenApiParameter(
+                "export",
+                OpenApiTypes.STR,
+                enum=["csv", "json"],
+                description="Download every group and member: CSV rows, or this answer with all groups (offset 0, limit = count).",
+            ),
         ],
         responses={
-            200: inline_serializer(
+            (200, "text/csv"): OpenApiTypes.BINARY,
+            (200, "application/json"): inline_serializer(
                 "DuplicateGroupsPage",
                 fields={
                     "feature_id": serializers.IntegerField(),
@@ -157,10 +140,14 @@ class FeatureDuplicatesView(APIView):
         feature = feature_get(feature_id=_big(id))
         p = _params(BrowseSerializer, request.query_params)
         run, threshold, groups, _ = duplicates.duplicate_groups(feature_id=feature.pk, threshold=p.get("threshold"))
-        if p.get("export"):
-            return _export(feature.pk, run, threshold, groups, p["export"])
-        page = groups[p["offset"] : p["offset"] + p["limit"]]
-        shown = [m for g in page for m in g.media_ids[:MEMBERS_SHOWN]]
+        if p.get("export") == "csv":
+            return _export_csv(feature.pk, threshold, groups)
+        # export=json: the same answer as a page, with every group and every member.
+        everything = p.get("export") == "json"
+        offset, limit = (0, len(groups)) if everything else (p["offset"], p["limit"])
+        shown_per_group = None if everything else MEMBERS_SHOWN
+        page = groups[offset : offset + limit]
+        shown = [m for g in page for m in g.media_ids[:shown_per_group]]
         media = {m.pk: m for m in Media.objects.filter(pk__in=shown)}
         ctx = {"request": request}
         results = [
@@ -169,13 +156,16 @@ class FeatureDuplicatesView(APIView):
                 "size": g.size,
                 "score_min": g.score_min,
                 "score_max": g.score_max,
-                "media": MediaCompactSerializer([media[m] for m in g.media_ids[:MEMBERS_SHOWN] if m in media], many=True, context=ctx).data,
+                "media": MediaCompactSerializer([media[m] for m in g.media_ids[:shown_per_group] if m in media], many=True, context=ctx).data,
             }
             for g in page
         ]
-        return Response(
-            {"feature_id": feature.pk, "run": run, "threshold": threshold, "count": len(groups), "offset": p["offset"], "limit": p["limit"], "results": results}
+        response = Response(
+            {"feature_id": feature.pk, "run": run, "threshold": threshold, "count": len(groups), "offset": offset, "limit": limit, "results": results}
         )
+        if everything:
+            response["Content-Disposition"] = f'attachment; filename="feature-{feature.pk}-duplicates-{threshold:g}.json"'
+        return response
 
     @extend_schema(
         summary="Start a near-duplicate run for a feature",

@@ -122,3 +122,34 @@ def test_ingest_of_the_corpus_imports_the_media_and_skips_the_rest_with_reasons(
     # Every stored file belongs to a row and every row's files exist; no scratch is left.
     assert _stored(isolated_storage) == _referenced()
     assert not any((settings.DATA_DIR / "ingest").rglob("*.jpg"))
+
+
+def test_exif_rotated_photo_is_embedded_upright_while_importing(tmp_path, settings):
+    """The ingest embeds each image from its own reduced decode (media_app.ingest.embed):
+    a phone photo stored turned must give the vector of the upright picture there too."""
+    import numpy as np
+
+    from search_app.index import vector_store
+    from search_app.models import Feature
+
+    settings.DATA_DIR = tmp_path / "data"
+    settings.DATA_DIR.mkdir()
+    settings.MODELS_DIR = tmp_path / "models"
+    settings.ALLOW_RANDOM_WEIGHTS = True
+    settings.LOADER_WORKERS = 0
+    upright = corpus.pattern(1600, 1200, seed=5)  # large enough to be decoded at a reduced scale
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    (folder / "rotated.jpg").write_bytes(corpus.exif_rotated(upright))
+    (folder / "upright.jpg").write_bytes(corpus.jpeg(upright))
+    (folder / "sideways.jpg").write_bytes(corpus.jpeg(upright.transpose(Image.Transpose.ROTATE_90)))
+    feature = Feature.objects.create(modelzoo_name="tiny-random")
+
+    summary = ingest_run(paths=[folder], options=IngestOptions(features=[feature]))
+
+    assert summary.images == 3 and summary.embedded == {feature.pk: 3}
+    ids, vectors = vector_store(feature.pk, 64).load()
+    vec = {Media.objects.get(pk=pk).original_name: v for pk, v in zip(ids.tolist(), vectors, strict=True)}
+    assert float(np.dot(vec["rotated.jpg"], vec["upright.jpg"])) > 0.99
+    assert float(np.dot(vec["sideways.jpg"], vec["upright.jpg"])) < 0.9
+    assert Media.objects.get(original_name="rotated.jpg").width == 1600

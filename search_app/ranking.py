@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Depths at which the index is queried. The first covers the pages people look at
-# (30 a page) with a single k-NN call; deeper pages are rarer and pay more.
-BLOCKS: tuple[int, ...] = (256, 1024, 4096)
+# Depths at which the index is queried. The first covers the first two pages of 30
+# with one k-NN call at the index's own ef (no exclusive ef change); deeper pages are
+# rarer and pay more.
+BLOCKS: tuple[int, ...] = (64, 256, 1024, 4096)
 
 KnnFn = Callable[[int, int], tuple[np.ndarray, np.ndarray]]
 """knn(k, ef) -> (ids int64, cosine similarities float32), best first."""

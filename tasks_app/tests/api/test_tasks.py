@@ -17,11 +17,14 @@ def test_anonymous_is_401(anon, db):
 def test_list_shows_the_tasks_each_user_may_run_with_their_schemas(api, staff_api):
     body = api.get("/api/v1/task/").json()
     assert body["status"] == "ok"
-    [test] = body["res"]
-    assert (test["name"], test["staff_only"]) == ("test", False)
+    curator_tasks = {t["name"]: t for t in body["res"]}
+    assert set(curator_tasks) == {"batch_search", "find_duplicates", "test"}
+    assert not any(t["staff_only"] for t in curator_tasks.values())
+    test = curator_tasks["test"]
     assert set(test["params"]["properties"]) == {"steps", "interval", "fail_at"}
+    assert curator_tasks["find_duplicates"]["params"]["required"] == ["feature_id"]
     staff_tasks = {t["name"]: t for t in staff_api.get("/api/v1/task/").json()["res"]}
-    assert set(staff_tasks) == {"build_index", "download_model", "ingest_folder", "test"}
+    assert set(staff_tasks) == {"build_index", "download_model", "ingest_folder", "batch_search", "find_duplicates", "test"}
     assert staff_tasks["build_index"]["staff_only"] is True and staff_tasks["build_index"]["params"]["required"] == ["feature_id"]
 
 

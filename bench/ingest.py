@@ -21,8 +21,10 @@ All in one run, on this machine, with the same model, precision and torch thread
 3. The raw forward: the model object as modelzoo builds it, under
    ``torch.inference_mode``, channels-last, batch ``settings.EMBED_BATCH_SIZE``, on a
    ready-made tensor, for as many images; measured before and after the ingest (the
-   machine is shared), the faster of the two is the baseline, so the ratio is never
-   flattered. Target: ingest >= 0.85 x raw for the default model.
+   machine is shared), with this process's OpenMP setting and with the
+   ``OMP_WAIT_POLICY=PASSIVE`` the ingest command sets for itself; the fastest of the
+   four is the baseline, so the ratio is never flattered. Target: ingest >= 0.85 x raw
+   for the default model.
 4. bfloat16 against float32: raw forward and ``Embedder.embed_files`` speed, and
    recall@10 of the bf16 neighbours against the fp32 neighbours over the same images.
 5. Bulk index build: inserts/s of the project's index writer
@@ -249,6 +251,32 @@ def startup_seconds(env: dict, model: str) -> float:
     return ready - started  # CLOCK_MONOTONIC: the same clock in both processes
 
 
+_RAW = """
+import importlib.util, json
+import torch
+from modelzoo.embedding import build_model
+from modelzoo.registry import get_embedding_model
+from modelzoo.weights import resolve_weights
+spec = importlib.util.spec_from_file_location("bench_ingest", {path!r})
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+torch.set_num_threads({threads})
+model_spec = get_embedding_model({model!r})
+model = build_model(model_spec, resolve_weights(model_spec)).to(memory_format=torch.channels_last).eval()
+cpu = {{}}
+ips = bench.raw_forward(model, input_size=model_spec.input_size, batch={batch}, images={images}, dtype={dtype!r}, cpu=cpu)
+print(json.dumps([ips, cpu["ms_per_image"]]))
+"""
+
+
+def raw_forward_child(env: dict, args, images: int) -> tuple[float, float]:
+    """raw_forward in a child process with OMP_WAIT_POLICY=PASSIVE (libgomp reads it
+    once, when torch loads): images/s and CPU ms per image."""
+    code = _RAW.format(path=__file__, threads=args.threads, model=args.model, batch=args.batch, images=images, dtype=args.dtype)
+    ips, ms = json.loads(_django_script(code, {**env, "OMP_WAIT_POLICY": "PASSIVE"}).splitlines()[-1])
+    return ips, ms
+
+
 def run_ingest(folder: Path, work: Path, args) -> dict:
     """Time ``manage.py ingest FOLDER --feature ID`` in a fresh data dir."""
     data_dir = work / "data"
@@ -428,23 +456,31 @@ def main() -> None:
             "images": stats,
         }
         print(f"Raw forward ({args.model}, {args.dtype}, batch {args.batch}, {args.threads} threads) ...", file=sys.stderr)
-        cpu_before, cpu_after = {}, {}
-        raw_before = raw_forward(model, input_size=spec.input_size, batch=args.batch, images=len(paths), dtype=args.dtype, cpu=cpu_before)
+        n = len(paths)
+        env = _child_env(work / "data", args)
+        # The command sets OMP_WAIT_POLICY=PASSIVE for itself (it helps its decode
+        # threads); the raw forward runs here with this process's OpenMP setting and
+        # in a child with PASSIVE, before and after the ingest, and the fastest of the
+        # four is the baseline, so neither the setting nor the noise flatters the ratio.
+        raws: dict[str, list] = {"default": [], "passive": []}
+        cpu: dict = {}
+        raws["default"].append(raw_forward(model, input_size=spec.input_size, batch=args.batch, images=n, dtype=args.dtype, cpu=cpu))
+        raws["passive"].append(raw_forward_child(env, args, n))
         print("Ingest ...", file=sys.stderr)
         ingest = run_ingest(folder, work, args)
-        raw_after = raw_forward(model, input_size=spec.input_size, batch=args.batch, images=len(paths), dtype=args.dtype, cpu=cpu_after)
-        n = len(paths)
+        raws["default"].append(raw_forward(model, input_size=spec.input_size, batch=args.batch, images=n, dtype=args.dtype, cpu=cpu))
+        raws["passive"].append(raw_forward_child(env, args, n))
         ingest_ips = n / ingest["wall_s"]
-        raw_ips = max(raw_before, raw_after)  # the faster baseline: never flatter the ratio
+        raw_ips = max(max(raws["default"]), max(ips for ips, _ in raws["passive"]))
         # Past start-up (Python, Django, torch/timm imports, model build: nothing can
         # be embedded before it; decoding runs meanwhile) - an estimate.
         steady_ips = n / max(1e-9, ingest["wall_s"] - ingest["startup_s"])
         result["ingest"] = {**ingest, "ips": ingest_ips, "cpu_ms_per_image": ingest["cpu_s"] / n * 1000, "steady_ips": steady_ips}
         result["raw_forward"] = {
-            "before_ips": raw_before,
-            "after_ips": raw_after,
+            "default_ips": raws["default"],  # before, after the ingest
+            "passive_ips": [ips for ips, _ in raws["passive"]],
             "ips": raw_ips,
-            "cpu_ms_per_image": min(cpu_before["ms_per_image"], cpu_after["ms_per_image"]),
+            "cpu_ms_per_image": min([cpu["ms_per_image"]] + [ms for _, ms in raws["passive"]]),
         }
         result["ratio"] = ingest_ips / raw_ips
         result["steady_ratio"] = steady_ips / raw_ips
@@ -475,12 +511,20 @@ def report(r: dict, args) -> None:
             f"{im['count']} JPEGs, mean {im['mean_mp']:.1f} MP (max {im['max_mp']:.1f}), {im['mean_bytes'] / 1e6:.2f} MB, {im['bits_per_pixel']:.2f} bpp",
         ),
         ("setup", f"{r['model']} {r['dtype']}, batch {r['batch']}, {r['machine']['torch_threads']} torch threads, {r['machine']['cores']} cores"),
-        ("raw forward", f"{raw['ips']:7.1f} img/s   (before {raw['before_ips']:.1f}, after {raw['after_ips']:.1f})"),
+        (
+            "raw forward",
+            f"{raw['ips']:7.1f} img/s   (fastest of: OpenMP default {' / '.join(f'{x:.1f}' for x in raw['default_ips'])}, "
+            f"passive {' / '.join(f'{x:.1f}' for x in raw['passive_ips'])}, before / after the ingest; {raw['cpu_ms_per_image']:.0f} ms CPU/img)",
+        ),
         (
             "ingest e2e",
             f"{ing['ips']:7.1f} img/s   ({ing['wall_s']:.1f} s wall, {ing['cpu_ms_per_image']:.0f} ms CPU/img, peak RSS {ing['peak_rss_mib']:.0f} MiB)",
         ),
         ("ratio", f"{r['ratio']:7.3f}         target >= 0.85: {verdict}"),
+        (
+            "past start-up",
+            f"{ing['steady_ips']:7.1f} img/s   ratio {r['steady_ratio']:.3f} (start-up to a loaded model {ing['startup_s']:.1f} s, measured apart)",
+        ),
     ]
     if "precision" in r:
         p = r["precision"]

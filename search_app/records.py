@@ -12,8 +12,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from django.db import connection, transaction
-
 from .models import SearchRecord
 
 _checksums: dict[tuple[str, int, int], str] = {}
@@ -80,14 +78,9 @@ def search_record_create(*, outcome, options, route: str, user=None) -> SearchRe
         for i, hit in enumerate(outcome.hits)
     ]
     authenticated = user if getattr(user, "is_authenticated", False) else None
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # The record is written on every search; waiting for its WAL flush doubled a
-            # search's latency. A crash can lose the last few milliseconds of records,
-            # never corrupt or reorder them.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        return _record_insert(authenticated, route, q, target, options, outcome, params, results)
+    # Written durably, like every other row: the answer hands out record_id, and a
+    # curator may cite it as evidence of how an item was found.
+    return _record_insert(authenticated, route, q, target, options, outcome, params, results)
 
 
 def _record_insert(authenticated, route, q, target, options, outcome, params, results) -> SearchRecord:

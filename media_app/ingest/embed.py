@@ -131,15 +131,26 @@ class IngestEmbedding:
 
     def submit(self, media_id: int, prepared: dict[str, Any]) -> None:
         """Queue a committed media's model inputs; waits while the model is behind."""
-        if not prepared or not self.active:
+        if not prepared:
             return
-        while not self.stop.is_set():
+        while self.active and not self.stop.is_set():
             try:
                 self._queue.put((int(media_id), prepared), timeout=0.5)
                 return
             except Full:
-                if not self.active:
-                    return
+                continue
+        self.discard(prepared)
+
+    def discard(self, prepared: dict[str, Any]) -> None:
+        """Drop model inputs that will not be submitted (the row was not created)."""
+        for value in prepared.values():
+            self._release(value)
+
+    def _release(self, value: Any) -> None:
+        if isinstance(value, Image.Image):  # a held copy: give its pixels back
+            with self._held_lock:
+                self._held_pixels -= value.size[0] * value.size[1]
+                self._held_lock.notify_all()
 
     def close(self) -> dict[int, int]:
         """Embed what is queued (unless stopped), store every vector made, and return
@@ -219,8 +230,7 @@ class IngestEmbedding:
                 logger.warning("could not prepare media %s for embedding while importing", media_id, exc_info=True)
                 return
             finally:
-                with self._held_lock:
-                    self._held_pixels -= value.size[0] * value.size[1]
+                self._release(value)
         else:
             array = value
         ids, arrays = self._pending[name]

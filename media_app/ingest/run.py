@@ -249,18 +249,25 @@ class _Batch:
     def _import_image(self, fh: BinaryIO, path: Path, sha256: str, size: int) -> FileResult:
         embedding = self.embedding if self.embedding is not None and self.embedding.active else None
         prepared: dict = {}
-        with self.owner.journal([sha256], ("media", "thumbs")):
-            media, created = media_create_image(
-                stream=fh,
-                original_name=path.name,
-                source_path=str(path),
-                sha256=sha256,
-                byte_size=size,
-                # One decode validates, makes the thumbnail and the model input.
-                decode_min_side=embedding.min_side if embedding else 0,
-                on_decoded=(lambda img: prepared.update(embedding.prepare(img))) if embedding else None,
-            )
+        try:
+            with self.owner.journal([sha256], ("media", "thumbs")):
+                media, created = media_create_image(
+                    stream=fh,
+                    original_name=path.name,
+                    source_path=str(path),
+                    sha256=sha256,
+                    byte_size=size,
+                    # One decode validates, makes the thumbnail and the model input.
+                    decode_min_side=embedding.min_side if embedding else 0,
+                    on_decoded=(lambda img: prepared.update(embedding.prepare(img))) if embedding else None,
+                )
+        except BaseException:
+            if embedding is not None:
+                embedding.discard(prepared)
+            raise
         if not created:  # another process stored the same bytes a moment ago
+            if embedding is not None:
+                embedding.discard(prepared)
             return self._duplicate(path, media)
         if embedding is not None:
             embedding.submit(media.pk, prepared)

@@ -149,10 +149,12 @@ def test_images_decoded_while_the_model_loads_are_held_and_embedded_later(monkey
     embedding = IngestEmbedding([feature], stop=threading.Event(), flush_in_caller=True)
     held = [embedding.prepare(img) for img in images]
     assert all(isinstance(p["tiny-random"], Image.Image) for p in held)  # copies, to prepare later
+    embedding.discard(embedding.prepare(images[0]))  # its row was not created after all
     release.set()
     for media_id, prepared in enumerate(held):
         embedding.submit(media_id, prepared)
     assert embedding.close() == {feature.pk: 6}
+    assert embedding._held_pixels == 0  # every held copy given back
     ids = np.concatenate([i for i, _ in stored])
     vectors = np.concatenate([v for _, v in stored])
     assert ids.tolist() == list(range(6))

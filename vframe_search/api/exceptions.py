@@ -66,7 +66,10 @@ def envelope_exception_handler(exc, context):
             # remove what they had begun, so the client can simply retry later.
             logger.error("storage full: %s", exc)
             return Response(
-                error_body(code="insufficient_storage", message="The server's storage is full (no space left on device); nothing was stored. Try again once space is freed."),
+                error_body(
+                    code="insufficient_storage",
+                    message="The server's storage is full (no space left on device); nothing was stored. Try again once space is freed.",
+                ),
                 status=status.HTTP_507_INSUFFICIENT_STORAGE,
             )
         if isinstance(exc, DatabaseError):

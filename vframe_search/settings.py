@@ -272,12 +272,11 @@ SPECTACULAR_SETTINGS = {
 # --- Redis, Channels, Celery --------------------------------------------------------------
 REDIS_URL = env_redis_url("REDIS_URL")
 if REDIS_URL:
-    from redis.asyncio.retry import Retry
-    from redis.backoff import ExponentialBackoff
-
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels-redis' layer, retrying a command whose pooled connection died
+            # with a Redis restart (vframe_search/channel_layer.py).
+            "BACKEND": "vframe_search.channel_layer.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {
@@ -288,11 +287,6 @@ if REDIS_URL:
                         # first and the socket dies (1011) after 5 s of quiet. Reads
                         # may take longer than the blocking pop.
                         "socket_timeout": 15,
-                        # A command on a pooled connection that died with a Redis
-                        # restart is sent again on a fresh one (redis-py's default is
-                        # to fail), so the first sockets and events after Redis returns
-                        # are not lost to stale connections.
-                        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.1), 3),
                     }
                 ]
             },

@@ -117,3 +117,30 @@ def test_redis_stopped_keeps_search_and_rest_working_and_task_routes_say_503_unt
         while live.procs:
             live.procs.pop().stop(timeout=10)
         redis.stop()
+
+
+def test_the_channel_layer_sends_on_after_a_redis_restart(tmp_path):
+    """A send on a pooled connection that died with the restart is sent again on a fresh
+    one (channels-redis' own layer raises ConnectionError there and the event is lost)."""
+    import asyncio
+
+    from vframe_search.channel_layer import RedisChannelLayer
+
+    redis = PrivateRedis(tmp_path).start()
+    try:
+        layer = RedisChannelLayer(hosts=[{"address": redis.url, "socket_timeout": 15}])
+
+        async def send_restart_send() -> None:
+            channel = await layer.new_channel()
+            await layer.group_add("g", channel)
+            await layer.group_send("g", {"type": "task.event", "n": 1})
+            assert (await layer.receive(channel))["n"] == 1
+            redis.stop()
+            redis.start()
+            await layer.group_add("g", channel)  # a restarted Redis has lost the group
+            await layer.group_send("g", {"type": "task.event", "n": 2})
+            assert (await layer.receive(channel))["n"] == 2
+
+        asyncio.run(send_restart_send())
+    finally:
+        redis.stop()

@@ -384,28 +384,40 @@ def test_pages_fit_a_phone_screen(phone, site, path):
     assert not console.unexpected(), console.unexpected()
 
 
-def test_with_a_detection_model_loaded_boxes_are_drawn_on_the_query_image(page, site):
-    """Last in the module: the detection model is a shared setting of the server, and
-    there is no API to unload it again."""
-    page.goto("/dashboard/")
-    row = page.locator("#zoo-body tr[data-model=detector-random]")
-    row.locator("button", has_text="Use for detections").click()
-    row.locator(".badge", has_text="loaded").wait_for()
-    assert "detection model: detector-random" in page.locator("#search-defaults").inner_text()
+def test_with_a_detection_model_loaded_boxes_are_drawn_on_the_query_image(browser, site):
+    """Selecting the detection model changes every user's searches, so staff do it;
+    then detections are turned off again through the API's reserved key ``none``."""
+    ctx = browser.new_context(base_url=site.base, viewport=DESKTOP)
+    ctx.set_default_timeout(20_000)
+    console = Console()
+    try:
+        page = ctx.new_page()
+        console.watch(page)
+        log_in(page, site, site.seed["staff_username"])
+        page.goto("/dashboard/")
+        row = page.locator("#zoo-body tr[data-model=detector-random]")
+        row.locator("button", has_text="Use for detections").click()
+        row.locator(".badge", has_text="loaded").wait_for()
+        assert "detection model: detector-random" in page.locator("#search-defaults").inner_text()
 
-    page.goto(f"/?media={site.media_id('scene_006.jpg')}")
-    wait_for_results(page)
-    boxes = page.locator("#detection-boxes .box")
-    boxes.first.wait_for()
-    assert 1 <= boxes.count() <= 10
-    assert "Detections by detector-random" in page.locator("#detections").inner_text()
-    inside = boxes.evaluate_all(
-        """bs => { const r = document.querySelector('.query-image-wrap').getBoundingClientRect();
-                   return bs.every(b => { const x = b.getBoundingClientRect();
-                     return x.left >= r.left - 1 && x.top >= r.top - 1 && x.right <= r.right + 1 && x.bottom <= r.bottom + 1; }); }"""
-    )
-    assert inside, "a detection box lies outside the query image"
-    shot(page, "search-detections")
+        page.goto(f"/?media={site.media_id('scene_006.jpg')}")
+        wait_for_results(page)
+        boxes = page.locator("#detection-boxes .box")
+        boxes.first.wait_for()
+        assert 1 <= boxes.count() <= 10
+        assert "Detections by detector-random" in page.locator("#detections").inner_text()
+        inside = boxes.evaluate_all(
+            """bs => { const r = document.querySelector('.query-image-wrap').getBoundingClientRect();
+                       return bs.every(b => { const x = b.getBoundingClientRect();
+                         return x.left >= r.left - 1 && x.top >= r.top - 1 && x.right <= r.right + 1 && x.bottom <= r.bottom + 1; }); }"""
+        )
+        assert inside, "a detection box lies outside the query image"
+        shot(page, "search-detections")
+        off = page.evaluate("() => fetch('/api/v1/search/load_detection_model/none/', {credentials: 'same-origin'}).then(r => r.status)")
+        assert off == 200
+    finally:
+        ctx.close()
+    assert not console.unexpected(), console.unexpected()
 
 
 def test_drag_a_region_on_the_query_image_searches_it_and_the_link_keeps_it(page, site):

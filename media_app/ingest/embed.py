@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from queue import Full, Queue
@@ -96,6 +97,12 @@ class IngestEmbedding:
         self._closing = False  # the model thread has taken close()'s end marker
         self._thread: threading.Thread | None = None
         if self.groups:
+            # torch hides this warning of its own import inside warnings.catch_warnings(),
+            # which is process-wide: the workers' image validation enters and leaves the
+            # same context on other threads meanwhile and can restore the filters
+            # without torch's. A filter installed before any of them starts is in every
+            # state they save and restore.
+            warnings.filterwarnings("ignore", message="Warning only once for all operators,  other operators may also be overridden\\.", category=UserWarning)
             self._thread = threading.Thread(target=self._run, name="ingest-embed", daemon=True)
             self._thread.start()
 

@@ -265,6 +265,7 @@ def test_a_new_feature_builds_with_its_progress_live_on_the_dashboard(browser, s
         log_in(page, site, site.seed["staff_username"])
         page.goto("/dashboard/")
         page.locator("#ws-state", has_text="connected").wait_for()
+        page.locator("#features-body tr[data-feature-id]").first.wait_for()  # the list loads after the socket
         before = page.locator("#features-body tr[data-feature-id]").count()
         assert before >= 1
         page.locator("#feature-model option[value=tiny-random]").wait_for(state="attached")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.db import connection
 from PIL import Image
 
 from media_app.ingest import IngestOptions, ingest_run
@@ -177,3 +178,18 @@ def test_a_stopped_run_stores_what_it_embedded_and_the_build_does_the_rest(folde
     assert 0 < imported < 6 and summary.embedded.get(feature.pk, 0) <= imported
     result = feature_update_index(feature=feature)
     assert result["embedded"] == imported - summary.embedded.get(feature.pk, 0) and result["count"] == imported
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs concurrent connections (PostgreSQL); the test SQLite database is a shared in-memory one")
+@pytest.mark.django_db(transaction=True)
+def test_with_worker_threads_the_model_thread_stores_the_vectors_itself(folder, settings, monkeypatch):
+    # What manage.py ingest does: import workers in threads, vectors stored from the
+    # model thread's own connection as shards fill (here every 2), not at the end.
+    settings.INDEX_SHARD_ITEMS = 2
+    feature = Feature.objects.create(modelzoo_name="tiny-random")
+    summary = ingest_run(paths=[folder], options=IngestOptions(features=[feature], workers=2))
+    assert summary.images == 6 and summary.embedded == {feature.pk: 6}
+    assert sorted(stored_vectors(feature)) == sorted(Media.objects.values_list("pk", flat=True))
+    assert len(vector_store(feature.pk, 64).shard_paths()) >= 2
+    monkeypatch.setattr(Embedder, "embed_files", lambda *a, **k: pytest.fail("re-embedded"))
+    assert feature_update_index(feature=feature)["embedded"] == 0

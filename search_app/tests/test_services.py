@@ -186,16 +186,21 @@ def test_crash_before_rename_keeps_previous_index_and_rerun_completes_without_du
     assert _knn_ids(feature, more[2])[0] == more[2].pk
 
 
-def test_crash_while_embedding_keeps_written_shards_and_rerun_has_no_duplicates(make_media, tiny_feature, settings, monkeypatch):
+def test_crash_while_embedding_keeps_written_shards_and_rerun_has_no_duplicates(make_media, tiny_feature, settings, monkeypatch, request):
     settings.INDEX_SHARD_ITEMS = 4
     settings.EMBED_BATCH_SIZE = 4
     media = [make_media(s) for s in range(12)]
     feature = tiny_feature()
 
-    # The crash comes with the second shard write (the first, of 4 or 8 vectors, depending
-    # on the cached embedder's batch size, is stored): tied to the store, not to progress
-    # reports, which may be coalesced when the machine is busy.
+    # The crash comes with the second shard write (the first 4 vectors are stored): tied to
+    # the store, not to progress reports, which may be coalesced when the machine is busy.
+    # The embedder is cached per process with the batch size it was made with: make a
+    # fresh one with batches of 4, and drop it afterwards.
+    from modelzoo.embedding import clear_embedder_cache
     from search_app.vectors import VectorStore
+
+    clear_embedder_cache()
+    request.addfinalizer(clear_embedder_cache)
 
     real_append = VectorStore.append
     writes = []

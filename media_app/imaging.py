@@ -57,7 +57,7 @@ def _check_pixels(width: int, height: int) -> None:
         )
 
 
-class _CallerOwnedStream:
+class CallerOwnedStream:
     """The caller's stream, lent to Pillow with close() disarmed.
 
     ``Image.close()`` closes the file an image was read from whenever Pillow still holds
@@ -103,7 +103,7 @@ def _open_checked(stream: BinaryIO) -> Image.Image:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             # Pillow's own bomb guard runs at twice our limit; we check ours explicitly.
-            img = Image.open(_CallerOwnedStream(stream))
+            img = Image.open(CallerOwnedStream(stream))
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
             stream.seek(0)
             if _looks_like_image(stream.read(16)):

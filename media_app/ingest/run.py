@@ -22,7 +22,7 @@ from PIL import Image
 
 from vframe_search.api.errors import DomainError, InvalidInput, UnsupportedMediaType
 
-from ..imaging import ACCEPTED_FORMATS, hash_stream, open_image, open_image_reduced
+from ..imaging import ACCEPTED_FORMATS, CallerOwnedStream, hash_stream, open_image, open_image_reduced
 from ..models import Media
 from ..services import media_create_image, media_create_video
 from ..video import Interrupted, KeyframeOptions, extract_keyframes, probe_video
@@ -315,34 +315,12 @@ class _Batch:
             result.warning = f"not added to collection {self.options.collection.pk}: {exc.message}"
 
 
-class _NoClose:
-    """The caller's file lent to Pillow: closing the image must not close our file."""
-
-    def __init__(self, stream: BinaryIO):
-        self._stream = stream
-
-    def read(self, *args):
-        return self._stream.read(*args)
-
-    def seek(self, *args):
-        return self._stream.seek(*args)
-
-    def tell(self):
-        return self._stream.tell()
-
-    def close(self) -> None:
-        pass
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
-
-
 def _classify(fh: BinaryIO, path: Path) -> str:
     """ "image" or "video", by decoding headers; raises a DomainError saying why not."""
     fh.seek(0)
     image_format = None
     try:
-        with Image.open(_NoClose(fh)) as img:
+        with Image.open(CallerOwnedStream(fh)) as img:
             image_format = img.format
     except Image.DecompressionBombError:
         return "image"  # media_create_image reports it with our own pixel limit

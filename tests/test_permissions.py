@@ -1,6 +1,6 @@
 """Who may do what: every cell of the access matrix, for token and session clients.
 
-MATRIX is the one source: README.md's "Access control" table is generated from it
+MATRIX is the one source: the table in docs/access-matrix.md is generated from it
 (``python tests/test_permissions.py`` prints it) and a test fails when the two differ.
 Each row is one route and method with the status an anonymous client, a curator (an
 authenticated non-staff user) and a staff user get. Rows marked "someone else's" act
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ACCESS_MATRIX_DOC = Path(__file__).resolve().parent.parent / "docs" / "access-matrix.md"
 
 
 @dataclass(frozen=True)
@@ -134,8 +134,8 @@ def _status_text(code: int) -> str:
     return {200: "200", 201: "201", 202: "202", 302: "302 to login", 401: "401", 403: "**403**", 404: "404"}[code]
 
 
-def readme_table() -> str:
-    """The README's table, made from MATRIX."""
+def matrix_table() -> str:
+    """The table of docs/access-matrix.md, made from MATRIX."""
     lines = [
         "| route | what | anonymous | curator | staff |",
         "| --- | --- | --- | --- | --- |",
@@ -310,9 +310,9 @@ def test_anonymous_cell(cell, world):
     _check(_request(cell, world, "token", "anonymous"), cell, cell.anonymous)
 
 
-def test_the_readme_table_is_the_matrix():
-    text = README.read_text()
-    assert readme_table() in text, "README.md's Access control table is out of date: paste the output of `python tests/test_permissions.py`"
+def test_the_access_matrix_document_is_the_matrix():
+    text = ACCESS_MATRIX_DOC.read_text()
+    assert matrix_table() in text, "docs/access-matrix.md is out of date: paste the output of `python tests/test_permissions.py`"
 
 
 def _api_methods(callback) -> set[str]:
@@ -347,4 +347,4 @@ def test_every_api_route_and_method_is_in_the_matrix():
 
 
 if __name__ == "__main__":
-    print(readme_table())
+    print(matrix_table())

@@ -1,4 +1,4 @@
-"""Near-duplicate groups at scale: time search_app.duplicates on 100,000 synthetic items.
+"""Near-duplicate groups at scale: time search_app.analysis.duplicates on 100,000 synthetic items.
 
 The vectors are bench/search.py's clustered 512-d unit vectors (1,000 centres, the
 same generator), plus planted near-duplicates: a share of the items get one to three
@@ -78,8 +78,8 @@ def main() -> None:
     setup_django(work)
     from django.conf import settings
 
-    from search_app.duplicates import duplicate_edges, group_edges
-    from search_app.index import feature_dir, load_index_version, update_index_files, validate_index_params, vector_store
+    from search_app.analysis.duplicates import duplicate_edges, group_edges
+    from search_app.indexing.index import feature_dir, load_index_version, update_index_files, validate_index_params, vector_store
 
     settings.INDEX_DIR = work / "indexes"
     t0 = time.perf_counter()

@@ -5,7 +5,7 @@
 
 Figures printed (all on this machine, this run, same threads and precision):
 
-1. Index build: bulk inserts/s of ``search_app.index.update_index_files`` (read the
+1. Index build: bulk inserts/s of ``search_app.indexing.index.update_index_files`` (read the
    feature's vector shards, dedupe, build hnswlib, save, rename into place) against
    raw ``hnswlib.Index.add_items`` on the same vectors and parameters. Target >= 0.9.
    Also the incremental update (10% new vectors) and recall@10 against exact search.
@@ -70,8 +70,8 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
 def bench_index(args, work: Path) -> None:
     import hnswlib
 
-    from search_app.index import update_index_files
-    from search_app.vectors import VectorStore
+    from search_app.indexing.index import update_index_files
+    from search_app.indexing.vectors import VectorStore
 
     n, dim = args.vectors, args.dim
     params = {"M": args.M, "ef_construction": args.ef_construction, "ef": args.ef}
@@ -81,7 +81,7 @@ def bench_index(args, work: Path) -> None:
     ids = np.arange(n, dtype=np.int64) * 3 + 7
     n_base = int(n * 0.9)
 
-    from search_app import index as index_module
+    from search_app.indexing import index as index_module
 
     add_time = [0.0]
     real_add = index_module.hnsw_add
@@ -159,7 +159,7 @@ def _load_from(directory: Path, version: int):
     """load_index_version for a directory outside INDEX_DIR."""
     from django.conf import settings
 
-    from search_app.index import load_index_version
+    from search_app.indexing.index import load_index_version
 
     settings.INDEX_DIR = directory.parent
     return load_index_version(int(directory.name.split("-")[1]), version)

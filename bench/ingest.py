@@ -28,7 +28,7 @@ All in one run, on this machine, with the same model, precision and torch thread
 4. bfloat16 against float32: raw forward and ``Embedder.embed_files`` speed, and
    recall@10 of the bf16 neighbours against the fp32 neighbours over the same images.
 5. Bulk index build: inserts/s of the project's index writer
-   (``search_app.index.update_index_files``: read the vector shards, build, save,
+   (``search_app.indexing.index.update_index_files``: read the vector shards, build, save,
    rename) against raw ``hnswlib.Index.add_items`` on the same vectors, best of
    alternating runs (vectors and helpers from bench/index.py). Target >= 0.9.
 
@@ -367,8 +367,8 @@ def index_figures(work: Path, args) -> dict:
     """Bulk build: the project's index writer against raw hnswlib on the same vectors."""
     import hnswlib
 
-    from search_app.index import update_index_files
-    from search_app.vectors import VectorStore
+    from search_app.indexing.index import update_index_files
+    from search_app.indexing.vectors import VectorStore
 
     n, dim = args.vectors, 512
     vectors = _bench_index_module().clustered_vectors(n, dim)

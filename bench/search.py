@@ -6,7 +6,7 @@ What it does, in a throwaway data dir and database (nothing of yours is touched)
 1. N Media rows (fake sha256, placeholder file names) and one Feature (resnet18-random,
    512-d, default index parameters) whose vectors are synthetic, clustered,
    L2-normalised float32 - appended to the project's VectorStore and indexed by the
-   project's own builder (``search_app.services.feature_update_index``), so the index
+   project's own builder (``search_app.indexing.build.feature_update_index``), so the index
    file is exactly what the server loads.
 2. Two servers of the same ASGI app on free loopback ports, both running during the
    whole measurement: daphne and uvicorn (``--workers 1``; h11 and asyncio, since
@@ -211,9 +211,9 @@ def build_dataset(n: int) -> dict:
     from rest_framework.authtoken.models import Token
 
     from media_app.models import Media, MediaType
-    from search_app.index import feature_dir, update_index_files, vector_store
+    from search_app.indexing.build import feature_update_index
+    from search_app.indexing.index import feature_dir, update_index_files, vector_store
     from search_app.models import Feature
-    from search_app.services import feature_update_index
 
     t0 = time.perf_counter()
     call_command("migrate", verbosity=0, interactive=False)

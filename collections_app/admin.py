@@ -1,14 +1,27 @@
 """Admin for collections and their memberships. Counts are annotated (no query per
-row); media are picked by id (raw_id_fields), never from a select of every media."""
+row); media are picked by id (raw_id_fields), never from a select of every media.
+
+The media list gains an "add to a collection" action here: the media app's admin is
+extended by the app above it rather than importing it.
+"""
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.db.models import Count
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import Count, QuerySet
+from django.template.response import TemplateResponse
 from django.utils.safestring import mark_safe
+
+from media_app.admin import MediaAdmin
+from media_app.models import Media
 
 from .models import Collection, CollectionMedia
 from .rendering import render_notes_html
+from .services import collection_add_media
+
+_ACTION_PREVIEW = 20
 
 
 class CollectionMediaInline(admin.TabularInline):
@@ -75,3 +88,62 @@ class CollectionMediaAdmin(admin.ModelAdmin):
     list_filter = ["collection__archived"]
     readonly_fields = ["added_at"]
     date_hierarchy = "added_at"
+
+
+class AddToCollectionForm(forms.Form):
+    collection = forms.ModelChoiceField(
+        queryset=Collection.objects.order_by("archived", "title", "id"),
+        help_text="The selected media are added to this collection; media already in it are left as they are.",
+    )
+
+
+class MediaWithCollectionsAdmin(MediaAdmin):
+    """The media admin with the "add selected media to a collection" action."""
+
+    actions = [*(MediaAdmin.actions or []), "add_to_collection"]
+
+    def has_add_to_collection_permission(self, request) -> bool:
+        return request.user.has_perm("collections_app.add_collectionmedia")
+
+    @admin.action(description="Add selected media to a collection", permissions=["add_to_collection"])
+    def add_to_collection(self, request, queryset: QuerySet[Media]):
+        """Ask for a collection (intermediate page), then add every selected media to it
+        through collections_app's service, as the API does."""
+        form = AddToCollectionForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            collection = form.cleaned_data["collection"]
+            added = present = 0
+            for media in queryset.order_by("id").iterator():
+                _, created = collection_add_media(collection=collection, media=media, user=request.user)
+                if created:
+                    added += 1
+                else:
+                    present += 1
+            self.message_user(
+                request,
+                f"Added {added} media to “{collection.title}”" + (f"; {present} were already in it." if present else "."),
+                messages.SUCCESS,
+            )
+            return None  # back to the change list
+
+        select_across = request.POST.get("select_across") == "1"
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Add media to a collection",
+            "opts": self.model._meta,
+            "form": form,
+            "media": self.media + form.media,
+            "item_count": queryset.count(),
+            "preview": list(queryset.order_by("id")[:_ACTION_PREVIEW]),
+            "select_across": select_across,
+            # Echo what the change list posted (at most one page of ids): with
+            # select_across the change list's filters re-select every match on apply.
+            "selected_ids": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/media_app/media/add_to_collection.html", context)
+
+
+admin.site.unregister(Media)
+admin.site.register(Media, MediaWithCollectionsAdmin)

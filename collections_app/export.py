@@ -17,7 +17,6 @@ Layout::
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import html
 import io
@@ -29,12 +28,14 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import PurePosixPath
 
 from django.core.files.storage import default_storage
 from django.utils import timezone
 from django.utils.text import slugify
 
+from core.reports import HTML_PAGE_END, UTF8_BOM, csv_chunks, html_page_head
 from media_app.models import Media, MediaType
 
 from .models import Collection, CollectionMedia
@@ -357,32 +358,12 @@ def _manifest_json(header: dict, entries: list[_Entry]) -> Iterator[str]:
     yield ("\n  " if entries else "") + "]\n}\n"
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _csv_cell(value) -> object:
-    """Neutralise spreadsheet formulas in text cells (CSV injection); the JSON manifest
-    keeps every value exactly as stored."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
 def _manifest_csv(entries: list[_Entry]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    yield "\ufeff"  # so spreadsheet programs read the file as UTF-8
-    writer.writerow(MANIFEST_FIELDS)
-    for entry in entries:
-        row = manifest_row(entry)
-        writer.writerow([_csv_cell(row[name]) for name in MANIFEST_FIELDS])
-        if buffer.tell() >= FLUSH_AT:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+    """The manifest for spreadsheets (formulas neutralised); manifest.json keeps every
+    value exactly as stored."""
+    rows = ([row[name] for name in MANIFEST_FIELDS] for row in map(manifest_row, entries))
+    yield UTF8_BOM
+    yield from csv_chunks(chain([MANIFEST_FIELDS], rows), chunk_size=FLUSH_AT)
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
@@ -490,7 +471,7 @@ def _found_html(entries: list[_Entry]) -> Iterator[str]:
 
 def _searches_json(entries: list[_Entry]) -> Iterator[str]:
     """The records of the searches that led to the items, each with the items it led to."""
-    from search_app.records import search_record_as_dict
+    from search_app.query.records import search_record_as_dict
 
     records = {}
     for entry in entries:
@@ -503,30 +484,15 @@ def _searches_json(entries: list[_Entry]) -> Iterator[str]:
     yield json.dumps({"format": "vframe-search-records/1", "searches": searches}, ensure_ascii=False, indent=2) + "\n"
 
 
-_HTML_HEAD = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<meta name="referrer" content="no-referrer">
-<title>{title}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #111; }}
-table {{ border-collapse: collapse; font-size: 0.9rem; }}
-th, td {{ border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }}
-code {{ font-size: 0.8rem; word-break: break-all; }}
-.status-missing, .status-hash_mismatch, .status-incomplete {{ color: #a00; font-weight: bold; }}
-.notes {{ max-width: 60rem; }}
-</style>
-</head>
-<body>
+_REPORT_CSS = """.status-missing, .status-hash_mismatch, .status-incomplete { color: #a00; font-weight: bold; }
+.notes { max-width: 60rem; }
 """
 
 
 def _report_html(header: dict, entries: list[_Entry]) -> Iterator[str]:
     e = html.escape
     c = header["collection"]
-    yield _HTML_HEAD.format(title=e(c["title"]))
+    yield html_page_head(c["title"], css=_REPORT_CSS)
     yield f"<h1>{e(c['title'])}</h1>\n"
     yield f"<p>Collection {c['id']}, curated by {e(c['username'] or 'unknown')}. Exported {e(header['exported_at'])} by {e(header['exported_by'] or 'unknown')}.</p>\n"
     yield "<h2>Summary</h2>\n<ul>\n" + "".join(f"<li>{e(line)}</li>\n" for line in _counts_lines(header["counts"])) + "</ul>\n"
@@ -534,7 +500,7 @@ def _report_html(header: dict, entries: list[_Entry]) -> Iterator[str]:
     yield "<h2>Notes</h2>\n" + (f'<div class="notes">{notes_html}</div>\n' if notes_html else "<p><em>No notes.</em></p>\n")
     yield "<h2>Items</h2>\n"
     if not entries:
-        yield "<p><em>This collection is empty.</em></p>\n</body>\n</html>\n"
+        yield "<p><em>This collection is empty.</em></p>\n" + HTML_PAGE_END
         return
     yield "<table>\n<thead><tr><th>#</th><th>Media id</th><th>Type</th><th>File</th><th>SHA-256</th><th>Original name</th><th>Added by</th><th>Added at</th><th>Status</th></tr></thead>\n<tbody>\n"
     for index, entry in enumerate(entries, 1):
@@ -548,7 +514,7 @@ def _report_html(header: dict, entries: list[_Entry]) -> Iterator[str]:
         )
     yield "</tbody>\n</table>\n"
     yield from _found_html(entries)
-    yield "</body>\n</html>\n"
+    yield HTML_PAGE_END
 
 
 def collection_export_stream(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.db.models import Count, QuerySet
 
+from core.errors import NotFound
 from media_app.models import Media
-from vframe_search.api.errors import NotFound
 
 from .models import Collection, CollectionMedia
 

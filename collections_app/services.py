@@ -8,8 +8,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.api.ids import id_in_range
+from core.errors import InvalidInput, NotFound
 from media_app.models import Media
-from vframe_search.api.errors import InvalidInput, NotFound
 
 from .models import Collection, CollectionMedia
 
@@ -18,7 +19,6 @@ from .models import Collection, CollectionMedia
 UPDATABLE_FIELDS = frozenset({"title", "notes", "archived", "username"})
 TITLE_MAX_LENGTH = Collection._meta.get_field("title").max_length
 USERNAME_MAX_LENGTH = Collection._meta.get_field("username").max_length
-_BIGINT_MAX = 2**63 - 1
 
 
 def _clean_title(title: Any) -> str:
@@ -157,8 +157,8 @@ def _membership(collection: Collection, media: Media) -> CollectionMedia | None:
 def collection_remove_media(*, collection: Collection, media: Media | int) -> None:
     """Remove one media from a collection; NotFound when it is not a member."""
     media_id = media.pk if isinstance(media, Media) else media
-    # An id no bigint can hold is simply not a member (and must not reach the database).
-    deleted = CollectionMedia.objects.filter(collection=collection, media_id=media_id).delete()[0] if 0 < media_id <= _BIGINT_MAX else 0
+    # An id no row can have is simply not a member (and must not reach the database).
+    deleted = CollectionMedia.objects.filter(collection=collection, media_id=media_id).delete()[0] if id_in_range(media_id) else 0
     if not deleted:
         raise NotFound(f"Media {media_id} is not in collection {collection.pk}.", fields={"media_id": ["Not a member of this collection."]})
     Collection.objects.filter(pk=collection.pk).update(updated_at=timezone.now())

@@ -2,26 +2,21 @@
 
 Rows enter only through the services (which hash, validate and store the bytes), so
 the admin cannot add them, and deleting goes through the services too so files and
-index entries go with the row.
+index entries go with the row. The collections app adds its "add to a collection"
+action to the media list (``collections_app.admin``).
 """
 
 from __future__ import annotations
 
-from django import forms
-from django.contrib import admin, messages
-from django.contrib.admin import helpers
+from django.contrib import admin
 from django.core.files.storage import default_storage
 from django.db.models import QuerySet
-from django.template.response import TemplateResponse
 from django.utils.html import format_html
-
-from collections_app.models import Collection
 
 from .models import Media, MediaType, Upload
 from .services import media_delete, upload_delete
 
 _THUMB_STYLE = "max-height:64px;max-width:96px;object-fit:contain"
-_ACTION_PREVIEW = 20
 
 
 def _thumbnail_tag(name: str, style: str = _THUMB_STYLE) -> str:
@@ -53,13 +48,6 @@ class _StoredFileAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         # New rows need hashing, validation and thumbnails: upload or ingest them.
         return False
-
-
-class AddToCollectionForm(forms.Form):
-    collection = forms.ModelChoiceField(
-        queryset=Collection.objects.order_by("archived", "title", "id"),
-        help_text="The selected media are added to this collection; media already in it are left as they are.",
-    )
 
 
 @admin.register(Media)
@@ -99,7 +87,6 @@ class MediaAdmin(_StoredFileAdmin):
         "duration",
         "created_at",
     )
-    actions = ["add_to_collection"]
 
     def delete_model(self, request, obj: Media) -> None:
         media_delete(media=obj)
@@ -116,50 +103,6 @@ class MediaAdmin(_StoredFileAdmin):
             media_delete(media=media)
             if media.media_type == MediaType.VIDEO:
                 deleted_videos.add(media_id)
-
-    def has_add_to_collection_permission(self, request) -> bool:
-        return request.user.has_perm("collections_app.add_collectionmedia")
-
-    @admin.action(description="Add selected media to a collection", permissions=["add_to_collection"])
-    def add_to_collection(self, request, queryset: QuerySet[Media]):
-        """Ask for a collection (intermediate page), then add every selected media to it
-        through collections_app's service, as the API does."""
-        from collections_app.services import collection_add_media
-
-        form = AddToCollectionForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            collection = form.cleaned_data["collection"]
-            added = present = 0
-            for media in queryset.order_by("id").iterator():
-                _, created = collection_add_media(collection=collection, media=media, user=request.user)
-                if created:
-                    added += 1
-                else:
-                    present += 1
-            self.message_user(
-                request,
-                f"Added {added} media to “{collection.title}”" + (f"; {present} were already in it." if present else "."),
-                messages.SUCCESS,
-            )
-            return None  # back to the change list
-
-        select_across = request.POST.get("select_across") == "1"
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Add media to a collection",
-            "opts": self.model._meta,
-            "form": form,
-            "media": self.media + form.media,
-            "item_count": queryset.count(),
-            "preview": list(queryset.order_by("id")[:_ACTION_PREVIEW]),
-            "select_across": select_across,
-            # Echo what the change list posted (at most one page of ids): with
-            # select_across the change list's filters re-select every match on apply.
-            "selected_ids": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/media_app/media/add_to_collection.html", context)
 
 
 @admin.register(Upload)

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from django.conf import settings
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
-from vframe_search.api.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from core.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from core.images import to_rgb
 
 ACCEPTED_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif", "MPO": "jpg"}
 _CHUNK = 1024 * 1024
@@ -174,25 +175,6 @@ def image_info(img: Image.Image) -> ImageInfo:
         width, height = height, width
     fmt = img.format or "PNG"
     return ImageInfo(format=fmt, width=width, height=height, extension=ACCEPTED_FORMATS.get(fmt, "bin"))
-
-
-def to_rgb(img: Image.Image) -> Image.Image:
-    """Upright RGB copy of any decoded image: EXIF transpose, CMYK, 16-bit, palette,
-    alpha flattened on white."""
-    try:
-        img = ImageOps.exif_transpose(img)
-    except Exception:
-        pass
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        img = img.point(lambda v: v * (1 / 256)).convert("L")
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    if img.mode != "RGB":
-        img = img.convert("RGB")
-    return img
 
 
 def make_thumbnail(img: Image.Image, size: int | None = None) -> bytes:

@@ -12,8 +12,9 @@ from django.conf import settings
 from django.db.models import Count, IntegerField, Max, Min, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
-from vframe_search.api.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound
 
+from . import hooks
 from .models import Media, MediaType, Upload
 
 _SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -124,9 +125,6 @@ def media_random(*, media_type: str | None = None) -> Media:
 
 def media_info() -> dict:
     """Counts of what is stored and how much room is left on the data volume."""
-    from collections_app.models import Collection
-    from search_app.models import Feature
-
     by_type = {t: 0 for t in MediaType.values}
     for row in Media.objects.order_by().values("media_type").annotate(n=Count("pk")):
         by_type[row["media_type"]] = row["n"]
@@ -140,8 +138,7 @@ def media_info() -> dict:
     return {
         "media": {"total": sum(by_type.values()), **by_type},
         "uploads": uploads["n"],
-        "collections": Collection.objects.count(),
-        "features": Feature.objects.count(),
+        **{name: count for counts in hooks.info_counts() for name, count in counts.items()},
         "bytes_stored": media_bytes + uploads["total"],
         "disk_free": disk_free,
         "disk_total": disk_total,

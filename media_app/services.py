@@ -13,8 +13,9 @@ from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
-from vframe_search.api.errors import Conflict, InvalidInput, PayloadTooLarge
+from core.errors import Conflict, InvalidInput, PayloadTooLarge
 
+from . import hooks
 from .imaging import hash_stream, image_info, make_thumbnail, open_image, open_image_reduced, sharded_name
 from .models import Media, MediaType, Upload
 
@@ -299,10 +300,8 @@ def media_delete(*, media: Media) -> None:
 
 
 def _forget_in_indexes(media_ids: list[int]) -> None:
-    """Tell every feature that these media are gone (wired by the search app)."""
-    from search_app.services import feature_forget_media
-
-    feature_forget_media(media_ids=media_ids)
+    """Tell the apps above that these media are gone (the search app's indexes)."""
+    hooks.media_deleted(media_ids=media_ids)
 
 
 def _clean_name(name: str) -> str:

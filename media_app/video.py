@@ -39,7 +39,7 @@ import numpy as np
 from django.conf import settings
 from PIL import Image
 
-from vframe_search.api.errors import InvalidInput, UnsupportedMediaType
+from core.errors import InvalidInput, UnsupportedMediaType
 
 from .imaging import make_thumbnail
 

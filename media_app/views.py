@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
-from vframe_search.api.exceptions import error_body
+from core.api.exceptions import error_body
 
 
 def _authenticated(request) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from media_app.imaging import to_rgb
+from core.images import to_rgb
 
 from .registry import DetectionModelSpec, get_model
 from .weights import resolve_weights
@@ -91,7 +91,7 @@ def _build(spec: DetectionModelSpec) -> Detector:
 def get_detector(name: str) -> Detector:
     """The process-wide detector for model-zoo entry ``name`` (404 unknown, 400 not a
     detector, 503 weights missing)."""
-    from vframe_search.api.errors import InvalidInput
+    from core.errors import InvalidInput
 
     spec = get_model(name)
     if not isinstance(spec, DetectionModelSpec):

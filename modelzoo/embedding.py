@@ -34,8 +34,8 @@ import numpy as np
 from django.conf import settings
 from PIL import Image
 
-from media_app.imaging import to_rgb
-from vframe_search.api.errors import InvalidInput
+from core.errors import InvalidInput
+from core.images import to_rgb
 
 from .registry import EmbeddingModelSpec, get_embedding_model
 from .weights import WeightsIncompatible, resolve_weights

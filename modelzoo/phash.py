@@ -20,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-from media_app.imaging import to_rgb
+from core.images import to_rgb
 
 
 @lru_cache(maxsize=8)

@@ -17,7 +17,7 @@ from typing import Literal
 
 from django.conf import settings
 
-from vframe_search.api.errors import NotFound
+from core.errors import NotFound
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

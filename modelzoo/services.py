@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from tasks_app.progress import Reporter, as_reporter
+from core.progress import Reporter, as_reporter
 
 from .registry import get_model
 from .weights import download_weights

@@ -26,7 +26,8 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 
-from vframe_search.api.errors import InvalidInput, ServiceUnavailable
+from core.errors import InvalidInput, ServiceUnavailable
+from core.files import rename_into_place
 
 from .registry import DetectionModelSpec, EmbeddingModelSpec, ModelSpec, random_weights_allowed
 
@@ -151,12 +152,6 @@ def _check_reachable(host: str, timeout: float) -> None:
         ) from None
 
 
-def _install(tmp: Path, final: Path) -> Path:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, final)
-    return final
-
-
 def download_weights(spec: ModelSpec, *, force: bool = False, timeout: float = 10.0) -> Path:
     """Fetch ``spec``'s weights into ``MODELS_DIR/NAME/`` and return the file's path.
 
@@ -189,7 +184,8 @@ def download_weights(spec: ModelSpec, *, force: bool = False, timeout: float = 1
                     last_error = exc
                     continue
                 final = folder / ("model.safetensors" if filename.endswith(".safetensors") else "model.pth")
-                return _install(got, final)
+                rename_into_place(got, final)
+                return final
             raise DownloadFailed(f"Could not download {spec.hf_hub_id}: {last_error}")
         _check_reachable(urlparse(spec.weights_url).hostname or "", timeout)
         import torch.hub
@@ -199,4 +195,5 @@ def download_weights(spec: ModelSpec, *, force: bool = False, timeout: float = 1
             torch.hub.download_url_to_file(spec.weights_url, str(tmp), progress=False)
         except Exception as exc:
             raise DownloadFailed(f"Could not download {spec.weights_url}: {exc}") from None
-        return _install(tmp, folder / "model.pth")
+        rename_into_place(tmp, folder / "model.pth")
+        return folder / "model.pth"

@@ -6,9 +6,9 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from .models import Feature, SearchRecord
-from .selectors import feature_storage_info
-from .services import feature_schedule_build
+from search_app.models import Feature, SearchRecord
+from search_app.selectors import feature_storage_info
+from search_app.services import feature_schedule_build
 
 
 @admin.register(Feature)

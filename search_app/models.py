@@ -40,7 +40,7 @@ class Feature(models.Model):
     error = models.TextField(blank=True)
     index_version = models.PositiveIntegerField(default=0)
     skipped_count = models.PositiveIntegerField(default=0, help_text="Media whose file could not be decoded in the last build")
-    # Build claim (see search_app.services.feature_update_index): the builder holding
+    # Build claim (see search_app.indexing.build.feature_update_index): the builder holding
     # ``build_token`` beats ``heartbeat_at``; a claim whose heartbeat is stale may be taken
     # over. ``build_requested`` asks the running build to go round once more.
     build_token = models.CharField(max_length=32, blank=True, editable=False)

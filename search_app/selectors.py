@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from core.errors import NotFound
 from modelzoo.registry import MODELS
-from vframe_search.api.errors import NotFound
-
-from .index import feature_dir, read_meta, vector_store
-from .models import Feature
+from search_app.indexing.index import feature_dir, read_meta, vector_store
+from search_app.models import Feature
 
 
 def feature_list() -> QuerySet[Feature]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
-from vframe_search.api.errors import DomainError
+from core.errors import DomainError
 
 from .models import FINISHED_STATES, TaskRun
 from .services import task_cancel

@@ -15,7 +15,7 @@ from django.conf import settings
 @contextmanager
 def broker_connection() -> Iterator:
     """A broker connection that is known to work, tried once within TASK_INFO_TIMEOUT."""
-    from vframe_search.celery import app
+    from celery import current_app as app  # the project's Celery app (vframe_search.celery)
 
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, interval_max=0, timeout=settings.TASK_INFO_TIMEOUT)
@@ -24,9 +24,8 @@ def broker_connection() -> Iterator:
 
 def broker_display() -> str:
     """The broker URL without its password, to name it in error messages."""
+    from celery import current_app as app  # the project's Celery app (vframe_search.celery)
     from kombu.utils.url import maybe_sanitize_url
-
-    from vframe_search.celery import app
 
     return maybe_sanitize_url(app.conf.broker_url)
 

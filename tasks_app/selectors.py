@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django_celery_results.models import TaskResult
 
-from vframe_search.api.errors import NotFound, ServiceUnavailable
+from core.errors import NotFound, ServiceUnavailable
 
 from . import presence
 from .models import FINISHED_STATES, TaskRun, TaskState
@@ -59,7 +59,7 @@ def task_queue_info(*, include_params: bool = False) -> dict[str, Any]:
     are included only with ``include_params`` (for staff)."""
     if settings.TASKS_INLINE:
         return _inline_queue_info(include_params=include_params)
-    from vframe_search.celery import app
+    from celery import current_app as app  # the project's Celery app (vframe_search.celery)
 
     from .broker import broker_connection, broker_display, is_broker_error
 

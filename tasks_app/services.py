@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from vframe_search.api.errors import Conflict, ServiceUnavailable
+from core.errors import Conflict, ServiceUnavailable
 
 from . import events
 from .events import TaskCancelled
@@ -90,7 +90,7 @@ def task_cancel(*, run: TaskRun) -> TaskRun:
     if not claimed:
         TaskRun.objects.filter(pk=run.pk).exclude(state__in=FINISHED_STATES).update(cancel_requested=True)
     if not settings.TASKS_INLINE:
-        from vframe_search.celery import app
+        from celery import current_app as app  # the project's Celery app (vframe_search.celery)
 
         from .broker import broker_connection
 

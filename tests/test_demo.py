@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 
-from search_app import engine
+from search_app.indexing import engine
 
 
 @pytest.mark.slow

@@ -118,8 +118,8 @@ def world(staff, user, settings, tmp_path, test_connection_stays_open):
     """Rows for the ids the fuzzer swaps in, and settings that keep it self-contained."""
     from collections_app.services import collection_add_media, collection_create
     from media_app.services import media_create_image, upload_create
+    from search_app.indexing.build import feature_update_index
     from search_app.models import Feature, FeatureStatus
-    from search_app.services import feature_update_index
 
     settings.ALLOW_RANDOM_WEIGHTS = True
     settings.MODELS_DIR = tmp_path / "models"

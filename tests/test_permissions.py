@@ -160,8 +160,8 @@ def world(user, staff, django_user_model, settings, tmp_path):
     from collections_app.services import collection_add_media, collection_create
     from conftest import make_image_bytes
     from media_app.services import media_create_image, upload_create
+    from search_app.indexing.build import feature_update_index
     from search_app.models import Feature
-    from search_app.services import feature_update_index
     from tasks_app.services import task_start
 
     settings.ALLOW_RANDOM_WEIGHTS = True
@@ -187,7 +187,7 @@ def world(user, staff, django_user_model, settings, tmp_path):
 
     def batch_run(owner) -> str:
         # A finished batch search with its report, as the task leaves it.
-        from search_app.batch import batch_search_run
+        from search_app.analysis.batch import batch_search_run
         from tasks_app.models import TaskRun, TaskState
 
         queries = [{"upload_id": own_upload.pk, "name": "mine.jpg"}]

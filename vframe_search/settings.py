@@ -219,7 +219,7 @@ VIDEO_ANALYSIS_FPS = env_float("VFRAME_VIDEO_ANALYSIS_FPS", 4.0, minimum=0.1)
 VIDEO_KEYFRAMES_ONLY = env_bool("VFRAME_VIDEO_KEYFRAMES_ONLY", False)
 
 # --- REST API ---------------------------------------------------------------------------
-# Per-user rate limits on the routes that cost CPU (vframe_search/api/throttles.py):
+# Per-user rate limits on the routes that cost CPU (core/api/throttles.py):
 # "N/second", "N/minute", "N/hour", "N/day" (or s, min, h, d), or "off".
 THROTTLE_RATES = {
     "upload": env_rate("VFRAME_THROTTLE_UPLOAD", "120/min"),
@@ -232,15 +232,15 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["vframe_search.api.renderers.EnvelopeJSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["core.api.renderers.EnvelopeJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
     "DEFAULT_THROTTLE_RATES": THROTTLE_RATES,
-    "EXCEPTION_HANDLER": "vframe_search.api.exceptions.envelope_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "vframe_search.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "core.api.exceptions.envelope_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.api.schema.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -265,7 +265,7 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "vframe_search.api.schema.envelope_postprocessing_hook",
+        "core.api.schema.envelope_postprocessing_hook",
     ],
 }
 

@@ -6,13 +6,13 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from core.api.views import api_not_found
 from media_app.views import serve_file
-
-from .api.views import api_not_found
 
 api_v1 = [
     path("collection/", include("collections_app.api.urls")),
     path("media/", include("media_app.api.urls")),
+    path("media/", include("search_app.api.media_urls")),
     path("upload/", include("media_app.api.upload_urls")),
     path("feature/", include("search_app.api.feature_urls")),
     path("search/", include("search_app.api.urls")),

@@ -6,13 +6,12 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api.ids import IdField
+from core.api.pagination import PageField
 from media_app.api.serializers import file_url
-from vframe_search.api.pagination import SORT_FIELDS
 
 from ..models import Collection, CollectionMedia
 from ..rendering import render_notes_html
-
-_BIGINT_MAX = 2**63 - 1  # ids are bigint: a larger number can only be "not found"
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -37,23 +36,13 @@ class CollectionWriteSerializer(serializers.Serializer):
 
 
 class CollectionAddMediaSerializer(serializers.Serializer):
-    media_id = serializers.IntegerField(min_value=1, max_value=_BIGINT_MAX)
+    media_id = IdField()
     username = serializers.CharField(max_length=CollectionMedia._meta.get_field("username").max_length, allow_blank=True, required=False)
-    search_record = serializers.IntegerField(
-        min_value=1,
-        max_value=_BIGINT_MAX,
+    search_record = IdField(
         required=False,
         allow_null=True,
         help_text="Id of the search whose results showed this media (record_id of the search answer); the export lists it.",
     )
-
-    def to_internal_value(self, data):
-        # IntegerField would accept true as 1 via str(); an id is never a boolean.
-        if isinstance(data, dict) and isinstance(data.get("media_id"), bool):
-            raise serializers.ValidationError({"media_id": ["A valid integer is required."]})
-        if isinstance(data, dict) and isinstance(data.get("search_record"), bool):
-            raise serializers.ValidationError({"search_record": ["A valid integer is required."]})
-        return super().to_internal_value(data)
 
 
 class ArchivedFilterSerializer(serializers.Serializer):
@@ -103,15 +92,6 @@ class CollectionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CollectionItemsPageSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    offset = serializers.IntegerField()
-    limit = serializers.IntegerField()
-    sort = serializers.ChoiceField(choices=sorted(SORT_FIELDS))
-    order = serializers.ChoiceField(choices=["asc", "desc"])
-    results = CollectionItemSerializer(many=True)
-
-
 class CollectionDetailSerializer(CollectionSerializer):
     """One collection: notes rendered to sanitized HTML, and one page of its items
     (the view passes the page in the ``items_page`` context key)."""
@@ -126,7 +106,7 @@ class CollectionDetailSerializer(CollectionSerializer):
     def get_notes_html(self, obj: Collection) -> str:
         return render_notes_html(obj.notes)
 
-    @extend_schema_field(CollectionItemsPageSerializer)
+    @extend_schema_field(PageField(CollectionItemSerializer))
     def get_items(self, obj: Collection) -> dict:
         page = self.context["items_page"]
         return {**page, "results": CollectionItemSerializer(page["results"], many=True, context=self.context).data}

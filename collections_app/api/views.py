@@ -6,20 +6,23 @@ export (a streamed ZIP), add media, remove media.
 
 from __future__ import annotations
 
+from functools import partial
+
 from asgiref.sync import sync_to_async
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status, viewsets
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status, viewsets
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
-from vframe_search.api.errors import InvalidInput
-from vframe_search.api.pagination import OffsetLimitPagination, parse_list_params
-from vframe_search.api.permissions import IsOwnerOrStaff
+from core.api.pagination import OffsetLimitPagination, parse_list_params
+from core.api.permissions import IsOwnerOrStaff
+from core.api.schema import error_responses
+from core.errors import InvalidInput
 
 from .. import selectors, services
 from ..export import collection_export_stream, export_filename
@@ -37,30 +40,14 @@ from .serializers import (
 
 # --- schema helpers ------------------------------------------------------------------------
 
-_ERROR = inline_serializer(
-    "CollectionErrorEnvelope",
-    fields={
-        "status": serializers.ChoiceField(choices=["error"]),
-        "error": inline_serializer(
-            "CollectionError",
-            fields={
-                "code": serializers.CharField(),
-                "message": serializers.CharField(),
-                "fields": serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False),
-            },
-        ),
-    },
-)
-
-
-def _errors(*codes: int) -> dict:
-    descriptions = {
+_errors = partial(
+    error_responses,
+    {
         400: "Invalid input (per-field messages in error.fields) or malformed JSON.",
-        401: "Not authenticated.",
         404: "No such collection (or media).",
         415: "The body is not JSON.",
-    }
-    return {code: OpenApiResponse(_ERROR, description=descriptions[code]) for code in (401, *codes)}
+    },
+)
 
 
 _ID_PARAM = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Collection id")
@@ -218,7 +205,7 @@ class CollectionViewSet(viewsets.GenericViewSet):
         collection = selectors.collection_get(collection_id=pk)
         self.check_object_permissions(request, collection)
         services.collection_delete(collection=collection)
-        return Response({"id": pk, "deleted": True})
+        return Response(CollectionDeletedSerializer({"id": pk, "deleted": True}).data)
 
     @extend_schema(
         operation_id="collection_export",
@@ -277,4 +264,4 @@ class CollectionViewSet(viewsets.GenericViewSet):
     def remove_media(self, request, pk: int, media_id: int):
         collection = selectors.collection_get(collection_id=pk)
         services.collection_remove_media(collection=collection, media=media_id)
-        return Response({"deleted": True})
+        return Response(CollectionMediaRemovedSerializer({"deleted": True}).data)

@@ -18,8 +18,8 @@ from collections_app.services import (
     collection_remove_media,
     collection_update,
 )
+from core.errors import InvalidInput, NotFound
 from media_app.models import Media
-from vframe_search.api.errors import InvalidInput, NotFound
 
 pytestmark = pytest.mark.django_db
 

@@ -173,16 +173,3 @@ class MediaInfoSerializer(serializers.Serializer):
     bytes_stored = serializers.IntegerField(help_text="Sum of the byte sizes of all media and uploads (originals).")
     disk_free = serializers.IntegerField(allow_null=True, help_text="Free bytes on the volume holding the data directory.")
     disk_total = serializers.IntegerField(allow_null=True, help_text="Size in bytes of the volume holding the data directory.")
-
-
-class _ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
-
-
-class ErrorEnvelopeSerializer(serializers.Serializer):
-    """Schema-only: the error envelope every failing request answers with."""
-
-    status = serializers.ChoiceField(choices=["error"])
-    error = _ErrorDetailSerializer()

@@ -6,6 +6,8 @@ are exactly those of the API document.
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -13,17 +15,17 @@ from rest_framework import status, viewsets
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from vframe_search.api.errors import PayloadTooLarge
-from vframe_search.api.pagination import OffsetLimitPagination
-from vframe_search.api.permissions import IsOwnerOrStaff, IsStaff
-from vframe_search.api.throttles import ScopedRateThrottle
+from core.api.pagination import OffsetLimitPagination
+from core.api.permissions import IsOwnerOrStaff, IsStaff
+from core.api.schema import error_responses
+from core.api.throttles import ScopedRateThrottle
+from core.errors import PayloadTooLarge
 
 from ..models import Media, MediaType, Upload
 from ..selectors import media_get, media_get_by_sha256, media_info, media_list, media_random, media_siblings, upload_get, upload_list
 from ..services import media_delete, upload_create, upload_delete
 from .serializers import (
     DeletedSerializer,
-    ErrorEnvelopeSerializer,
     MediaDetailSerializer,
     MediaInfoSerializer,
     MediaSerializer,
@@ -36,17 +38,13 @@ _MULTIPART_OVERHEAD = 64 * 1024
 
 _ERROR_DESCRIPTIONS = {
     400: "Invalid input (paging parameters, filters, form fields or a corrupt image).",
-    401: "Not authenticated.",
     403: "Not allowed for this user.",
     404: "No such record.",
     413: "File or image dimensions above the configured limits.",
     415: "Not an image in an accepted format, or a body that is not multipart.",
     507: "The server's storage is full: nothing was stored; try again once space is freed.",
 }
-
-
-def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(ErrorEnvelopeSerializer, description=_ERROR_DESCRIPTIONS[code]) for code in (401, *codes)}
+_errors = partial(error_responses, _ERROR_DESCRIPTIONS)
 
 
 _MEDIA_TYPE_PARAM = OpenApiParameter(
@@ -99,7 +97,7 @@ class MediaViewSet(viewsets.GenericViewSet):
         """Delete a media, its files and index entries; a video takes its frames along."""
         media = media_get(media_id=id)
         media_delete(media=media)
-        return Response({"id": id, "deleted": True})
+        return Response(DeletedSerializer({"id": id, "deleted": True}).data)
 
     @extend_schema(summary="Counts of stored media and free disk space", responses={200: MediaInfoSerializer, **_errors()})
     def info(self, request):
@@ -181,4 +179,4 @@ class UploadViewSet(viewsets.GenericViewSet):
         upload = upload_get(upload_id=id)
         self.check_object_permissions(request, upload)
         upload_delete(upload=upload)
-        return Response({"id": id, "deleted": True})
+        return Response(DeletedSerializer({"id": id, "deleted": True}).data)

@@ -33,10 +33,12 @@ imported again, so rerunning finishes the job with no duplicate rows and no orph
 
 from __future__ import annotations
 
+from core.progress import Reporter
+
 from .recovery import ingest_recover
-from .results import DUPLICATE, IMPORTED, INTERRUPTED, SKIPPED, FileResult, IngestOptions, IngestSummary, Reporter
+from .results import DUPLICATE, IMPORTED, INTERRUPTED, SKIPPED, FileResult, IngestOptions, IngestSummary
 from .run import ingest_index, ingest_run
-from .walk import ingest_collect
+from .walk import allowed_server_folder, ingest_collect
 
 __all__ = [
     "DUPLICATE",
@@ -47,6 +49,7 @@ __all__ = [
     "IngestOptions",
     "IngestSummary",
     "Reporter",
+    "allowed_server_folder",
     "ingest_collect",
     "ingest_index",
     "ingest_recover",

@@ -36,6 +36,8 @@ from django.conf import settings
 from django.db import connections
 from PIL import Image
 
+from .. import hooks
+
 logger = logging.getLogger(__name__)
 
 # Decoded images held for the model thread while the model is still loading, in pixels
@@ -264,8 +266,6 @@ class IngestEmbedding:
         self._flushed_at = time.monotonic()
 
     def _flush(self, name: str) -> None:
-        from search_app.services import feature_add_vectors
-
         done_ids, done_vectors = self._done[name]
         if not done_ids:
             return
@@ -273,6 +273,6 @@ class IngestEmbedding:
         self._done[name] = ([], [])
         for feature in self.groups[name]:
             try:
-                self.stored[feature.pk] += feature_add_vectors(feature=feature, ids=ids, vectors=vectors, modelzoo_name=name)
+                self.stored[feature.pk] += sum(hooks.ingest_vectors_ready(feature=feature, ids=ids, vectors=vectors, modelzoo_name=name))
             except Exception:  # the build embeds them from the files instead
                 logger.warning("feature %s: could not store %d vectors made while importing", feature.pk, ids.size, exc_info=True)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..video import KeyframeOptions
-
-Reporter = Callable[[int, int, str], None]
 
 IMPORTED = "imported"
 DUPLICATE = "duplicate"
@@ -44,7 +42,7 @@ class IngestOptions:
     dry_run: bool = False
     workers: int = 1
     keyframes: KeyframeOptions | None = None
-    collection: Any = None  # collections_app.models.Collection
+    collection: Any = None  # a collection every stored media joins (the collections app's hook)
     username: str = ""
     features: Sequence[Any] = ()
 

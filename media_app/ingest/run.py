@@ -20,15 +20,17 @@ from django.conf import settings
 from django.db import connection, connections
 from PIL import Image
 
-from vframe_search.api.errors import DomainError, InvalidInput, UnsupportedMediaType
+from core.errors import DomainError, InvalidInput, UnsupportedMediaType
+from core.progress import Reporter
 
+from .. import hooks
 from ..imaging import ACCEPTED_FORMATS, CallerOwnedStream, hash_stream, open_image, open_image_reduced
 from ..models import Media
 from ..services import media_create_image, media_create_video
 from ..video import Interrupted, KeyframeOptions, extract_keyframes, probe_video
 from .embed import IngestEmbedding
 from .recovery import Owner, ingest_recover
-from .results import DUPLICATE, IMPORTED, INTERRUPTED, FileResult, IngestOptions, IngestSummary, Reporter, os_code, os_message, skipped
+from .results import DUPLICATE, IMPORTED, INTERRUPTED, FileResult, IngestOptions, IngestSummary, os_code, os_message, skipped
 from .walk import ingest_collect
 
 logger = logging.getLogger(__name__)
@@ -272,7 +274,7 @@ class _Batch:
         if embedding is not None:
             embedding.submit(media.pk, prepared)
         result = FileResult(path=str(path), status=IMPORTED, kind="image", media_id=media.pk)
-        self._add_to_collection(media, result)
+        self._media_stored(media, result)
         return result
 
     def _import_video(self, path: Path, sha256: str, size: int) -> FileResult:
@@ -288,7 +290,7 @@ class _Batch:
         if not created:
             return self._duplicate(path, media)
         result = FileResult(path=str(path), status=IMPORTED, kind="video", media_id=media.pk, frames=len(keyframes), warning=warning)
-        self._add_to_collection(media, result)
+        self._media_stored(media, result)
         return result
 
     def _duplicate(self, path: Path, existing: Media) -> FileResult:
@@ -301,18 +303,15 @@ class _Batch:
             message=f"already imported as {existing.media_type} #{existing.pk} {existing.original_name!r}{where}",
         )
         if not self.options.dry_run:
-            self._add_to_collection(existing, result)
+            self._media_stored(existing, result)
         return result
 
-    def _add_to_collection(self, media: Media, result: FileResult) -> None:
-        if self.options.collection is None:
-            return
-        from collections_app.services import collection_add_media
-
-        try:
-            collection_add_media(collection=self.options.collection, media=media, user=None, username=self.options.username)
-        except DomainError as exc:
-            result.warning = f"not added to collection {self.options.collection.pk}: {exc.message}"
+    def _media_stored(self, media: Media, result: FileResult) -> None:
+        """Let the apps above act on a stored media (the collections app adds it to
+        ``options.collection``); a warning they return is reported for the file."""
+        for warning in hooks.ingest_media_stored(media=media, options=self.options):
+            if warning:
+                result.warning = warning
 
 
 def _classify(fh: BinaryIO, path: Path) -> str:
@@ -347,9 +346,11 @@ def _classify(fh: BinaryIO, path: Path) -> str:
     raise UnsupportedMediaType("Neither an accepted image (JPEG, PNG, WebP, GIF, BMP, TIFF) nor a video.", code="not_media")
 
 
-def ingest_index(*, features: Iterable[Any], reporter: Reporter | None = None) -> list[Any]:
-    """Embed and index, in each feature, every media not yet in it (incremental);
-    returns what ``feature_update_index`` reported for each."""
-    from search_app.services import feature_update_index
-
-    return [feature_update_index(feature=feature, reporter=reporter) for feature in features]
+def ingest_index(*, features: Iterable[Any] | None, reporter: Reporter | None = None) -> list[Any]:
+    """Embed and index, in each feature (None: every active one), every media not yet
+    in it (incremental); returns what the registered indexer (the search app's
+    ``feature_update_index``) reported for each."""
+    results: list[Any] = []
+    for per_indexer in hooks.ingest_index(features=None if features is None else list(features), reporter=reporter):
+        results.extend(per_indexer)
+    return results

@@ -8,6 +8,8 @@ import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from django.conf import settings
+
 from .results import FileResult, os_code, os_message, skipped
 
 
@@ -69,3 +71,18 @@ def _walk(root: Path, seen_dirs: set[tuple[int, int]], problems: list[FileResult
             except OSError as exc:
                 problems.append(skipped(path, os_code(exc), os_message(exc)))
         stack.extend(reversed(subdirs))  # depth first, in name order
+
+
+def allowed_server_folder(value: str) -> Path:
+    """``value`` resolved, if it is a folder inside one of ``settings.INGEST_ALLOWED_DIRS``;
+    else ValueError saying why. ``resolve()`` follows symlinks and '..', so a link cannot
+    lead out of an allowed folder."""
+    allowed = [Path(p).resolve() for p in settings.INGEST_ALLOWED_DIRS]
+    if not allowed:
+        raise ValueError("No server folder is allowed for ingest (set VFRAME_INGEST_ALLOWED_DIRS).")
+    path = Path(value).expanduser().resolve()
+    if not any(path == root or path.is_relative_to(root) for root in allowed):
+        raise ValueError("This folder is not inside a folder allowed for ingest.")
+    if not path.is_dir():
+        raise ValueError("No such folder on the server.")
+    return path

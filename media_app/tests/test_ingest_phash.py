@@ -9,9 +9,9 @@ import pytest
 from media_app.ingest import IngestOptions, ingest_run
 from media_app.models import Media
 from media_app.tests.test_ingest_embed import folder, model_settings, one_torch_thread  # noqa: F401 (fixtures)
-from search_app.index import vector_store
+from search_app.indexing.build import feature_update_index
+from search_app.indexing.index import vector_store
 from search_app.models import Feature
-from search_app.services import feature_update_index
 
 pytestmark = pytest.mark.django_db
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.errors import InvalidInput
 from media_app.imaging import open_image, open_image_reduced
 from media_app.models import Media
 from media_app.services import media_create_image
-from vframe_search.api.errors import InvalidInput
 
 
 def photo_jpeg(width: int, height: int, seed: int = 0, *, detail: int = 8, **save_kwargs) -> bytes:

@@ -10,11 +10,11 @@ import pytest
 from django.db import connection
 
 from conftest import make_image_bytes
+from core.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from media_app import services
 from media_app.imaging import sharded_name
 from media_app.models import Media, MediaType, Upload
 from media_app.services import media_create_image, media_delete, upload_create, upload_delete
-from vframe_search.api.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 from .conftest import png_bomb, stored_files
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.errors import DomainError
 from media_app.video import KeyframeOptions, KeyframeSelector, _difference, _upright, extract_keyframes, probe_video
-from vframe_search.api.errors import DomainError
 
 VIDEO_SHA = "ab" * 32
 

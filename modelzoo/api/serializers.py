@@ -1,4 +1,4 @@
-"""Schema-only shapes of the model zoo API (the views return selector dicts)."""
+"""Output shapes of the model zoo API: the views serialize the selectors' dicts through these."""
 
 from __future__ import annotations
 

@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.schema import error_responses
+
 from ..selectors import modelzoo_get, modelzoo_list
 from .serializers import ModelDetailSerializer, ModelSerializer
-
-_ERROR = inline_serializer(
-    "ModelzooErrorEnvelope",
-    fields={
-        "status": serializers.ChoiceField(choices=["error"]),
-        "error": inline_serializer("ModelzooError", fields={"code": serializers.CharField(), "message": serializers.CharField()}),
-    },
-)
 
 
 class ModelzooListView(APIView):
     """Every model: embedding models (timm) first, then detectors (torchvision)."""
 
-    @extend_schema(summary="List models", responses={200: ModelSerializer(many=True), 401: OpenApiResponse(_ERROR, description="Not authenticated.")})
+    @extend_schema(summary="List models", responses={200: ModelSerializer(many=True), **error_responses({})})
     def get(self, request):
-        return Response(modelzoo_list())
+        return Response(ModelSerializer(modelzoo_list(), many=True).data)
 
 
 class ModelzooDetailView(APIView):
@@ -36,9 +29,8 @@ class ModelzooDetailView(APIView):
         parameters=[OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH, description="Model zoo name")],
         responses={
             200: ModelDetailSerializer,
-            401: OpenApiResponse(_ERROR, description="Not authenticated."),
-            404: OpenApiResponse(_ERROR, description="No model of that name."),
+            **error_responses({404: "No model of that name."}, 404),
         },
     )
     def get(self, request, name: str):
-        return Response(modelzoo_get(name=name))
+        return Response(ModelDetailSerializer(modelzoo_get(name=name)).data)

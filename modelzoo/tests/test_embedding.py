@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from conftest import make_image_bytes
+from core.errors import InvalidInput
 from modelzoo.embedding import Embedder, bf16_supported, build_model, get_embedder
 from modelzoo.registry import get_embedding_model
-from vframe_search.api.errors import InvalidInput
 
 
 def _reencode(data: bytes, scale: float = 0.6, quality: int = 60) -> bytes:

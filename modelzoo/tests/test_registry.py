@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.errors import NotFound
 from modelzoo.registry import MODELS, DetectionModelSpec, EmbeddingModelSpec, all_models, get_embedding_model, get_model
 from modelzoo.weights import weights_status
-from vframe_search.api.errors import NotFound
 
 
 def test_default_model_and_at_least_four_pretrained_embedding_models_are_listed(settings):

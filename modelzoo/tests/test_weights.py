@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from django.core.management import CommandError, call_command
 
+from core.errors import InvalidInput
 from modelzoo.embedding import build_model, clear_embedder_cache, get_embedder
 from modelzoo.registry import MODELS, EmbeddingModelSpec, get_model
-from modelzoo.tasks import download_model
+from tasks_app.tasks import download_model
 from modelzoo.weights import DownloadFailed, RandomWeightsDisabled, WeightsIncompatible, WeightsMissing, download_weights, resolve_weights, weights_status
-from vframe_search.api.errors import InvalidInput
 
 TINY_FILE_SPEC = EmbeddingModelSpec(
     name="tiny-from-file",

@@ -1,63 +1,51 @@
 """Near-duplicate groups: start a run, browse and export the latest one, and one media's group.
 
-Thin views over search_app.duplicates. A run is a task (``find_duplicates``) listed
+Thin views over search_app.analysis.duplicates. A run is a task (``find_duplicates``) listed
 with the user's tasks; curators may start it, since it only reads the index.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from media_app.api.serializers import MediaCompactSerializer
+from core.api.ids import IdField, id_or_404
+from core.api.schema import error_response
+from core.errors import InvalidInput
 from media_app.models import Media
 from media_app.selectors import media_get
+from search_app.analysis import duplicates
+from search_app.api.duplicate_serializers import DuplicateGroupsPageSerializer, MediaDuplicatesSerializer
+from search_app.query.search import feature_for_search
+from search_app.selectors import feature_get
+from search_app.tasks import FindDuplicatesParams
 from tasks_app.api.serializers import TaskStartedSerializer
 from tasks_app.services import task_start
-from vframe_search.api.errors import InvalidInput
-
-from .. import duplicates
-from ..search import feature_for_search
-from ..selectors import feature_get
 
 MAX_LIMIT = 200
 MEMBERS_SHOWN = 50  # per group in a page; exports list every member
 
 
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse({"$ref": "#/components/schemas/ErrorEnvelope"}, description=description)
+class RunStartSerializer(FindDuplicatesParams):
+    """The parameters of the run the POST starts; its feature is the one in the path."""
 
-
-def _big(value: int) -> int:
-    from vframe_search.api.errors import NotFound
-
-    if value > 2**62:
-        raise NotFound("Not found.")
-    return value
-
-
-class RunStartSerializer(serializers.Serializer):
-    threshold = serializers.FloatField(min_value=-1.0, max_value=1.0, default=duplicates.DEFAULT_THRESHOLD)
-    k = serializers.IntegerField(min_value=1, max_value=duplicates.MAX_K, default=duplicates.DEFAULT_K)
+    feature_id = None
 
 
 class BrowseSerializer(serializers.Serializer):
-    threshold = serializers.FloatField(min_value=-1.0, max_value=1.0, required=False)
+    threshold = serializers.FloatField(min_value=duplicates.MIN_THRESHOLD, max_value=duplicates.MAX_THRESHOLD, required=False)
     offset = serializers.IntegerField(min_value=0, default=0)
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=20)
     export = serializers.ChoiceField(choices=["csv", "json"], required=False)
 
 
 class MediaDuplicatesParams(serializers.Serializer):
-    feature = serializers.IntegerField(min_value=1, max_value=2**62, required=False)
-    threshold = serializers.FloatField(min_value=-1.0, max_value=1.0, required=False)
+    feature = IdField(required=False)
+    threshold = serializers.FloatField(min_value=duplicates.MIN_THRESHOLD, max_value=duplicates.MAX_THRESHOLD, required=False)
 
 
 def _params(serializer_class, data):
@@ -67,36 +55,9 @@ def _params(serializer_class, data):
     return ser.validated_data
 
 
-_RUN = serializers.DictField(
-    allow_null=True, help_text="The latest run: threshold, k, index_version, item_count, edge_count, group_count, seconds, created_at."
-)
-_MEMBER = inline_serializer("DuplicateMember", fields={"score": serializers.FloatField(allow_null=True), "media": MediaCompactSerializer()})
-_GROUP = inline_serializer(
-    "DuplicateGroup",
-    fields={
-        "group": serializers.IntegerField(),
-        "size": serializers.IntegerField(),
-        "score_min": serializers.FloatField(),
-        "score_max": serializers.FloatField(),
-        "media": MediaCompactSerializer(many=True),
-    },
-)
-
-
 def _export_csv(feature_id: int, threshold: float, groups) -> HttpResponse:
     """Every group and member (no paging) as a CSV download."""
-    ids = [m for g in groups for m in g.media_ids]
-    facts: dict[int, tuple[str, str]] = {}
-    for start in range(0, len(ids), 5000):
-        facts.update((pk, (sha, name)) for pk, sha, name in Media.objects.filter(pk__in=ids[start : start + 5000]).values_list("pk", "sha256", "original_name"))
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["group", "size", "score_min", "score_max", "media_id", "sha256", "original_name"])
-    for g in groups:
-        for m in g.media_ids:
-            sha, name = facts.get(m, ("", ""))
-            writer.writerow([g.number, g.size, g.score_min, g.score_max, m, sha, name])
-    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response = HttpResponse("".join(duplicates.duplicate_groups_csv(groups)), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="feature-{feature_id}-duplicates-{threshold:g}.csv"'
     return response
 
@@ -120,24 +81,13 @@ class FeatureDuplicatesView(APIView):
         ],
         responses={
             (200, "text/csv"): OpenApiTypes.BINARY,
-            (200, "application/json"): inline_serializer(
-                "DuplicateGroupsPage",
-                fields={
-                    "feature_id": serializers.IntegerField(),
-                    "run": _RUN,
-                    "threshold": serializers.FloatField(),
-                    "count": serializers.IntegerField(),
-                    "offset": serializers.IntegerField(),
-                    "limit": serializers.IntegerField(),
-                    "results": _GROUP.__class__(many=True),
-                },
-            ),
-            400: _error("Bad threshold, offset, limit or export, or a threshold below the run's."),
-            404: _error("No such feature."),
+            (200, "application/json"): DuplicateGroupsPageSerializer,
+            400: error_response("Bad threshold, offset, limit or export, or a threshold below the run's."),
+            404: error_response("No such feature."),
         },
     )
     def get(self, request, id: int):
-        feature = feature_get(feature_id=_big(id))
+        feature = feature_get(feature_id=id_or_404(id))
         p = _params(BrowseSerializer, request.query_params)
         run, threshold, groups, _ = duplicates.duplicate_groups(feature_id=feature.pk, threshold=p.get("threshold"))
         if p.get("export") == "csv":
@@ -149,20 +99,11 @@ class FeatureDuplicatesView(APIView):
         page = groups[offset : offset + limit]
         shown = [m for g in page for m in g.media_ids[:shown_per_group]]
         media = {m.pk: m for m in Media.objects.filter(pk__in=shown)}
-        ctx = {"request": request}
-        results = [
-            {
-                "group": g.number,
-                "size": g.size,
-                "score_min": g.score_min,
-                "score_max": g.score_max,
-                "media": MediaCompactSerializer([media[m] for m in g.media_ids[:shown_per_group] if m in media], many=True, context=ctx).data,
-            }
-            for g in page
-        ]
-        response = Response(
-            {"feature_id": feature.pk, "run": run, "threshold": threshold, "count": len(groups), "offset": offset, "limit": limit, "results": results}
+        answer = DuplicateGroupsPageSerializer(
+            {"feature_id": feature.pk, "run": run, "threshold": threshold, "count": len(groups), "offset": offset, "limit": limit, "results": page},
+            context={"request": request, "media": media, "members_shown": shown_per_group},
         )
+        response = Response(answer.data)
         if everything:
             response["Content-Disposition"] = f'attachment; filename="feature-{feature.pk}-duplicates-{threshold:g}.json"'
         return response
@@ -172,13 +113,13 @@ class FeatureDuplicatesView(APIView):
         request=RunStartSerializer,
         responses={
             202: TaskStartedSerializer,
-            400: _error("Bad threshold or k."),
-            404: _error("No such feature."),
-            503: _error("The task queue cannot be reached."),
+            400: error_response("Bad threshold or k."),
+            404: error_response("No such feature."),
+            503: error_response("The task queue cannot be reached."),
         },
     )
     def post(self, request, id: int):
-        feature = feature_get(feature_id=_big(id))
+        feature = feature_get(feature_id=id_or_404(id))
         p = _params(RunStartSerializer, request.data)
         run = task_start(name="find_duplicates", params={"feature_id": feature.pk, **p}, user=request.user)
         return Response(TaskStartedSerializer(run).data, status=status.HTTP_202_ACCEPTED)
@@ -194,34 +135,21 @@ class MediaDuplicatesView(APIView):
             OpenApiParameter("threshold", OpenApiTypes.FLOAT, description="At this cosine similarity (default: the run's; not below it)."),
         ],
         responses={
-            200: inline_serializer(
-                "MediaDuplicates",
-                fields={
-                    "media_id": serializers.IntegerField(),
-                    "feature_id": serializers.IntegerField(),
-                    "run": _RUN,
-                    "threshold": serializers.FloatField(),
-                    "group": serializers.IntegerField(allow_null=True),
-                    "size": serializers.IntegerField(),
-                    "results": _MEMBER.__class__(many=True),
-                },
-            ),
-            400: _error("Bad feature or threshold."),
-            404: _error("No such media or feature."),
-            409: _error("No feature is ready (when none is named)."),
+            200: MediaDuplicatesSerializer,
+            400: error_response("Bad feature or threshold."),
+            404: error_response("No such media or feature."),
+            409: error_response("No feature is ready (when none is named)."),
         },
     )
     def get(self, request, id: int):
-        media = media_get(media_id=_big(id))
+        media = media_get(media_id=id_or_404(id))
         p = _params(MediaDuplicatesParams, request.query_params)
         feature = feature_get(feature_id=p["feature"]) if "feature" in p else feature_for_search(None)
         run, threshold, group, scores = duplicates.media_duplicates(feature=feature, media_id=media.pk, threshold=p.get("threshold"))
         others = [m for m in (group.media_ids if group else ()) if m != media.pk]
         rows = {m.pk: m for m in Media.objects.filter(pk__in=others)}
         ordered = sorted((m for m in others if m in rows), key=lambda m: (-(scores.get(m) if scores.get(m) is not None else -2.0), m))
-        ctx = {"request": request}
-        results = [{"score": scores.get(m), "media": MediaCompactSerializer(rows[m], context=ctx).data} for m in ordered]
-        return Response(
+        answer = MediaDuplicatesSerializer(
             {
                 "media_id": media.pk,
                 "feature_id": feature.pk,
@@ -229,6 +157,8 @@ class MediaDuplicatesView(APIView):
                 "threshold": threshold,
                 "group": group.number if group else None,
                 "size": group.size if group else 0,
-                "results": results,
-            }
+                "results": [{"score": scores.get(m), "media": rows[m]} for m in ordered],
+            },
+            context={"request": request},
         )
+        return Response(answer.data)

@@ -7,9 +7,8 @@ from django.conf import settings
 from rest_framework import serializers
 
 from modelzoo.registry import MODELS
-
-from ..index import INDEX_TYPES
-from ..models import Feature
+from search_app.indexing.index import INDEX_TYPES
+from search_app.models import Feature
 
 
 class FeatureSerializer(serializers.ModelSerializer):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .duplicate_views import FeatureDuplicatesView
-from .feature_views import FeatureViewSet
+from search_app.api.duplicate_views import FeatureDuplicatesView
+from search_app.api.feature_views import FeatureViewSet
 
 urlpatterns = [
     path("", FeatureViewSet.as_view({"get": "list", "post": "create"}), name="feature-list"),

@@ -2,46 +2,31 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status, viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status, viewsets
 from rest_framework.response import Response
 
-from vframe_search.api.pagination import OffsetLimitPagination
-from vframe_search.api.permissions import IsStaffOrReadOnly
+from core.api.pagination import OffsetLimitPagination
+from core.api.permissions import IsStaffOrReadOnly
+from core.api.schema import error_responses
+from search_app.api.feature_serializers import FeatureCreateSerializer, FeatureDeletedSerializer, FeatureSerializer, FeatureUpdateSerializer
+from search_app.models import Feature
+from search_app.selectors import feature_get, feature_list
+from search_app.services import feature_create, feature_delete, feature_update
 
-from ..models import Feature
-from ..selectors import feature_get, feature_list
-from ..services import feature_create, feature_delete, feature_update
-from .feature_serializers import FeatureCreateSerializer, FeatureDeletedSerializer, FeatureSerializer, FeatureUpdateSerializer
-
-_ERROR = inline_serializer(
-    "FeatureErrorEnvelope",
-    fields={
-        "status": serializers.ChoiceField(choices=["error"]),
-        "error": inline_serializer(
-            "FeatureError",
-            fields={
-                "code": serializers.CharField(),
-                "message": serializers.CharField(),
-                "fields": serializers.DictField(required=False),
-            },
-        ),
+_errors = partial(
+    error_responses,
+    {
+        400: "Invalid input: unknown model or index type, bad index parameters, bad paging values (per-field messages in error.fields).",
+        403: "Only staff may create, change or delete features.",
+        404: "No such feature.",
+        409: "The model of a feature that already holds vectors cannot change; create a new feature.",
+        503: "The model's weights are not on this machine (error.code weights_missing; the message says how to get them).",
     },
 )
-
-_DESCRIPTIONS = {
-    400: "Invalid input: unknown model or index type, bad index parameters, bad paging values (per-field messages in error.fields).",
-    401: "Not authenticated.",
-    403: "Only staff may create, change or delete features.",
-    404: "No such feature.",
-    409: "The model of a feature that already holds vectors cannot change; create a new feature.",
-    503: "The model's weights are not on this machine (error.code weights_missing; the message says how to get them).",
-}
-
-
-def _errors(*codes: int) -> dict:
-    return {code: OpenApiResponse(_ERROR, description=_DESCRIPTIONS[code]) for code in (401, *codes)}
 
 
 _ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Feature id")
@@ -110,4 +95,4 @@ class FeatureViewSet(viewsets.GenericViewSet):
     def destroy(self, request, id: int):
         feature = feature_get(feature_id=id)
         feature_delete(feature=feature)
-        return Response({"id": id, "deleted": True})
+        return Response(FeatureDeletedSerializer({"id": id, "deleted": True}).data)

@@ -6,37 +6,21 @@ from __future__ import annotations
 from django.core.files.storage import default_storage
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.pagination import OffsetLimitPagination
+from core.api.permissions import IsStaff
+from core.api.schema import error_response
+from core.api.throttles import ScopedRateThrottle
+from core.errors import Conflict, InvalidInput, NotFound
+from search_app.analysis import batch
+from search_app.api.search_serializers import SearchRecordFilterSerializer, SearchRecordSerializer
+from search_app.query import records
 from tasks_app.models import TaskState
-from vframe_search.api.errors import Conflict, InvalidInput, NotFound
-from vframe_search.api.pagination import OffsetLimitPagination
-from vframe_search.api.permissions import IsStaff
-from vframe_search.api.throttles import ScopedRateThrottle
-
-from .. import batch, records
-from .search_serializers import SearchRecordFilterSerializer, SearchRecordSerializer
-
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse({"$ref": "#/components/schemas/ErrorEnvelope"}, description=description)
-
-
-_RECORD_PAGE = inline_serializer(
-    "SearchRecordPage",
-    fields={
-        "count": serializers.IntegerField(),
-        "offset": serializers.IntegerField(),
-        "limit": serializers.IntegerField(),
-        "sort": serializers.ChoiceField(choices=["date", "id"]),
-        "order": serializers.ChoiceField(choices=["asc", "desc"]),
-        "results": SearchRecordSerializer(many=True),
-    },
-)
 
 
 class SearchRecordListView(APIView):
@@ -44,26 +28,24 @@ class SearchRecordListView(APIView):
     the record is append-only, so this route has no write methods."""
 
     permission_classes = [IsStaff]
+    pagination_class = OffsetLimitPagination
     staff_only_message = "Only staff may browse the search record."
 
     @extend_schema(
+        operation_id="search_records_retrieve",  # its name before it was described as a list
         parameters=[
-            OpenApiParameter("offset", OpenApiTypes.INT),
-            OpenApiParameter("limit", OpenApiTypes.INT),
-            OpenApiParameter("sort", OpenApiTypes.STR, enum=["date", "id"]),
-            OpenApiParameter("order", OpenApiTypes.STR, enum=["asc", "desc"]),
             OpenApiParameter("user", OpenApiTypes.INT, description="Only searches by this user id."),
             OpenApiParameter("media", OpenApiTypes.INT, description="Only searches with this media as the query."),
         ],
-        responses={200: _RECORD_PAGE},
+        responses={200: SearchRecordSerializer(many=True)},
     )
     def get(self, request):
         filters = SearchRecordFilterSerializer(data={k: v for k, v in request.query_params.items() if k in ("user", "media") and v != ""})
         filters.is_valid(raise_exception=True)
         qs = records.search_record_list(user_id=filters.validated_data.get("user"), media_id=filters.validated_data.get("media"))
-        paginator = OffsetLimitPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response([records.search_record_as_dict(r) for r in page])
+        return paginator.get_paginated_response(SearchRecordSerializer([records.search_record_as_dict(r) for r in page], many=True).data)
 
 
 class BatchStartedSerializer(serializers.Serializer):
@@ -97,7 +79,7 @@ class BatchSearchView(APIView):
                 },
             }
         },
-        responses={202: BatchStartedSerializer, 400: _error("No query image could be used, or a parameter is invalid.")},
+        responses={202: BatchStartedSerializer, 400: error_response("No query image could be used, or a parameter is invalid.")},
     )
     def post(self, request):
         from tasks_app.services import task_start
@@ -107,7 +89,7 @@ class BatchSearchView(APIView):
         if not files and not archives:
             raise InvalidInput("Send query images as files, or a ZIP of them as zip.", fields={"files": ["No file was sent."]})
         # Check the parameters before storing anything.
-        from tasks_app.registry import BatchSearchParams
+        from search_app.tasks import BatchSearchParams
 
         check = BatchSearchParams(data=params)
         check.is_valid()
@@ -118,7 +100,8 @@ class BatchSearchView(APIView):
         if not got.queries:
             raise InvalidInput("None of the files is a usable image.", fields={"files": [f"{s['name']}: {s['message']}" for s in got.skipped[:50]]})
         run = task_start(name="batch_search", params={**params, "queries": got.queries, "skipped": got.skipped}, user=request.user)
-        return Response({"task_id": run.task_id, "queries": len(got.queries), "skipped": got.skipped}, status=status.HTTP_202_ACCEPTED)
+        started = BatchStartedSerializer({"task_id": run.task_id, "queries": len(got.queries), "skipped": got.skipped})
+        return Response(started.data, status=status.HTTP_202_ACCEPTED)
 
 
 _CONTENT_TYPES = {"html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8", "zip": "application/zip"}
@@ -131,8 +114,8 @@ def _report_view(fmt: str):
         @extend_schema(
             responses={
                 (200, _CONTENT_TYPES[fmt].split(";")[0]): OpenApiTypes.BINARY,
-                404: _error("No such run, or not yours."),
-                409: _error("The run has not finished (or failed)."),
+                404: error_response("No such run, or not yours."),
+                409: error_response("The run has not finished (or failed)."),
             }
         )
         def get(self, request, task_id: str):

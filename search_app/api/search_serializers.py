@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
-from collections_app.models import Collection
+from core.api.ids import IdField
 from media_app.api.serializers import MediaSerializer, UploadSerializer
 from media_app.models import MediaType
-
-from ..search import MAX_DEPTH, SearchOptions
+from search_app.hooks import collection_members
+from search_app.query.search import MAX_DEPTH, SearchOptions
 
 # A region narrower or lower than this share of the image is too small to mean anything.
 MIN_BOX_SIDE = 0.02
@@ -42,10 +42,10 @@ class SearchParamsSerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, required=False)
     include_self = serializers.BooleanField(default=False)
     media_type = serializers.ChoiceField(choices=MediaType.values, required=False)
-    collection = serializers.IntegerField(min_value=1, required=False)
+    collection = IdField(required=False)
     min_score = serializers.FloatField(min_value=-1.0, max_value=1.0, required=False)
     group = serializers.ChoiceField(choices=["video"], required=False)
-    feature = serializers.IntegerField(min_value=1, required=False)
+    feature = IdField(required=False)
     box = serializers.CharField(required=False, max_length=200, help_text="Region search: x1,y1,x2,y2 normalised to 0..1 on the upright query image.")
 
     def validate_box(self, value: str) -> tuple[float, float, float, float]:
@@ -57,13 +57,8 @@ class SearchParamsSerializer(serializers.Serializer):
         return value
 
     def validate_collection(self, value: int) -> int:
-        if value > 2**62 or not Collection.objects.filter(pk=value).exists():
+        if collection_members(value) is None:
             raise serializers.ValidationError(f"No collection with id {value}.")
-        return value
-
-    def validate_feature(self, value: int) -> int:
-        if value > 2**62:
-            raise serializers.ValidationError("No such feature.")
         return value
 
     def validate(self, attrs):
@@ -95,7 +90,7 @@ def parse_search_params(query_params) -> SearchOptions:
 
 
 class CompareParamsSerializer(serializers.Serializer):
-    compare_feature = serializers.IntegerField(min_value=1, max_value=2**62, required=False)
+    compare_feature = IdField(required=False)
 
 
 def parse_compare_feature(query_params) -> int | None:
@@ -191,7 +186,7 @@ class SearchInfoSerializer(serializers.Serializer):
 
 
 class SearchRecordSerializer(serializers.Serializer):
-    """One logged search (search_app.records.search_record_as_dict)."""
+    """One logged search (search_app.query.records.search_record_as_dict)."""
 
     id = serializers.IntegerField()
     created_at = serializers.DateTimeField()
@@ -210,5 +205,5 @@ class SearchRecordSerializer(serializers.Serializer):
 
 
 class SearchRecordFilterSerializer(serializers.Serializer):
-    user = serializers.IntegerField(min_value=1, max_value=2**62, required=False)
-    media = serializers.IntegerField(min_value=1, max_value=2**62, required=False)
+    user = IdField(required=False)
+    media = IdField(required=False)

@@ -1,21 +1,22 @@
-"""The Search API: thin views over search_app.search."""
+"""The Search API: thin views over search_app.query.search."""
 
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.ids import id_or_404
+from core.api.permissions import IsStaff
+from core.api.schema import error_response
+from core.api.throttles import ScopedRateThrottle
+from core.errors import NotFound
 from media_app.api.serializers import MediaSerializer, UploadSerializer
 from media_app.models import Media, Upload
-from vframe_search.api.errors import NotFound
-from vframe_search.api.permissions import IsStaff
-from vframe_search.api.throttles import ScopedRateThrottle
-
-from .. import records, search
-from ..compare import hit_scores
-from .search_serializers import SearchInfoSerializer, SearchLoadSerializer, SearchResultSerializer, parse_compare_feature, parse_search_params
+from search_app.api.search_serializers import SearchInfoSerializer, SearchLoadSerializer, SearchResultSerializer, parse_compare_feature, parse_search_params
+from search_app.query import records, search
+from search_app.query.compare import hit_scores
 
 SEARCH_PARAMS = [
     OpenApiParameter("offset", OpenApiTypes.INT, description="Results to skip (offset + limit <= 4096)."),
@@ -35,16 +36,11 @@ SEARCH_PARAMS = [
 ]
 
 
-def _error(description: str) -> OpenApiResponse:
-    # The error envelope component that vframe_search.api.schema adds to the schema.
-    return OpenApiResponse({"$ref": "#/components/schemas/ErrorEnvelope"}, description=description)
-
-
 _SEARCH_ERRORS = {
-    409: _error("No feature is ready to search, its index is building, failed or empty, or a video has no indexed frames (error.code says which)."),
-    503: _error("The model's weights, the index file or the detection model cannot be loaded here (the message says why)."),
+    409: error_response("No feature is ready to search, its index is building, failed or empty, or a video has no indexed frames (error.code says which)."),
+    503: error_response("The model's weights, the index file or the detection model cannot be loaded here (the message says why)."),
 }
-_LOAD_ERRORS = {409: _error("The feature's index is not ready."), 503: _error("The index file or model cannot be loaded here.")}
+_LOAD_ERRORS = {409: error_response("The feature's index is not ready."), 503: error_response("The index file or model cannot be loaded here.")}
 
 
 class SearchView(APIView):
@@ -105,19 +101,13 @@ def _respond(request, outcome: search.SearchOutcome, options: search.SearchOptio
     return Response(body)
 
 
-def _big_id(value: int) -> int:
-    if value > 2**62:
-        raise NotFound("Not found.")
-    return value
-
-
 @extend_schema(parameters=SEARCH_PARAMS, responses={200: SearchResultSerializer, **_SEARCH_ERRORS})
 class SearchMediaView(SearchView):
     """Search with a media of the collection (by id)."""
 
     def get(self, request, id: int):
         options = parse_search_params(request.query_params)
-        media = Media.objects.filter(pk=_big_id(id)).first()
+        media = Media.objects.filter(pk=id_or_404(id)).first()
         if media is None:
             raise NotFound(f"No media with id {id}.")
         return _respond(request, search.search_run(query=search.SearchQuery(kind="media", media=media), options=options), options, route="media")
@@ -138,7 +128,7 @@ class SearchUploadView(SearchView):
 
     def get(self, request, id: int):
         options = parse_search_params(request.query_params)
-        upload = Upload.objects.filter(pk=_big_id(id)).first()
+        upload = Upload.objects.filter(pk=id_or_404(id)).first()
         if upload is None:
             raise NotFound(f"No upload with id {id}.")
         return _respond(request, search.search_run(query=search.SearchQuery(kind="upload", upload=upload), options=options), options, route="upload")
@@ -158,7 +148,7 @@ class SearchLoadView(StaffSettingView):
     """Make a feature the default for searches (stored; every process follows)."""
 
     def get(self, request, id: int):
-        feature = search.feature_load(feature_id=_big_id(id), user=request.user)
+        feature = search.feature_load(feature_id=id_or_404(id), user=request.user)
         return Response({"feature_id": feature.pk, "modelzoo_name": feature.modelzoo_name, "index_version": feature.index_version})
 
 

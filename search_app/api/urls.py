@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from . import record_views as r
-from . import search_views as v
+from search_app.api import record_views as r
+from search_app.api import search_views as v
 
 urlpatterns = [
     path("info/", v.SearchInfoView.as_view(), name="search-info"),

@@ -10,11 +10,11 @@ import pytest
 from PIL import Image
 
 from conftest import make_image_bytes
-from search_app import engine
-from search_app.duplicates import duplicate_groups, feature_duplicate_groups, group_edges, media_duplicates
+from core.errors import InvalidInput
+from search_app.analysis.duplicates import duplicate_groups, feature_duplicate_groups, group_edges, media_duplicates
+from search_app.indexing import engine
+from search_app.indexing.build import feature_update_index
 from search_app.models import Feature
-from search_app.services import feature_update_index
-from vframe_search.api.errors import InvalidInput
 
 N_DISTINCT = 12
 

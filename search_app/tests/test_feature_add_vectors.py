@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from modelzoo.embedding import Embedder, get_embedder
-from search_app.index import vector_store
-from search_app.services import feature_add_vectors, feature_update_index
-from search_app.vectors import VectorStore
+from search_app.indexing.build import feature_add_vectors, feature_update_index
+from search_app.indexing.index import vector_store
+from search_app.indexing.vectors import VectorStore
 
 
 def _vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:

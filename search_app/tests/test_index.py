@@ -8,7 +8,8 @@ import threading
 import numpy as np
 import pytest
 
-from search_app.index import (
+from core.errors import InvalidInput
+from search_app.indexing.index import (
     IndexNotReady,
     load_index,
     load_index_version,
@@ -17,7 +18,6 @@ from search_app.index import (
     validate_index_params,
     vector_store,
 )
-from vframe_search.api.errors import InvalidInput
 
 DIM = 16
 PARAMS = {"M": 8, "ef_construction": 64, "ef": 32}
@@ -41,7 +41,7 @@ def feature_id(settings, tmp_path):
 
 
 def _build(feature_id, index_type, current, params=PARAMS, **kw):
-    from search_app.index import feature_dir
+    from search_app.indexing.index import feature_dir
 
     return update_index_files(
         directory=feature_dir(feature_id),

@@ -9,15 +9,17 @@ import numpy as np
 import pytest
 from django.db import connection
 
+from core.errors import Conflict, InvalidInput
+from core.progress import ProgressReporter
 from media_app.models import Media, MediaType
 from media_app.services import media_delete
 from search_app import services
-from search_app.index import feature_dir, load_index, vector_store
+from search_app.indexing import build
+from search_app.indexing.build import feature_update_index
+from search_app.indexing.index import feature_dir, load_index, vector_store
 from search_app.models import Feature, FeatureStatus
-from search_app.services import feature_create, feature_delete, feature_forget_media, feature_update, feature_update_index
+from search_app.services import feature_create, feature_delete, feature_forget_media, feature_update
 from search_app.tasks import build_index
-from tasks_app.progress import ProgressReporter
-from vframe_search.api.errors import Conflict, InvalidInput
 
 
 def _store(feature):
@@ -157,7 +159,7 @@ def test_crash_before_rename_keeps_previous_index_and_rerun_completes_without_du
     feature_update_index(feature=feature)
     more = [make_media(s) for s in range(20, 24)]
 
-    from search_app import index as index_module
+    from search_app.indexing import index as index_module
 
     real_write = index_module._write_version
 
@@ -197,7 +199,7 @@ def test_crash_while_embedding_keeps_written_shards_and_rerun_has_no_duplicates(
     # The embedder is cached per process with the batch size it was made with: make a
     # fresh one with batches of 4, and drop it afterwards.
     from modelzoo.embedding import clear_embedder_cache
-    from search_app.vectors import VectorStore
+    from search_app.indexing.vectors import VectorStore
 
     clear_embedder_cache()
     request.addfinalizer(clear_embedder_cache)
@@ -250,8 +252,8 @@ def test_progress_is_reported_through_the_reporter(make_media, tiny_feature):
 def test_a_second_build_does_not_run_while_one_holds_the_claim(make_media, tiny_feature):
     make_media(1)
     feature = tiny_feature()
-    token = services._claim(feature.pk)
-    assert token and services._claim(feature.pk) is None
+    token = build._claim(feature.pk)
+    assert token and build._claim(feature.pk) is None
     result = feature_update_index(feature=feature)
     assert result["claimed"] is False
     feature.refresh_from_db()
@@ -261,7 +263,7 @@ def test_a_second_build_does_not_run_while_one_holds_the_claim(make_media, tiny_
 def test_a_stale_claim_is_taken_over(make_media, tiny_feature, settings):
     make_media(1)
     feature = tiny_feature()
-    assert services._claim(feature.pk)
+    assert build._claim(feature.pk)
     settings.INDEX_BUILD_STALE_SECONDS = 0
     Feature.objects.filter(pk=feature.pk).update(heartbeat_at="2000-01-01T00:00:00Z")
     result = feature_update_index(feature=feature)
@@ -283,7 +285,7 @@ def test_a_build_that_cannot_be_queued_leaves_the_write_and_says_why(make_media,
     assert feature.status == FeatureStatus.FAILED and "task queue is unreachable" in feature.error
 
     running = tiny_feature()
-    assert services._claim(running.pk)
+    assert build._claim(running.pk)
     with django_capture_on_commit_callbacks(execute=True):
         services.feature_schedule_build(feature=running)
     running.refresh_from_db()
@@ -295,8 +297,8 @@ def test_the_claim_of_a_build_whose_process_died_is_taken_over_at_once(make_medi
     build's lock, so a rerun need not wait INDEX_BUILD_STALE_SECONDS."""
     make_media(1)
     feature = tiny_feature()
-    dead = services._claim(feature.pk)
-    lock = services._BuildLock(feature.pk)
+    dead = build._claim(feature.pk)
+    lock = build._BuildLock(feature.pk)
     assert lock.hold(dead)
     lock.release()  # what the kernel does when the builder's process dies
 
@@ -310,8 +312,8 @@ def test_the_claim_of_a_build_whose_process_died_is_taken_over_at_once(make_medi
 def test_a_live_build_keeps_its_claim_and_a_dead_one_of_another_token_is_not_guessed(make_media, tiny_feature):
     make_media(1)
     feature = tiny_feature()
-    running = services._claim(feature.pk)
-    lock = services._BuildLock(feature.pk)
+    running = build._claim(feature.pk)
+    lock = build._BuildLock(feature.pk)
     assert lock.hold(running)
     try:
         assert feature_update_index(feature=feature)["claimed"] is False  # its builder holds the lock
@@ -319,7 +321,7 @@ def test_a_live_build_keeps_its_claim_and_a_dead_one_of_another_token_is_not_gue
         lock.release()
     # A lock file naming another token (a build on another host, or one that died before
     # writing its token) proves nothing about this claim: the heartbeat decides.
-    services._BuildLock(feature.pk).path.write_text("f" * 32)
+    build._BuildLock(feature.pk).path.write_text("f" * 32)
     assert feature_update_index(feature=feature)["claimed"] is False
     feature.refresh_from_db()
     assert feature.build_token == running and feature.build_requested
@@ -356,7 +358,7 @@ def test_concurrent_claims_only_one_wins(tiny_feature):
     def claim():
         try:
             barrier.wait()
-            tokens.append(services._claim(feature.pk))
+            tokens.append(build._claim(feature.pk))
         finally:
             connection.close()
 

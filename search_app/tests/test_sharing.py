@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from search_app import engine, sharing
-from search_app.index import feature_dir, vector_store
+from search_app.indexing import engine, sharing
+from search_app.indexing.build import feature_update_index
+from search_app.indexing.index import feature_dir, vector_store
 from search_app.models import Feature
-from search_app.services import feature_update_index
 
 
 @pytest.fixture

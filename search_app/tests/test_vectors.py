@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from search_app.vectors import VectorStore
+from search_app.indexing.vectors import VectorStore
 
 
 def _vectors(n: int, dim: int = 8, seed: int = 0) -> np.ndarray:

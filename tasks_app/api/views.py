@@ -6,13 +6,15 @@ those of the API document (plus task/recent/, task/<id>/ and task/<id>/cancel/).
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status, viewsets
+from functools import partial
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status, viewsets
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
-from vframe_search.api.pagination import OffsetLimitPagination
+from core.api.pagination import OffsetLimitPagination
+from core.api.schema import error_responses
 
 from .. import selectors, services
 from ..models import TaskState
@@ -25,57 +27,29 @@ from .serializers import (
     TaskStartedSerializer,
 )
 
-_ERROR = inline_serializer(
-    "TaskErrorEnvelope",
-    fields={
-        "status": serializers.ChoiceField(choices=["error"]),
-        "error": inline_serializer(
-            "TaskError",
-            fields={"code": serializers.CharField(), "message": serializers.CharField(), "fields": serializers.DictField(required=False)},
-        ),
+_errors = partial(
+    error_responses,
+    {
+        400: "Unknown task or invalid params (reasons in error.fields).",
+        403: "Staff-only task.",
+        404: "No such task (or not one of yours).",
+        409: "The task has already finished.",
+        415: "The body is not JSON.",
+        503: "The broker, Redis or every worker is unreachable (the reason is in error.message).",
     },
 )
-_DESCRIPTIONS = {
-    400: "Unknown task or invalid params (reasons in error.fields).",
-    401: "Not authenticated.",
-    403: "Staff-only task.",
-    404: "No such task (or not one of yours).",
-    409: "The task has already finished.",
-    415: "The body is not JSON.",
-    503: "The broker, Redis or every worker is unreachable (the reason is in error.message).",
-}
-
-
-_PAGE_PARAMS = [
-    OpenApiParameter("offset", OpenApiTypes.INT),
-    OpenApiParameter("limit", OpenApiTypes.INT),
-    OpenApiParameter("sort", OpenApiTypes.STR, enum=["date", "id"]),
-    OpenApiParameter("order", OpenApiTypes.STR, enum=["asc", "desc"]),
-]
-# recent/ answers one page (OffsetLimitPagination's shape) of task runs.
-_RECENT_PAGE = inline_serializer(
-    "TaskRunPage",
-    fields={
-        "count": serializers.IntegerField(),
-        "offset": serializers.IntegerField(),
-        "limit": serializers.IntegerField(),
-        "sort": serializers.ChoiceField(choices=["date", "id"]),
-        "order": serializers.ChoiceField(choices=["asc", "desc"]),
-        "results": TaskRunSerializer(many=True),
-    },
-)
-
-
-def _errors(*codes: int) -> dict:
-    return {code: OpenApiResponse(_ERROR, description=_DESCRIPTIONS[code]) for code in (401, *codes)}
 
 
 class TaskViewSet(viewsets.ViewSet):
     """Background tasks: what may run, start one, watch it, cancel it, see the queues."""
 
     parser_classes = [JSONParser]
-    # No pagination_class: drf-spectacular would then describe list (a plain list of
-    # task specs) as a page. Only recent/ pages, with its own paginator.
+
+    @property
+    def pagination_class(self):
+        # Only recent/ pages: list is a plain list of task specs, and drf-spectacular
+        # would describe it as a page too.
+        return OffsetLimitPagination if getattr(self, "action", None) == "recent" else None
 
     @extend_schema(summary="Tasks you may run, with their parameter schemas", responses={200: TaskSpecSerializer(many=True), **_errors()})
     def list(self, request):
@@ -102,12 +76,12 @@ class TaskViewSet(viewsets.ViewSet):
         return Response(TaskStartedSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
+        operation_id="task_recent_retrieve",  # its name before it was described as a list
         summary="Recent tasks (yours; staff see all)",
-        parameters=_PAGE_PARAMS,
-        responses={200: _RECENT_PAGE, **_errors(400)},
+        responses={200: TaskRunSerializer(many=True), **_errors(400)},
     )
     def recent(self, request):
-        paginator = OffsetLimitPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.task_run_list(user=request.user), request, view=self)
         return paginator.get_paginated_response(TaskRunSerializer(page, many=True).data)
 
@@ -132,4 +106,4 @@ class SocketViewSet(viewsets.ViewSet):
 
     @extend_schema(summary="Connected websocket clients and Celery workers", responses={200: ConnectedSerializer, **_errors(503)})
     def clients(self, request):
-        return Response(selectors.connected_clients())
+        return Response(ConnectedSerializer(selectors.connected_clients()).data)

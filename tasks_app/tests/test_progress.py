@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 
+from core.progress import NullReporter, Progress, ProgressReporter, as_reporter
 from tasks_app import progress
-from tasks_app.progress import CeleryTaskReporter, NullReporter, Progress, ProgressReporter, as_reporter
+from tasks_app.progress import CeleryTaskReporter
 
 
 def test_base_reporter_keeps_the_last_report_and_logs_the_final_one(caplog):
     reporter = ProgressReporter("job", log_every=3600)
-    with caplog.at_level(logging.INFO, logger="tasks_app.progress"):
+    with caplog.at_level(logging.INFO, logger="core.progress"):
         reporter(1, 10, "start")
         reporter(5, 10, "middle")
         reporter(10, 10, "done")

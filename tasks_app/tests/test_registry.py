@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.errors import InvalidInput, PermissionDeniedError
 from tasks_app.registry import TASKS, params_schema, task_spec_get, task_specs_for
-from vframe_search.api.errors import InvalidInput, PermissionDeniedError
 
 
 def test_unknown_task_name_is_invalid_and_lists_what_is_available(user):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from core.errors import Conflict, ServiceUnavailable
 from tasks_app import services
 from tasks_app.events import STAFF_GROUP, TaskCancelled, user_group
 from tasks_app.models import TaskRun, TaskState
-from vframe_search.api.errors import Conflict, ServiceUnavailable
 
 
 def _events(sent, task_id):

@@ -123,8 +123,8 @@ def _media(seeds) -> list:
 
 
 def _assert_previous_version_serves(feature, version: int, media_ids: list[int]) -> None:
-    from search_app import engine
-    from search_app.index import load_index
+    from search_app.indexing import engine
+    from search_app.indexing.index import load_index
 
     feature.refresh_from_db()
     assert feature.index_version == version
@@ -137,8 +137,8 @@ def _assert_previous_version_serves(feature, version: int, media_ids: list[int])
 def _nothing_half_written(index_dir: Path, failed_version: int | None = None) -> None:
     """No temporary file anywhere, no file of the version whose build failed, and every
     vector shard readable."""
-    from search_app.index import VERSION_RE
-    from search_app.vectors import SHARD_RE
+    from search_app.indexing.index import VERSION_RE
+    from search_app.indexing.vectors import SHARD_RE
 
     names = [p.name for p in index_dir.rglob("*") if p.is_file()]
     assert not [n for n in names if n.endswith(".tmp")], names
@@ -152,9 +152,10 @@ def _nothing_half_written(index_dir: Path, failed_version: int | None = None) ->
 
 @pytest.mark.parametrize("stage", ["storing-vectors", "writing-the-index-file"])
 def test_index_build_on_a_full_disk_fails_with_the_reason_and_the_previous_version_keeps_serving(db, small_disk, index_on_small_disk, stage):
-    from search_app.index import vector_store
+    from search_app.indexing.build import feature_update_index
+    from search_app.indexing.index import vector_store
     from search_app.models import Feature, FeatureStatus
-    from search_app.services import feature_update, feature_update_index
+    from search_app.services import feature_update
 
     first = _media(range(6))
     feature = Feature.objects.create(modelzoo_name="tiny-random")

@@ -201,10 +201,10 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_exif_rotated_image_is_embedded_upright_in_the_index_and_as_a_query(api, db, tiny_model):
     from media_app.services import media_create_image
-    from search_app.index import load_index
+    from search_app.indexing.build import feature_update_index
+    from search_app.indexing.index import load_index
     from search_app.models import Feature
-    from search_app.search import upload_vector
-    from search_app.services import feature_update_index
+    from search_app.query.search import upload_vector
 
     upright_img = corpus.pattern()
     rotated = corpus.exif_rotated(upright_img)

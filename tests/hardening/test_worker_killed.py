@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import make_image_bytes
-from search_app.vectors import VectorStore
+from search_app.indexing.vectors import VectorStore
 from tasks_app.tests.live import wait_for
 
 from .processes import manage

@@ -17,9 +17,9 @@ from django.views.generic import TemplateView
 from collections_app.models import CollectionMedia
 from collections_app.rendering import render_notes_html
 from collections_app.selectors import collection_get, collection_list
+from core.errors import NotFound
 from media_app.models import MediaType
 from media_app.selectors import media_get, media_siblings
-from vframe_search.api.errors import NotFound
 
 # settings.LOGIN_URL points at the admin's login (the API docs rely on it); the pages
 # have their own, so they name it here rather than changing the shared setting.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.errors import DomainError
 from modelzoo.registry import all_models
 from modelzoo.services import model_download
 from modelzoo.weights import weights_status
-from vframe_search.api.errors import DomainError
 
 
 class Command(BaseCommand):

@@ -12,9 +12,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from conftest import make_image_bytes
-from search_app import engine
+from search_app.indexing import engine
+from search_app.indexing.build import feature_update_index
 from search_app.models import SearchRecord
-from search_app.services import feature_update_index
 from tasks_app.models import TaskRun, TaskState
 
 

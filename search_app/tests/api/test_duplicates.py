@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from conftest import make_image_bytes
-from search_app import engine
-from search_app.duplicates import feature_duplicate_groups
+from search_app.analysis.duplicates import feature_duplicate_groups
+from search_app.indexing import engine
+from search_app.indexing.build import feature_update_index
 from search_app.models import Feature
-from search_app.services import feature_update_index
 
 N = 10
 

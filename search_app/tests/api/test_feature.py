@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from search_app.indexing.build import feature_update_index
 from search_app.models import Feature, FeatureStatus
-from search_app.services import feature_update_index
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from conftest import make_image_bytes
-from search_app import engine
+from search_app.indexing import engine
+from search_app.indexing.build import feature_update_index
 from search_app.models import FeatureStatus, RegionVector, SearchRecord
-from search_app.services import feature_update_index
 
 
 @pytest.fixture(autouse=True)
@@ -102,7 +102,7 @@ def test_region_search_ranks_the_image_of_that_region_first(api, halves):
 
 
 def test_region_search_on_upload_sha256_and_random_and_the_crop_is_embedded_once(api, halves, monkeypatch):
-    from search_app import search
+    from search_app.query import search
 
     up = ok(api.post("/api/v1/upload/", {"image": io.BytesIO(halves["both_bytes"])}, format="multipart"))
     upload_id = up["id"] if "id" in up else up["upload"]["id"]
@@ -220,7 +220,7 @@ def test_collection_export_carries_the_searches_that_found_its_items(api, staff_
 def test_weights_checksum_is_the_sha256_of_the_weights_file(tmp_path, monkeypatch):
     import hashlib
 
-    from search_app import records
+    from search_app.query import records
 
     weights = tmp_path / "model.safetensors"
     weights.write_bytes(b"weights" * 1000)

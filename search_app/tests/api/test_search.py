@@ -12,9 +12,9 @@ from PIL import Image
 
 from collections_app.models import Collection, CollectionMedia
 from conftest import make_image_bytes
-from search_app import engine
+from search_app.indexing import engine
+from search_app.indexing.build import feature_update_index
 from search_app.models import Feature, FeatureStatus, QueryVector, SearchDefaults
-from search_app.services import feature_update_index
 
 N_MEDIA = 40
 
@@ -71,7 +71,7 @@ def test_search_by_media_returns_ranked_scored_media_and_excludes_itself(api, bu
 def test_scores_belong_to_their_own_items(api, built, corpus):
     """The original's bug: scores paired with the wrong images. Recompute each score
     from the stored vectors and compare."""
-    from search_app.engine import get_index
+    from search_app.indexing.engine import get_index
 
     index = get_index(built)
     res = ok(api.get(f"/api/v1/search/media/{corpus[3].pk}/", {"limit": 20}))
@@ -180,7 +180,7 @@ def test_upload_is_embedded_once_and_the_vector_kept(api, built, monkeypatch):
     upload = ok(api.post("/api/v1/upload/", {"image": io.BytesIO(make_image_bytes(64, 64, seed=5000))}, format="multipart"))
     first = ok(api.get(f"/api/v1/search/upload/{upload['id']}/"))
     assert QueryVector.objects.filter(upload_id=upload["id"], modelzoo_name=built.modelzoo_name).count() == 1
-    from search_app import search
+    from search_app.query import search
 
     def boom(*a, **k):
         raise AssertionError("the upload was embedded again")

@@ -14,13 +14,13 @@ report only through that result, so a crash never exposes a half-written file.
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 import json
 import logging
 import secrets
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -30,8 +30,9 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+from core.errors import DomainError, InvalidInput
+from core.reports import UTF8_BOM, csv_chunks, html_page
 from media_app.models import Upload
-from vframe_search.api.errors import DomainError, InvalidInput
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def batch_search_run(
     Idempotent: the query uploads and their vectors are kept, so a rerun searches the
     same images again and writes a fresh report (each run its own files).
     """
-    from . import records, search
+    from search_app.query import records, search
 
     batch = BatchInput(queries=list(queries or []), skipped=list(skipped or []))
     if path:
@@ -204,33 +205,25 @@ CSV_FIELDS = [
     "original_name",
     "source_path",
 ]
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _csv_cell(value) -> object:
-    # Names come from users: neutralise spreadsheet formulas (CSV injection).
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
-def _report_csv(rows: list[dict]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_FIELDS)
+def _report_rows(rows: list[dict]) -> Iterator[list]:
+    """The CSV header, then one line per match (one with empty match columns for a
+    query without matches)."""
+    yield CSV_FIELDS
     for q, row in enumerate(rows, 1):
         upload = row["upload"]
         base = [q, row["name"], upload.sha256, upload.pk, row["record_id"]]
         if not row["matches"]:
-            writer.writerow([_csv_cell(v) for v in base] + [""] * (len(CSV_FIELDS) - len(base)))
+            yield base + [""] * (len(CSV_FIELDS) - len(base))
         for m in row["matches"]:
             media = m["media"]
-            writer.writerow(
-                [_csv_cell(v) for v in [*base, m["rank"], m["score"], media.pk, media.sha256, media.media_type, media.original_name, media.source_path]]
-            )
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+            yield [*base, m["rank"], m["score"], media.pk, media.sha256, media.media_type, media.original_name, media.source_path]
+
+
+def _report_csv(rows: list[dict]) -> bytes:
+    # Query names and media names come from users: csv_chunks neutralises formulas.
+    return (UTF8_BOM + "".join(csv_chunks(_report_rows(rows)))).encode("utf-8")
 
 
 def _data_uri(name: str | None) -> str:
@@ -250,28 +243,14 @@ def _img(name: str | None, alt: str) -> str:
     return f'<img src="{uri}" alt="{html.escape(alt)}">' if uri else "<em>no thumbnail</em>"
 
 
-_HTML_HEAD = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
-<meta name="referrer" content="no-referrer">
-<title>Batch reverse search</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 2rem; color: #111; }
-table { border-collapse: collapse; font-size: 0.9rem; margin-bottom: 2rem; }
-th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
+_REPORT_CSS = """table { margin-bottom: 2rem; }
 img { max-width: 160px; max-height: 160px; }
-code { font-size: 0.8rem; word-break: break-all; }
-</style>
-</head>
-<body>
 """
 
 
 def _report_html(*, rows: list[dict], skipped: list[dict], feature: dict | None, k: int, min_score: float | None, created: str) -> bytes:
     e = html.escape
-    out = [_HTML_HEAD, "<h1>Batch reverse search</h1>\n"]
+    out = ["<h1>Batch reverse search</h1>\n"]
     if feature:
         out.append(
             f"<p>Made {e(created)}. Feature {feature['id']} ({e(feature['modelzoo_name'])}, weights <code>{e(feature['weights_checksum'])}</code>, "
@@ -300,8 +279,7 @@ def _report_html(*, rows: list[dict], skipped: list[dict], feature: dict | None,
         out.append("<h2>Skipped files</h2>\n<table>\n<thead><tr><th>File</th><th>Code</th><th>Reason</th></tr></thead>\n<tbody>\n")
         out.extend(f"<tr><td>{e(s['name'])}</td><td>{e(s['code'])}</td><td>{e(s['message'])}</td></tr>\n" for s in skipped)
         out.append("</tbody>\n</table>\n")
-    out.append("</body>\n</html>\n")
-    return "".join(out).encode("utf-8")
+    return html_page("Batch reverse search", "".join(out), css=_REPORT_CSS, data_images=True).encode("utf-8")
 
 
 def _write_reports(*, task_id: str, rows, skipped, records, feature, k, min_score) -> dict[str, str]:

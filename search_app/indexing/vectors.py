@@ -15,7 +15,7 @@ id that an earlier shard already holds (the shard was renamed, the build died be
 the index did): loading keeps the first occurrence of each id, so nothing is ever
 duplicated. Deleted ids stay in ``deleted.npy`` for good (8 bytes each): media ids are
 never reused, and an index version built before a deletion can still be told to drop
-them (see search_app.index.LoadedIndex).
+them (see search_app.indexing.index.LoadedIndex).
 """
 
 from __future__ import annotations
@@ -31,36 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core.files import atomic_write, fsync_dir
+
 SHARD_RE = re.compile(r"^shard-(\d{8})\.npz$")
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename inside ``path`` durable (POSIX needs the directory synced)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(fileobj)`` on a temporary file next to ``path``, then rename it there."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
 
 
 class VectorStore:

@@ -18,14 +18,14 @@ import numpy as np
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
-from collections_app.models import CollectionMedia
+from core.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from media_app.models import Media, MediaType, Upload
-from vframe_search.api.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
-
-from . import engine
-from .index import LoadedIndex
-from .models import Feature, FeatureStatus, QueryVector, SearchDefaults
-from .ranking import Candidate, MediaFacts, select_page, stable_candidates
+from search_app.hooks import collection_members
+from search_app.indexing import engine
+from search_app.indexing.index import LoadedIndex
+from search_app.models import Feature, FeatureStatus, QueryVector, SearchDefaults
+from search_app.query.ranking import Candidate, MediaFacts, select_page, stable_candidates
+from search_app.selectors import feature_get
 
 logger = logging.getLogger(__name__)
 
@@ -82,9 +82,7 @@ def feature_for_search(feature_id: int | None) -> Feature:
     """The feature named by the request, else the stored default, else the newest
     ready active feature. Errors say what is wrong (404 unknown, 409 not searchable)."""
     if feature_id is not None:
-        feature = Feature.objects.filter(pk=feature_id).first()
-        if feature is None:
-            raise NotFound(f"No feature with id {feature_id}.")
+        feature = feature_get(feature_id=feature_id)
     else:
         defaults = SearchDefaults.objects.filter(pk=1).select_related("default_feature").first()
         feature = defaults.default_feature if defaults and defaults.default_feature_id else None
@@ -108,9 +106,7 @@ def check_searchable(feature: Feature) -> None:
 def feature_load(*, feature_id: int, user=None) -> Feature:
     """Make ``feature_id`` the default for every process (stored in the database) and
     load it in this one."""
-    feature = Feature.objects.filter(pk=feature_id).first()
-    if feature is None:
-        raise NotFound(f"No feature with id {feature_id}.")
+    feature = feature_get(feature_id=feature_id)
     check_searchable(feature)
     engine.get_index(feature, wait_for_new=True)
     SearchDefaults.objects.update_or_create(pk=1, defaults={"default_feature": feature, "updated_by": getattr(user, "username", "") or ""})
@@ -190,9 +186,9 @@ def region_vector(feature: Feature, query: SearchQuery, box: tuple[float, float,
     image to crop: search one of its frames instead (400 naming ``box``)."""
     from django.core.files.storage import default_storage
 
-    from media_app.imaging import open_image, to_rgb
-
-    from .models import RegionVector
+    from core.images import to_rgb
+    from media_app.imaging import open_image
+    from search_app.models import RegionVector
 
     target = query.media if query.kind == "media" else query.upload
     if target is None or (query.kind == "media" and target.media_type == MediaType.VIDEO):
@@ -289,7 +285,10 @@ def search_run(*, query: SearchQuery | None, options: SearchOptions, seed: str |
     exclude = set() if options.include_self else _self_ids(query)
     in_collection = None
     if options.collection_id is not None:
-        in_collection = set(CollectionMedia.objects.filter(collection_id=options.collection_id).values_list("media_id", flat=True))
+        members = collection_members(options.collection_id)
+        if members is None:
+            raise InvalidInput(f"No collection with id {options.collection_id}.", fields={"collection": ["No such collection."]})
+        in_collection = set(members)
     need = options.offset + options.limit
 
     def knn(k: int, ef: int):

@@ -21,10 +21,8 @@ replaces it. The run only reads the index: curators may start it.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -32,12 +30,17 @@ from pathlib import Path
 import numpy as np
 from django.utils import timezone
 
-from vframe_search.api.errors import InvalidInput
+from core.errors import InvalidInput
+from core.files import atomic_write, atomic_write_bytes
+from core.reports import csv_chunks
+from media_app.models import Media
+from search_app.indexing.index import LoadedIndex, feature_dir
+from search_app.models import Feature
 
-from .index import LoadedIndex, feature_dir
-from .models import Feature
-
+# The parameters of a run, checked by validate_run_params here and by the serializers of
+# the task (search_app.tasks.FindDuplicatesParams) and the API from these same numbers.
 DEFAULT_THRESHOLD = 0.9
+MIN_THRESHOLD, MAX_THRESHOLD = -1.0, 1.0  # a cosine similarity
 DEFAULT_K = 10
 MAX_K = 50
 CHUNK = 4096
@@ -131,26 +134,18 @@ def _paths(feature_id: int) -> tuple[Path, Path]:
     return folder / "duplicates.json", folder / "duplicates.npz"
 
 
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def validate_run_params(*, threshold, k) -> tuple[float, int]:
-    """400 naming the field for a threshold outside [-1, 1] or k outside [1, MAX_K]."""
+    """400 naming the field for a threshold outside [MIN_THRESHOLD, MAX_THRESHOLD] or k
+    outside [1, MAX_K]."""
     try:
         threshold = float(threshold)
-        if not -1.0 <= threshold <= 1.0:
+        if not MIN_THRESHOLD <= threshold <= MAX_THRESHOLD:
             raise ValueError
     except (TypeError, ValueError):
-        raise InvalidInput("threshold must be a number from -1 to 1.", fields={"threshold": ["A cosine similarity from -1 to 1."]}) from None
+        raise InvalidInput(
+            f"threshold must be a number from {MIN_THRESHOLD:g} to {MAX_THRESHOLD:g}.",
+            fields={"threshold": [f"A cosine similarity from {MIN_THRESHOLD:g} to {MAX_THRESHOLD:g}."]},
+        ) from None
     try:
         k = int(k)
         if not 1 <= k <= MAX_K:
@@ -166,8 +161,8 @@ def feature_duplicate_groups(
     """Find the near-duplicate edges of ``feature``'s current index and store them as its
     latest run (replacing the previous one). Idempotent: the same index and parameters
     give the same run. Returns the run's description (what ``duplicates.json`` holds)."""
-    from . import engine
-    from .search import check_searchable
+    from search_app.indexing import engine
+    from search_app.query.search import check_searchable
 
     threshold, k = validate_run_params(threshold=threshold, k=k)
     check_searchable(feature)
@@ -190,17 +185,10 @@ def feature_duplicate_groups(
         "created_at": timezone.now().isoformat(),
     }
     meta_path, edges_path = _paths(feature.pk)
-
-    def write_edges(tmp: Path) -> None:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, a=a, b=b, score=s)
-
-    def write_meta(tmp: Path) -> None:
-        tmp.write_text(json.dumps(meta, indent=1))
-
+    meta_path.parent.mkdir(parents=True, exist_ok=True)
     # Edges first: a reader goes by the meta file, which names a run only once its edges exist.
-    _write_atomic(edges_path, write_edges)
-    _write_atomic(meta_path, write_meta)
+    atomic_write(edges_path, lambda fh: np.savez(fh, a=a, b=b, score=s))
+    atomic_write_bytes(meta_path, json.dumps(meta, indent=1).encode())
     return meta
 
 
@@ -245,10 +233,32 @@ def duplicate_groups(*, feature_id: int, threshold: float | None = None) -> tupl
     return run, used, groups, where
 
 
+CSV_FIELDS = ["group", "size", "score_min", "score_max", "media_id", "sha256", "original_name"]
+
+
+def duplicate_groups_csv(groups: Iterable[DuplicateGroup]) -> Iterator[str]:
+    """Every group and member (no paging) as CSV text, header first. File names come from
+    users: csv_chunks neutralises spreadsheet formulas in them."""
+    groups = list(groups)
+    ids = [m for g in groups for m in g.media_ids]
+    facts: dict[int, tuple[str, str]] = {}
+    for start in range(0, len(ids), 5000):
+        facts.update((pk, (sha, name)) for pk, sha, name in Media.objects.filter(pk__in=ids[start : start + 5000]).values_list("pk", "sha256", "original_name"))
+
+    def rows() -> Iterator[list]:
+        yield CSV_FIELDS
+        for g in groups:
+            for m in g.media_ids:
+                sha, name = facts.get(m, ("", ""))
+                yield [g.number, g.size, g.score_min, g.score_max, m, sha, name]
+
+    return csv_chunks(rows())
+
+
 def media_duplicates(*, feature: Feature, media_id: int, threshold: float | None = None) -> tuple[dict | None, float, DuplicateGroup | None, dict[int, float]]:
     """The group of ``media_id`` in the feature's latest run, and each other member's
     cosine similarity to it (from the stored vectors; None for one no longer indexed)."""
-    from . import engine
+    from search_app.indexing import engine
 
     run, used, groups, where = duplicate_groups(feature_id=feature.pk, threshold=threshold)
     pos = where.get(int(media_id))

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .models import SearchRecord
+from search_app.models import SearchRecord
 
 _checksums: dict[tuple[str, int, int], str] = {}
 _lock = threading.Lock()

@@ -31,8 +31,9 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 
-from .index import VERSION_RE, feature_dir, version_paths
-from .vectors import VectorStore, atomic_write
+from core.files import atomic_write
+from search_app.indexing.index import VERSION_RE, feature_dir, version_paths
+from search_app.indexing.vectors import VectorStore
 
 logger = logging.getLogger(__name__)
 

@@ -66,15 +66,20 @@ class OffsetLimitPagination(BasePagination):
         )
 
     def get_paginated_response_schema(self, schema):
+        # The one page schema: list views get it from drf-spectacular, a page nested in
+        # another answer through PageField. sort and order are the parameters' choices.
+        from drf_spectacular.plumbing import build_choice_field
+
+        choices = ListParamsSerializer().fields
         return {
             "type": "object",
-            "required": ["count", "offset", "limit", "results"],
+            "required": ["count", "offset", "limit", "sort", "order", "results"],
             "properties": {
                 "count": {"type": "integer"},
                 "offset": {"type": "integer"},
                 "limit": {"type": "integer"},
-                "sort": {"type": "string", "enum": sorted(SORT_FIELDS)},
-                "order": {"type": "string", "enum": ["asc", "desc"]},
+                "sort": build_choice_field(choices["sort"]),
+                "order": build_choice_field(choices["order"]),
                 "results": schema,
             },
         }
@@ -86,3 +91,12 @@ class OffsetLimitPagination(BasePagination):
             {"name": "sort", "in": "query", "required": False, "schema": {"type": "string", "enum": sorted(SORT_FIELDS)}},
             {"name": "order", "in": "query", "required": False, "schema": {"type": "string", "enum": ["asc", "desc"]}},
         ]
+
+
+class PageField(serializers.Field):
+    """Schema-only: a page of ``child`` items nested in another answer (a collection's
+    items), documented with the paginator's page schema (see core.api.schema)."""
+
+    def __init__(self, child: type[serializers.Serializer], **kwargs):
+        self.child = child
+        super().__init__(read_only=True, **kwargs)

@@ -20,7 +20,7 @@ from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-import search_app.services
+import search_app.indexing.build
 from collections_app.models import Collection, CollectionMedia
 from media_app.models import Media, MediaType
 from media_app.tests.test_video import write_video
@@ -146,7 +146,7 @@ def test_active_features_index_what_was_imported_with_a_progress_reporter(src, i
         reporter(0, 2, "embedding")
         reporter(2, 2, "done")
 
-    monkeypatch.setattr(search_app.services, "feature_update_index", feature_update_index, raising=False)
+    monkeypatch.setattr(search_app.indexing.build, "feature_update_index", feature_update_index, raising=False)
     active = [Feature.objects.create(modelzoo_name="resnet18"), Feature.objects.create(modelzoo_name="resnet50")]
     inactive = Feature.objects.create(modelzoo_name="efficientnet_b0", active=False)
     (src / "a.jpg").write_bytes(image_bytes(seed=1))
@@ -170,7 +170,7 @@ def test_indexing_failure_fails_the_command(src, image_bytes, monkeypatch):
     def feature_update_index(*, feature, reporter=None):
         raise RuntimeError("model weights missing")
 
-    monkeypatch.setattr(search_app.services, "feature_update_index", feature_update_index, raising=False)
+    monkeypatch.setattr(search_app.indexing.build, "feature_update_index", feature_update_index, raising=False)
     Feature.objects.create(modelzoo_name="resnet18")
     (src / "a.jpg").write_bytes(image_bytes(seed=1))
     with pytest.raises(CommandError, match="model weights missing"):
@@ -375,7 +375,7 @@ def test_files_and_folders_the_user_may_not_read_are_reported_and_skipped(image_
 
 
 def test_help_names_every_option_and_its_default():
-    from media_app.management.commands.ingest import Command
+    from vframe_search.management.commands.ingest import Command
 
     text = " ".join(Command().create_parser("manage.py", "ingest").format_help().split())
     for option in ("--dry-run", "--collection", "--feature", "--no-index", "--scene-threshold", "--max-interval", "--min-interval", "--workers"):

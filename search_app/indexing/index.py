@@ -47,10 +47,10 @@ import numpy as np
 from django.conf import settings
 from django.utils import timezone
 
-from vframe_search.api.errors import Conflict, InvalidInput, ServiceUnavailable
-
-from .models import default_index_params
-from .vectors import VectorStore, atomic_write, fsync_dir
+from core.errors import Conflict, InvalidInput, ServiceUnavailable
+from core.files import atomic_path, atomic_write
+from search_app.indexing.vectors import VectorStore
+from search_app.models import default_index_params
 
 logger = logging.getLogger(__name__)
 
@@ -173,24 +173,15 @@ def hnsw_add(index, ids: np.ndarray, vectors: np.ndarray, *, threads: int = 0, r
 def _write_version(directory: Path, version: int, index_type: str, *, ids: np.ndarray, payload, meta: dict, before_rename: Callable[[], None] | None) -> None:
     paths = version_paths(directory, version, index_type)
     directory.mkdir(parents=True, exist_ok=True)
-    tmp_data = directory / f".index-v{version}.data.{os.getpid()}.tmp"
-    try:
+    with atomic_path(paths["data"]) as tmp_data:
         if index_type == "hnsw":
             payload.save_index(str(tmp_data))
             _check_complete(tmp_data, payload.index_file_size())
-            with open(tmp_data, "rb+") as fh:
-                os.fsync(fh.fileno())
         else:
             with open(tmp_data, "wb") as fh:
                 np.save(fh, np.ascontiguousarray(payload, dtype=np.float32))
-                fh.flush()
-                os.fsync(fh.fileno())
         if before_rename is not None:
             before_rename()
-        os.replace(tmp_data, paths["data"])
-    except BaseException:
-        tmp_data.unlink(missing_ok=True)
-        raise
     try:
         atomic_write(paths["ids"], lambda fh: np.save(fh, np.ascontiguousarray(ids, dtype=np.int64)))
         atomic_write(paths["meta"], lambda fh: fh.write(json.dumps(meta, indent=1, sort_keys=True).encode()))
@@ -200,7 +191,6 @@ def _write_version(directory: Path, version: int, index_type: str, *, ids: np.nd
         paths["data"].unlink(missing_ok=True)
         paths["ids"].unlink(missing_ok=True)
         raise
-    fsync_dir(directory)
 
 
 def _check_complete(path: Path, expected: int) -> None:
@@ -489,7 +479,7 @@ def load_index_version(feature_id: int, version: int, *, deleted: np.ndarray | N
     directory = feature_dir(feature_id)
     meta = read_meta(directory, version)
     if meta is None:
-        from .sharing import pull_version
+        from search_app.indexing.sharing import pull_version
 
         # Built on another host: fetch it through the shared storage.
         if pull_version(feature_id, version):

@@ -2,7 +2,7 @@
 
 hnswlib is not safe to query while items are added or the index is resized, so the
 web side never mutates an index: it only holds immutable loaded versions
-(``search_app.index.LoadedIndex``). Every search reads the Feature row (one query) and
+(``search_app.indexing.index.LoadedIndex``). Every search reads the Feature row (one query) and
 compares ``index_version`` with what this process holds:
 
 * nothing loaded yet: load now (one loader per feature; others wait for it);
@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from .index import LoadedIndex, load_index_version
-from .models import Feature
+from search_app.indexing.index import LoadedIndex, load_index_version
+from search_app.models import Feature
 
 logger = logging.getLogger(__name__)
 

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from vframe_search.api.errors import InvalidInput
-
-from . import engine
-from .models import Feature
-from .search import SearchOutcome, check_searchable, media_vector, region_vector, upload_vector
+from core.errors import InvalidInput, NotFound
+from search_app.indexing import engine
+from search_app.models import Feature
+from search_app.query.search import SearchOutcome, check_searchable, media_vector, region_vector, upload_vector
+from search_app.selectors import feature_get
 
 
 def compare_feature_get(feature_id: int) -> Feature:
     """The feature to compare with; 400 naming the parameter when it does not exist."""
-    feature = Feature.objects.filter(pk=feature_id).first()
-    if feature is None:
-        raise InvalidInput(f"No feature with id {feature_id}.", fields={"compare_feature": [f"No feature with id {feature_id}."]})
+    try:
+        feature = feature_get(feature_id=feature_id)
+    except NotFound as exc:
+        raise InvalidInput(exc.message, fields={"compare_feature": [exc.message]}) from None
     check_searchable(feature)
     return feature
 

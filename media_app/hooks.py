@@ -1,0 +1,40 @@
+"""What the media app lets the apps above it do, without importing them.
+
+The search app registers its index writers here and the collections app its
+membership writer, each from its ``AppConfig.ready()``; the media app calls the hooks
+where the work happens (a delete, an ingest). With nothing registered the media app
+works on its own: deletes only remove rows and files, ingest only imports.
+"""
+
+from __future__ import annotations
+
+from core.hooks import Hook
+
+media_deleted = Hook(
+    "media_deleted",
+    "Called with ``media_ids=[...]`` after media rows (a video with its frames) were deleted "
+    "and the deletion committed: indexes forget them.",
+)
+
+ingest_vectors_ready = Hook(
+    "ingest_vectors_ready",
+    "Called with ``feature=, ids=, vectors=, modelzoo_name=`` when an ingest embedded committed "
+    "media from its own decode; returns the number of vectors stored.",
+)
+
+ingest_index = Hook(
+    "ingest_index",
+    "Called with ``features=[...] or None, reporter=`` after an ingest, to embed and index what is "
+    "new in those features (None: every active one); returns one result per feature.",
+)
+
+ingest_media_stored = Hook(
+    "ingest_media_stored",
+    "Called with ``media=, options=`` for every media an ingest imported or found already "
+    "stored (not in a dry run); returns a warning to report for the file, or None.",
+)
+
+info_counts = Hook(
+    "info_counts",
+    "Called with no arguments by ``media/info/``; each returns a dict of counts to add to the answer.",
+)

@@ -1,0 +1,69 @@
+"""Output shapes of the near-duplicate API: the views hand these the groups and media
+rows, and these produce the answers."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from media_app.api.serializers import MediaCompactSerializer
+from media_app.models import Media
+from search_app.analysis.duplicates import DuplicateGroup
+
+
+def _run_field() -> serializers.DictField:
+    return serializers.DictField(
+        allow_null=True, help_text="The latest run: threshold, k, index_version, item_count, edge_count, group_count, seconds, created_at."
+    )
+
+
+# No docstrings on these classes: drf-spectacular would publish them as descriptions.
+
+
+# A member of a media's group, with its similarity to that media.
+class DuplicateMemberSerializer(serializers.Serializer):
+    score = serializers.FloatField(allow_null=True)
+    media = MediaCompactSerializer()
+
+
+# A group's members as rows: context ``media`` maps ids to the loaded rows,
+# ``members_shown`` caps the members listed (None: all of them).
+@extend_schema_field(MediaCompactSerializer(many=True))
+class _GroupMembersField(serializers.Field):
+    def __init__(self, **kwargs):
+        super().__init__(source="*", **kwargs)
+
+    def to_representation(self, group: DuplicateGroup) -> list:
+        rows: dict[int, Media] = self.context["media"]
+        shown = [rows[m] for m in group.media_ids[: self.context["members_shown"]] if m in rows]
+        return MediaCompactSerializer(shown, many=True, context=self.context).data
+
+
+class DuplicateGroupSerializer(serializers.Serializer):
+    group = serializers.IntegerField(source="number")
+    size = serializers.IntegerField()
+    score_min = serializers.FloatField()
+    score_max = serializers.FloatField()
+    media = _GroupMembersField()
+
+
+# One page of a feature's groups in its latest run.
+class DuplicateGroupsPageSerializer(serializers.Serializer):
+    feature_id = serializers.IntegerField()
+    run = _run_field()
+    threshold = serializers.FloatField()
+    count = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    results = DuplicateGroupSerializer(many=True)
+
+
+# A media's group in a feature's latest run: the other members, most similar first.
+class MediaDuplicatesSerializer(serializers.Serializer):
+    media_id = serializers.IntegerField()
+    feature_id = serializers.IntegerField()
+    run = _run_field()
+    threshold = serializers.FloatField()
+    group = serializers.IntegerField(allow_null=True)
+    size = serializers.IntegerField()
+    results = DuplicateMemberSerializer(many=True)

@@ -1,0 +1,406 @@
+"""What a search searches with, and how that becomes a query vector.
+
+Every kind of query is a :class:`QuerySource`: a stored media, an upload, a region (box)
+of either, a random pick (a seed names a stored media) and a sha256 (names a media or an
+upload). :func:`~search_app.query.search.search_run`, the side-by-side scores of
+:mod:`~search_app.query.compare`, the detections, the search record and the answer's
+``query`` block use only this interface, so "which kind of query -> which vector" is
+decided here and nowhere else.
+
+Adding a kind of query is one subclass here: defining it registers it under its
+``kind``, which also puts its ``type`` into the answer's documented choices. Text
+queries (``search/text/?q=``) would be::
+
+    class TextSource(QuerySource):
+        kind = "text"
+
+        def __init__(self, text: str) -> None:
+            self.text = text
+
+        def vector(self, feature, index):
+            return embedder(feature).embed_text(self.text).astype(np.float32)
+
+        def record_params(self):
+            return {"q": self.text}  # logged with the search, and asked again by its rerun
+
+        @classmethod
+        def rerun_path(cls, record):
+            return "/api/v1/search/text/" if record.query_type == cls.kind else None
+
+and a route that calls ``search_run(source=TextSource(q), options=options)``. The
+defaults cover the rest: no item of the collection to leave out of the results, no image
+to detect objects on or to crop a region from.
+
+Vectors that cost a model run are kept: an upload's per model (QueryVector), a region's
+per image, box and model (RegionVector), so repeating or paging a query costs only the
+index lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+from django.db import IntegrityError, transaction
+
+from core.errors import Conflict, InvalidInput, NotFound
+from media_app.models import Media, MediaType, Upload
+from search_app.indexing.index import LoadedIndex
+from search_app.models import Feature, QueryVector, RegionVector, SearchRecord
+
+Box = tuple[float, float, float, float]
+
+
+def embedder(feature: Feature):
+    """The model that embeds query images for ``feature``."""
+    from modelzoo.embedding import get_embedder
+
+    return get_embedder(feature.modelzoo_name)
+
+
+def _embed_stored_file(feature: Feature, name: str) -> np.ndarray:
+    from django.core.files.storage import default_storage
+
+    with default_storage.open(name, "rb") as fh:
+        data = fh.read()
+    return embedder(feature).embed_image(data).astype(np.float32)
+
+
+class QuerySource(ABC):
+    """One query: what it is, its vector under a feature, and what is said about it.
+
+    ``search_run`` calls :meth:`resolve` once the feature and its index are known, and
+    uses the source it returns for everything else.
+    """
+
+    kind: ClassVar[str]
+    """The registry key; also the name of the route that searches with this kind."""
+
+    answer_types: ClassVar[tuple[str, ...]]
+    """The ``type`` values a resolved source of this class can have (the answer's
+    documented choices); ``(kind,)`` unless the class says otherwise."""
+
+    registry: ClassVar[dict[str, type[QuerySource]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            QuerySource.registry[cls.kind] = cls
+            if "answer_types" not in cls.__dict__:
+                cls.answer_types = (cls.kind,)
+
+    @property
+    def type(self) -> str:
+        """What the answer's ``query.type`` and the record's ``query_type`` call it."""
+        return self.kind
+
+    def resolve(self, *, feature: Feature, index: LoadedIndex) -> QuerySource:
+        """The source that stands for one item, once the searched index is known (a
+        random pick chooses its media here); most sources already do."""
+        return self
+
+    @abstractmethod
+    def vector(self, feature: Feature, index: LoadedIndex) -> np.ndarray:
+        """The unit query vector under ``feature`` (``index`` is that feature's)."""
+
+    def self_ids(self) -> set[int]:
+        """Media ids that are the query itself, left out of the results unless
+        ``include_self`` asks for them."""
+        return set()
+
+    def image(self) -> Media | Upload | None:
+        """The stored image the query shows (object detections run on it, a region
+        crops it), or None when there is no single image."""
+        return None
+
+    def record_fields(self) -> dict[str, Any]:
+        """The SearchRecord columns that say what was searched with."""
+        return {"query_type": self.type, "query_media_id": None, "query_upload_id": None, "query_sha256": "", "seed": "", "box": None}
+
+    def record_params(self) -> dict[str, Any]:
+        """Request parameters of this query logged beside the search options, so the
+        record's rerun asks the same thing."""
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        """The answer's ``query`` block (SearchQueryInfoSerializer serializes it)."""
+        return {"type": self.type, "seed": None, "media": None, "upload": None, "box": None}
+
+    @classmethod
+    def rerun_path(cls, record: SearchRecord) -> str | None:
+        """The API path that asks ``record``'s search again with this kind, or None
+        when this kind cannot."""
+        return None
+
+
+class MediaSource(QuerySource):
+    """A media of the collection. Its vector is the stored one when the index holds it,
+    else computed from its file now; a video's is the mean of its indexed frames."""
+
+    kind = "media"
+
+    def __init__(self, media: Media | None) -> None:
+        self.media = media
+
+    @classmethod
+    def from_id(cls, media_id: int) -> MediaSource:
+        media = Media.objects.filter(pk=media_id).first()
+        if media is None:
+            raise NotFound(f"No media with id {media_id}.")
+        return cls(media)
+
+    def vector(self, feature: Feature, index: LoadedIndex) -> np.ndarray:
+        media = self.media
+        if media.media_type == MediaType.VIDEO:
+            frame_ids = [i for i in media.frames.values_list("pk", flat=True) if i in index]
+            if not frame_ids:
+                raise Conflict(f"Video {media.pk} has no indexed frames in feature {feature.pk}; search one of its frames.", code="not_indexed")
+            vec = index.get_vectors(frame_ids).mean(axis=0)
+            return (vec / max(float(np.linalg.norm(vec)), 1e-12)).astype(np.float32)
+        if media.pk in index:
+            return index.get_vectors([media.pk])[0]
+        return _embed_stored_file(feature, media.file.name)
+
+    def self_ids(self) -> set[int]:
+        if self.media.media_type == MediaType.VIDEO:
+            return set(self.media.frames.values_list("pk", flat=True)) | {self.media.pk}
+        return {self.media.pk}
+
+    def image(self) -> Media | None:
+        return None if self.media.media_type == MediaType.VIDEO else self.media
+
+    def record_fields(self) -> dict[str, Any]:
+        return {**super().record_fields(), "query_media_id": self.media.pk, "query_sha256": self.media.sha256 or ""}
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "media": self.media}
+
+    @classmethod
+    def rerun_path(cls, record: SearchRecord) -> str | None:
+        if record.query_type == "media" and record.query_media_id:
+            return f"/api/v1/search/media/{record.query_media_id}/"
+        return None
+
+
+class UploadSource(QuerySource):
+    """An uploaded query image, embedded once per model and kept (QueryVector)."""
+
+    kind = "upload"
+
+    def __init__(self, upload: Upload) -> None:
+        self.upload = upload
+
+    @classmethod
+    def from_id(cls, upload_id: int) -> UploadSource:
+        upload = Upload.objects.filter(pk=upload_id).first()
+        if upload is None:
+            raise NotFound(f"No upload with id {upload_id}.")
+        return cls(upload)
+
+    def vector(self, feature: Feature, index: LoadedIndex) -> np.ndarray:
+        row = QueryVector.objects.filter(upload=self.upload, modelzoo_name=feature.modelzoo_name).first()
+        if row is not None:
+            return np.frombuffer(bytes(row.vector), dtype=np.float32)
+        vec = _embed_stored_file(feature, self.upload.file.name)
+        try:
+            with transaction.atomic():
+                QueryVector.objects.create(upload=self.upload, modelzoo_name=feature.modelzoo_name, vector=vec.astype(np.float32).tobytes())
+        except IntegrityError:
+            pass  # a concurrent request stored it first; same model, same vector
+        return vec
+
+    def image(self) -> Upload:
+        return self.upload
+
+    def record_fields(self) -> dict[str, Any]:
+        return {**super().record_fields(), "query_upload_id": self.upload.pk, "query_sha256": self.upload.sha256 or ""}
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "upload": self.upload}
+
+    @classmethod
+    def rerun_path(cls, record: SearchRecord) -> str | None:
+        return f"/api/v1/search/upload/{record.query_upload_id}/" if record.query_upload_id else None
+
+
+def box_key(box: Box) -> str:
+    """The cache key of a box: 4 decimals, as the API rounds it."""
+    return ",".join(f"{v:.4f}" for v in box)
+
+
+class RegionSource(QuerySource):
+    """The crop ``box`` (x1, y1, x2, y2 normalised to the upright image) of another
+    query's image. Embedded once per image, box and model and kept (RegionVector, keyed
+    by sha256, so a media and an upload of the same bytes share it). A query without a
+    single image (a whole video) has no region: 400 naming ``box``."""
+
+    kind = "region"
+    answer_types = ()  # answers call it what it is a region of
+
+    def __init__(self, of: QuerySource, box: Box) -> None:
+        self.of = of
+        self.box = box
+
+    @property
+    def type(self) -> str:
+        return self.of.type
+
+    def resolve(self, *, feature: Feature, index: LoadedIndex) -> QuerySource:
+        return RegionSource(self.of.resolve(feature=feature, index=index), self.box)
+
+    def vector(self, feature: Feature, index: LoadedIndex) -> np.ndarray:
+        from django.core.files.storage import default_storage
+
+        from core.images import to_rgb
+        from media_app.imaging import open_image
+
+        target = self.of.image()
+        if target is None:
+            raise InvalidInput(
+                "A region can be searched on an image or a video frame, not on a whole video.",
+                fields={"box": ["Search one of the video's frames with a box instead."]},
+            )
+        key = box_key(self.box)
+        row = RegionVector.objects.filter(sha256=target.sha256, modelzoo_name=feature.modelzoo_name, box=key).first()
+        if row is not None:
+            return np.frombuffer(bytes(row.vector), dtype=np.float32)
+        with default_storage.open(target.file.name, "rb") as fh:
+            img = to_rgb(open_image(fh))  # EXIF-upright, as the page shows it
+        width, height = img.size
+        x1, y1, x2, y2 = self.box
+        pixels = (round(x1 * width), round(y1 * height), round(x2 * width), round(y2 * height))
+        if pixels[2] - pixels[0] < 2 or pixels[3] - pixels[1] < 2:
+            raise InvalidInput(f"The region is smaller than 2 pixels on this {width}x{height} image.", fields={"box": ["Region too small for this image."]})
+        vec = embedder(feature).embed_image(img.crop(pixels)).astype(np.float32)
+        try:
+            with transaction.atomic():
+                RegionVector.objects.create(sha256=target.sha256, modelzoo_name=feature.modelzoo_name, box=key, vector=vec.tobytes())
+        except IntegrityError:
+            pass  # a concurrent request stored it first; same crop, same model, same vector
+        return vec
+
+    def self_ids(self) -> set[int]:
+        return self.of.self_ids()
+
+    def image(self) -> Media | Upload | None:
+        return self.of.image()
+
+    def record_fields(self) -> dict[str, Any]:
+        return {**self.of.record_fields(), "box": list(self.box)}
+
+    def record_params(self) -> dict[str, Any]:
+        return self.of.record_params()
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.of.describe(), "box": list(self.box)}
+
+
+class RandomSource(MediaSource):
+    """A media picked by ``seed``: the same seed picks the same media for the same data,
+    so a URL can be shared. A hash of the seed indexes the sorted ids of the index."""
+
+    kind = "random"
+    answer_types = ("media",)
+
+    def __init__(self, seed: str, media: Media | None = None) -> None:
+        super().__init__(media)
+        self.seed = seed
+
+    @property
+    def type(self) -> str:
+        return MediaSource.kind
+
+    def resolve(self, *, feature: Feature, index: LoadedIndex) -> QuerySource:
+        if self.media is not None:
+            return self
+        ids = np.setdiff1d(index.ids, index.excluded, assume_unique=True)
+        if ids.size == 0:
+            raise Conflict("The index is empty.", code="index_empty")
+        digest = int.from_bytes(hashlib.sha256(self.seed.encode("utf-8")).digest()[:8], "big")
+        for step in range(min(ids.size, 16)):
+            media = Media.objects.filter(pk=int(ids[(digest + step) % ids.size])).first()
+            if media is not None:
+                return RandomSource(self.seed, media)
+        raise Conflict("The index refers to media that no longer exist; rebuild it.", code="index_stale")
+
+    def vector(self, feature: Feature, index: LoadedIndex) -> np.ndarray:
+        if self.media is None:
+            return self.resolve(feature=feature, index=index).vector(feature, index)
+        return super().vector(feature, index)
+
+    def record_fields(self) -> dict[str, Any]:
+        return {**super().record_fields(), "seed": self.seed}
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "seed": self.seed}
+
+    @classmethod
+    def rerun_path(cls, record: SearchRecord) -> str | None:
+        return f"/api/v1/search/random/{record.seed}/" if record.route == cls.kind and record.seed else None
+
+
+class Sha256Source(QuerySource):
+    """The media, else the upload, with this sha256 (checked and looked up at once:
+    400 for a malformed digest, 404 when neither exists). It searches, is logged and is
+    rerun as the media or upload it names."""
+
+    kind = "sha256"
+    answer_types = ("media", "upload")
+
+    def __init__(self, sha256: str) -> None:
+        sha256 = sha256.strip().lower()
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise InvalidInput("sha256 must be 64 hexadecimal characters.", fields={"sha256": ["Not a sha256 hex digest."]})
+        self.sha256 = sha256
+        media = Media.objects.filter(sha256=sha256).first()
+        upload = None if media is not None else Upload.objects.filter(sha256=sha256).first()
+        if media is None and upload is None:
+            raise NotFound(f"No media or upload with sha256 {sha256}.")
+        self.found: QuerySource = MediaSource(media) if media is not None else UploadSource(upload)
+
+    @property
+    def type(self) -> str:
+        return self.found.type
+
+    def resolve(self, *, feature: Feature, index: LoadedIndex) -> QuerySource:
+        return self.found.resolve(feature=feature, index=index)
+
+    def vector(self, feature: Feature, index: LoadedIndex) -> np.ndarray:
+        return self.found.vector(feature, index)
+
+    def self_ids(self) -> set[int]:
+        return self.found.self_ids()
+
+    def image(self) -> Media | Upload | None:
+        return self.found.image()
+
+    def record_fields(self) -> dict[str, Any]:
+        return self.found.record_fields()
+
+    def describe(self) -> dict[str, Any]:
+        return self.found.describe()
+
+    @staticmethod
+    def path(sha256: str) -> str:
+        return f"/api/v1/search/sha256/{sha256}/"
+
+
+def query_types() -> list[str]:
+    """Every ``type`` an answer's query can have, in registration order (the answer's
+    documented choices and the schema's SearchQueryTypeEnum)."""
+    return list(dict.fromkeys(t for cls in QuerySource.registry.values() for t in cls.answer_types))
+
+
+def rerun_path(record: SearchRecord) -> str:
+    """The API path (without query string) that asks a recorded search again: the way its
+    route asked it (a random search reruns with its seed), else the way its query resolved
+    (a sha256 search reruns as the media or upload it found), else by the query image's
+    sha256."""
+    for kind in (record.route, record.query_type):
+        cls = QuerySource.registry.get(kind)
+        path = cls.rerun_path(record) if cls is not None else None
+        if path:
+            return path
+    return Sha256Source.path(record.query_sha256)

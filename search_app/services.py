@@ -1,5 +1,7 @@
 """Every write to Features: create, change, delete, schedule their index builds, and
-forget deleted media. The build itself is ``search_app.indexing.build``.
+forget deleted media; and the search settings every process shares (SearchDefaults:
+the default feature, the detection model). The build itself is
+``search_app.indexing.build``.
 
 The API, the admin, the Celery tasks and the ingest command all call these.
 """
@@ -8,19 +10,19 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
 from django.db import transaction
 
 from core.errors import Conflict, InvalidInput
 from modelzoo.registry import MODELS, EmbeddingModelSpec, random_weights_allowed
 from modelzoo.weights import resolve_weights
-from search_app.indexing import sharing
-from search_app.indexing.index import feature_dir, validate_index_params, validate_index_type, vector_store
-from search_app.models import Feature, FeatureStatus
-from tasks_app.queue import enqueue
+from search_app.indexing import engine, sharing
+from search_app.indexing.build import feature_forget_media, feature_schedule_build  # noqa: F401 (callers of the feature writes find them here)
+from search_app.indexing.index import validate_index_params, validate_index_type
+from search_app.indexing.layout import feature_dir, vector_store
+from search_app.models import Feature, FeatureStatus, SearchDefaults
+from search_app.selectors import check_searchable, feature_get
 
 logger = logging.getLogger(__name__)
 
@@ -74,36 +76,6 @@ def feature_create(
         )
         feature_schedule_build(feature=feature)
     return feature
-
-
-def feature_schedule_build(*, feature: Feature, full: bool = False) -> None:
-    """Start ``build_index`` after the current transaction commits.
-
-    If a build of this feature is running, the new task's claim fails and asks the
-    running build to go round once more, so nothing is lost and nothing runs twice.
-    With the task queue unreachable (Redis down) the write that asked for the build
-    stands: a running build is asked to go round instead, else the feature is marked
-    failed with the reason, so nobody waits for a build that never starts.
-    """
-    pk = feature.pk
-    transaction.on_commit(lambda: _start_build(pk, full))
-
-
-def _start_build(pk: int, full: bool) -> None:
-    from search_app.tasks import build_index
-    from tasks_app.broker import is_broker_error
-
-    try:
-        enqueue(build_index, pk, full=full)
-    except Exception as exc:
-        if not is_broker_error(exc):
-            raise
-        logger.warning("feature %s: could not start its index build", pk, exc_info=True)
-        if not Feature.objects.filter(pk=pk, status=FeatureStatus.BUILDING).update(build_requested=True):
-            Feature.objects.filter(pk=pk).update(
-                status=FeatureStatus.FAILED,
-                error=f"The index build could not be started: the task queue is unreachable ({type(exc).__name__}: {exc}). Run the build again once it is back.",
-            )
 
 
 def feature_update(*, feature: Feature, **fields: Any) -> Feature:
@@ -171,23 +143,27 @@ def feature_delete(*, feature: Feature) -> None:
         transaction.on_commit(lambda: sharing.delete_feature(pk))
 
 
-def feature_forget_media(*, media_ids: Iterable[int]) -> None:
-    """Remove deleted media from every feature's vectors and indexes.
+def feature_load(*, feature_id: int, user=None) -> Feature:
+    """Make ``feature_id`` the default for every process (stored in the database) and
+    load it in this one."""
+    feature = feature_get(feature_id=feature_id)
+    check_searchable(feature)
+    engine.get_index(feature, wait_for_new=True)
+    SearchDefaults.objects.update_or_create(pk=1, defaults={"default_feature": feature, "updated_by": getattr(user, "username", "") or ""})
+    return feature
 
-    The ids go into each feature's deletion set at once (an index loaded from now on
-    leaves them out) and a build is scheduled to mark them deleted in a new index
-    version, so searchers holding the old version swap it out.
-    """
-    ids = np.unique(np.fromiter((int(i) for i in media_ids), dtype=np.int64))
-    if ids.size == 0:
-        return
-    for feature in Feature.objects.only("pk", "modelzoo_name"):
-        spec = MODELS.get(feature.modelzoo_name)
-        store = vector_store(feature.pk, getattr(spec, "embedding_dim", 0))
-        if not store.exists():
-            continue
-        # Recorded even for ids without a vector yet: a build embedding them right now
-        # will have them dropped.
-        store.add_deleted(ids)
-        if np.intersect1d(ids, store.ids(), assume_unique=True).size:
-            feature_schedule_build(feature=feature)
+
+# Reserved key of search/load_detection_model/<key>/ that turns detections off again.
+DETECTION_OFF = "none"
+
+
+def detection_model_load(*, key: str, user=None) -> str:
+    """Select the detection model used for query images (stored, shared by all
+    processes) and load it in this one; ``none`` turns detections off."""
+    from modelzoo.detection import get_detector
+
+    if key != DETECTION_OFF:
+        get_detector(key)
+    stored = "" if key == DETECTION_OFF else key
+    SearchDefaults.objects.update_or_create(pk=1, defaults={"detection_model": stored, "updated_by": getattr(user, "username", "") or ""})
+    return key

@@ -2,7 +2,8 @@
 
 Workers (or, without Redis, the web process's task threads) call :func:`emit`; every
 connected ``EventsConsumer`` of the task's owner, and of every staff user, receives the
-event. ``ProgressReporter`` implementations call :func:`on_progress` for each report.
+event. Progress reports reach it through
+``tasks_app.services.task_run_report_progress``.
 
 Events are best effort: the database row (``TaskRun``) is the record, so a channel layer
 that is down is logged and never fails the task.
@@ -112,19 +113,3 @@ def _sender_loop() -> asyncio.AbstractEventLoop:
             threading.Thread(target=loop.run_forever, name="task-events", daemon=True).start()
             _sender = (os.getpid(), loop)
         return _sender[1]
-
-
-# --- The progress hook ---------------------------------------------------------------------
-
-
-def on_progress(task_id: str | None, current: int, total: int, message: str = "") -> None:
-    """Hook for every progress report of a running task: broadcast it, keep it, honour cancels.
-
-    Called by ``tasks_app.progress`` reporters. Raises :class:`TaskCancelled` when a cancel
-    was requested for the task, so the task stops at its next report.
-    """
-    if not task_id:
-        return  # a reporter outside any task (a management command): nothing to tell
-    from . import services  # services import this module
-
-    services.task_run_report_progress(task_id=task_id, current=current, total=total, message=message)

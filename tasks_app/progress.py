@@ -3,8 +3,8 @@ events.
 
 :class:`CeleryTaskReporter` is the :class:`core.progress.ProgressReporter` of a running
 Celery task (also of an inline task run by ``tasks_app.queue``): it records each report
-as the task's state and hands it to :func:`tasks_app.events.on_progress`, the one place
-where progress becomes a websocket message (and where a requested cancel is raised as
+as the task's state and hands it to ``tasks_app.services.task_run_report_progress``, the one
+place where progress becomes a websocket message (and where a requested cancel is raised as
 ``TaskCancelled``, so the task stops at its next report).
 """
 
@@ -36,12 +36,14 @@ class CeleryTaskReporter(ProgressReporter):
 
 
 def broadcast(task_id: str | None, progress: Progress) -> None:
-    """Hand a report to the websocket layer (absent in trimmed installs: then a no-op).
+    """Hand a report to the task's row and its websocket event
+    (``tasks_app.services.task_run_report_progress``). A report outside any task (a
+    management command) goes nowhere.
 
-    Exceptions from the hook propagate on purpose: ``TaskCancelled`` stops the task.
+    Exceptions propagate on purpose: ``TaskCancelled`` stops the task.
     """
-    try:
-        from tasks_app.events import on_progress
-    except ImportError:
+    if not task_id:
         return
-    on_progress(task_id, progress.current, progress.total, progress.message)
+    from tasks_app.services import task_run_report_progress  # needs the app registry, which is ready once a task runs
+
+    task_run_report_progress(task_id=task_id, current=progress.current, total=progress.total, message=progress.message)

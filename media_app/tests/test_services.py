@@ -257,7 +257,7 @@ def test_media_delete_of_an_image_removes_row_and_files_and_tells_the_indexes(
     db, isolated_storage, monkeypatch, django_capture_on_commit_callbacks, make_image
 ):
     forgotten: list = []
-    monkeypatch.setattr("search_app.services.feature_forget_media", lambda *, media_ids: forgotten.append(sorted(media_ids)))
+    monkeypatch.setattr("search_app.indexing.build.feature_forget_media", lambda *, media_ids: forgotten.append(sorted(media_ids)))
     media = make_image(seed=11)
     media_id = media.pk
 
@@ -273,7 +273,7 @@ def test_media_delete_of_a_video_removes_its_frames_and_all_their_files(
     db, isolated_storage, monkeypatch, django_capture_on_commit_callbacks, make_video, make_image
 ):
     forgotten: list = []
-    monkeypatch.setattr("search_app.services.feature_forget_media", lambda *, media_ids: forgotten.append(sorted(media_ids)))
+    monkeypatch.setattr("search_app.indexing.build.feature_forget_media", lambda *, media_ids: forgotten.append(sorted(media_ids)))
     keep = make_image(seed=12)
     video = make_video(frames=3)
     ids = sorted([video.pk, *video.frames.values_list("pk", flat=True)])

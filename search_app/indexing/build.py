@@ -27,7 +27,7 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -42,11 +42,13 @@ from django.utils import timezone
 from core.errors import DomainError, InvalidInput
 from core.progress import Reporter, as_reporter
 from media_app.models import Media, MediaType
-from modelzoo.registry import EmbeddingModelSpec, get_model
+from modelzoo.registry import MODELS, EmbeddingModelSpec, get_model
 from modelzoo.weights import check_usable
 from search_app.indexing import sharing
-from search_app.indexing.index import feature_dir, remove_versions_except, update_index_files, vector_store
+from search_app.indexing.index import remove_versions_except, update_index_files
+from search_app.indexing.layout import feature_dir, vector_store
 from search_app.models import Feature, FeatureStatus
+from tasks_app.queue import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +59,71 @@ def _conf(name: str, default):
     return getattr(settings, name, default)
 
 
+BUILD_TASK = "search_app.tasks.build_index"
+
+
 class BuildLost(Exception):
     """The build's claim is gone: the feature was deleted, or a stale claim was taken over."""
+
+
+# --- scheduling ----------------------------------------------------------------------------------------
+
+
+def feature_schedule_build(*, feature: Feature, full: bool = False) -> None:
+    """Start ``build_index`` after the current transaction commits.
+
+    If a build of this feature is running, the new task's claim fails and asks the
+    running build to go round once more, so nothing is lost and nothing runs twice.
+    With the task queue unreachable (Redis down) the write that asked for the build
+    stands: a running build is asked to go round instead, else the feature is marked
+    failed with the reason, so nobody waits for a build that never starts.
+    """
+    pk = feature.pk
+    transaction.on_commit(lambda: _start_build(pk, full))
+
+
+def _start_build(pk: int, full: bool) -> None:
+    from celery import current_app
+
+    from tasks_app.broker import is_broker_error
+
+    try:
+        # By name: the Celery task module (search_app.tasks) sits above the build pipeline.
+        enqueue(current_app.tasks[BUILD_TASK], pk, full=full)
+    except Exception as exc:
+        if not is_broker_error(exc):
+            raise
+        logger.warning("feature %s: could not start its index build", pk, exc_info=True)
+        if not Feature.objects.filter(pk=pk, status=FeatureStatus.BUILDING).update(build_requested=True):
+            Feature.objects.filter(pk=pk).update(
+                status=FeatureStatus.FAILED,
+                error=f"The index build could not be started: the task queue is unreachable ({type(exc).__name__}: {exc}). Run the build again once it is back.",
+            )
+
+
+def feature_forget_media(*, media_ids: Iterable[int]) -> None:
+    """Remove deleted media from every feature's vectors and indexes.
+
+    The ids go into each feature's deletion set at once (an index loaded from now on
+    leaves them out) and a build is scheduled to mark them deleted in a new index
+    version, so searchers holding the old version swap it out.
+    """
+    ids = np.unique(np.fromiter((int(i) for i in media_ids), dtype=np.int64))
+    if ids.size == 0:
+        return
+    for feature in Feature.objects.only("pk", "modelzoo_name"):
+        spec = MODELS.get(feature.modelzoo_name)
+        store = vector_store(feature.pk, getattr(spec, "embedding_dim", 0))
+        if not store.exists():
+            continue
+        # Recorded even for ids without a vector yet: a build embedding them right now
+        # will have them dropped.
+        store.add_deleted(ids)
+        if np.intersect1d(ids, store.ids(), assume_unique=True).size:
+            feature_schedule_build(feature=feature)
+
+
+# --- search settings --------------------------------------------------------------------------------
 
 
 def feature_add_vectors(*, feature: Feature, ids, vectors, modelzoo_name: str) -> int:

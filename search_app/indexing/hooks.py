@@ -7,13 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from media_app import hooks
-from search_app import services
 from search_app.indexing import build
 from search_app.models import Feature
 
 
 def on_media_deleted(*, media_ids: list[int]) -> None:
-    services.feature_forget_media(media_ids=media_ids)
+    build.feature_forget_media(media_ids=media_ids)
 
 
 def on_ingest_vectors(*, feature: Feature, ids: Any, vectors: Any, modelzoo_name: str) -> int:

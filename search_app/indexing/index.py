@@ -34,7 +34,6 @@ import errno
 import json
 import logging
 import os
-import re
 import shutil
 import threading
 from collections.abc import Callable, Iterable
@@ -44,11 +43,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from django.conf import settings
 from django.utils import timezone
 
 from core.errors import Conflict, InvalidInput, ServiceUnavailable
 from core.files import atomic_path, atomic_write
+from search_app.indexing.layout import VERSION_RE, feature_dir, version_paths
 from search_app.indexing.vectors import VectorStore
 from search_app.models import default_index_params
 
@@ -58,7 +57,6 @@ INDEX_TYPES = ("hnsw", "flat")
 # Inclusive ranges. M beyond ~100 only costs memory; ef_construction below M builds a
 # poor graph; ef is a floor (it is raised to k per query).
 PARAM_RANGES = {"M": (2, 128), "ef_construction": (8, 4096), "ef": (1, 8192)}
-VERSION_RE = re.compile(r"^index-v(\d+)\.(bin|npy|ids\.npy|json)$")
 # hnswlib's in-memory overhead beyond its serialised size: label map entry and the
 # per-element link lock (measured with hnswlib 0.8.0 on x86-64 Linux).
 HNSW_OVERHEAD_PER_ELEMENT = 144
@@ -106,19 +104,6 @@ def validate_index_type(index_type: Any) -> str:
 
 
 # --- paths -------------------------------------------------------------------------------------
-
-
-def feature_dir(feature_id: int) -> Path:
-    return Path(settings.INDEX_DIR) / f"feature-{int(feature_id)}"
-
-
-def vector_store(feature_id: int, dim: int) -> VectorStore:
-    return VectorStore(feature_dir(feature_id) / "vectors", dim)
-
-
-def version_paths(directory: Path, version: int, index_type: str) -> dict[str, Path]:
-    data = f"index-v{version}.bin" if index_type == "hnsw" else f"index-v{version}.npy"
-    return {"data": directory / data, "ids": directory / f"index-v{version}.ids.npy", "meta": directory / f"index-v{version}.json"}
 
 
 def read_meta(directory: Path, version: int) -> dict | None:

@@ -32,7 +32,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 
 from core.files import atomic_write
-from search_app.indexing.index import VERSION_RE, feature_dir, version_paths
+from search_app.indexing.layout import VERSION_RE, feature_dir, version_paths
 from search_app.indexing.vectors import VectorStore
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,8 @@ from media_app.services import media_delete
 from search_app import services
 from search_app.indexing import build
 from search_app.indexing.build import feature_update_index
-from search_app.indexing.index import feature_dir, load_index, vector_store
+from search_app.indexing.index import load_index
+from search_app.indexing.layout import feature_dir, vector_store
 from search_app.models import Feature, FeatureStatus
 from search_app.services import feature_create, feature_delete, feature_forget_media, feature_update
 from search_app.tasks import build_index
@@ -135,7 +136,7 @@ def test_forget_without_rebuild_is_honoured_by_a_freshly_loaded_index(make_media
     media = [make_media(s) for s in range(5)]
     feature = tiny_feature()
     feature_update_index(feature=feature)
-    monkeypatch.setattr(services, "feature_schedule_build", lambda **kw: None)
+    monkeypatch.setattr(build, "feature_schedule_build", lambda **kw: None)
     feature_forget_media(media_ids=[media[0].pk])
     feature.refresh_from_db()
     idx = load_index(feature)
@@ -278,7 +279,7 @@ def test_a_build_that_cannot_be_queued_leaves_the_write_and_says_why(make_media,
     def unreachable(*args, **kwargs):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(services, "enqueue", unreachable)
+    monkeypatch.setattr(build, "enqueue", unreachable)
     with django_capture_on_commit_callbacks(execute=True):
         feature = feature_create(modelzoo_name="tiny-random")
     feature.refresh_from_db()

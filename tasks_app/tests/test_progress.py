@@ -58,13 +58,14 @@ def test_celery_reporter_updates_the_task_state_and_broadcasts(monkeypatch):
     assert seen == [("task-123", Progress(3, 7, "embedding"))]
 
 
-def test_broadcast_hands_reports_to_the_events_hook(monkeypatch):
-    from tasks_app import events
+def test_broadcast_hands_reports_to_the_task_service(monkeypatch):
+    from tasks_app import services
 
     calls = []
-    monkeypatch.setattr(events, "on_progress", lambda *args: calls.append(args))
+    monkeypatch.setattr(services, "task_run_report_progress", lambda **kwargs: calls.append(kwargs))
     progress.broadcast("t1", Progress(1, 2, "m"))
-    assert calls == [("t1", 1, 2, "m")]
+    progress.broadcast(None, Progress(1, 2, "outside any task"))
+    assert calls == [{"task_id": "t1", "current": 1, "total": 2, "message": "m"}]
 
 
 def test_a_failing_result_backend_does_not_fail_the_work(monkeypatch):

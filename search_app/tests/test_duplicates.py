@@ -3,6 +3,7 @@ images are not, runs are stored and browsed at any threshold at or above their o
 
 from __future__ import annotations
 
+import csv
 import io
 
 import numpy as np
@@ -103,3 +104,15 @@ def test_union_find_joins_chains_and_keeps_the_score_range():
     groups = group_edges(a, b, s, threshold=0.9)
     assert [g.media_ids for g in groups] == [(1, 2, 3), (10, 11)]
     assert groups[0].score_min == pytest.approx(0.91) and groups[0].score_max == pytest.approx(0.95)
+
+
+def test_csv_export_neutralises_spreadsheet_formulas_in_file_names(db):
+    from media_app.services import media_create_image
+    from search_app.analysis.duplicates import DuplicateGroup, duplicate_groups_csv
+
+    names = ["=1+2.jpg", "@SUM(A1).png"]
+    media = [media_create_image(stream=io.BytesIO(make_image_bytes(48, 36, seed=i)), original_name=name)[0] for i, name in enumerate(names)]
+    group = DuplicateGroup(number=1, media_ids=tuple(m.pk for m in media), score_min=0.95, score_max=0.97)
+    rows = list(csv.DictReader(io.StringIO("".join(duplicate_groups_csv([group])))))
+    assert [r["original_name"] for r in rows] == ["'" + name for name in names]
+    assert [int(r["media_id"]) for r in rows] == [m.pk for m in media] and rows[0]["group"] == "1"

@@ -26,7 +26,7 @@ What it does, in a throwaway data dir and database (nothing of yours is touched)
 7. throughput of ``uvicorn --workers 2`` (``--multi-workers``): Django runs sync views
    on one thread per ASGI process, so more processes is how a server uses more cores.
 
-Targets (issue 4): p50 <= raw + 3 ms, p99 <= 2.5 x p50, recall@10 >= 0.98, upload
+Targets: p50 <= raw + 3 ms, p99 <= 2.5 x p50, recall@10 >= 0.98, upload
 <= 1.15 x in-process, zero errors under load.
 
 Run from the repository root with the project's venv::

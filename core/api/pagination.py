@@ -13,7 +13,7 @@ SORT_FIELDS = {"id": "id", "date": "created_at"}
 
 class ListParamsSerializer(serializers.Serializer):
     # Bounded so offset + limit always fits the databases' 64-bit OFFSET (a larger one
-    # used to reach the database and come back as a 503).
+    # would reach the database and come back as a 503).
     offset = serializers.IntegerField(min_value=0, max_value=2**53, default=0)
     limit = serializers.IntegerField(min_value=1, required=False)
     sort = serializers.ChoiceField(choices=sorted(SORT_FIELDS), default="id")

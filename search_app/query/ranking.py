@@ -1,7 +1,7 @@
 """Turning k-NN answers into exact, stable pages.
 
-The archived original paired scores with the wrong images and ignored offset/limit.
-Here a query's results are one ordered list, and every page is a slice of it:
+Each score stays with the item it was computed for, and offset/limit always page
+exactly: a query's results are one ordered list, and every page is a slice of it:
 
 * The list is built in blocks of growing depth (``BLOCKS``). Block *n* is block *n-1*
   followed by the items that the deeper k-NN query found and block *n-1* did not,

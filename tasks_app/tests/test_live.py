@@ -193,8 +193,8 @@ def test_socket_clients_lists_websockets_and_workers(stack):
 
 
 def test_a_quiet_websocket_stays_open_past_the_channel_layers_blocking_read(stack):
-    """channels-redis waits for messages with a 5 s BZPOPMIN; with redis-py's default 5 s
-    read timeout every socket quiet for 5 s was closed with 1011 (issue 7)."""
+    """channels-redis waits for messages with a 5 s BZPOPMIN; under redis-py's default 5 s
+    read timeout every socket quiet for 5 s would be closed with 1011."""
     import time
 
     stream = stack.stream()

@@ -1,4 +1,4 @@
-"""The database connection dropped and restored while the server runs (issue 7).
+"""The database connection dropped and restored while the server runs.
 
 A real daphne talks to PostgreSQL through a TCP proxy this test owns. Its backends are
 killed with pg_terminate_backend; the proxy is stopped (connections cut, new ones

@@ -1,4 +1,4 @@
-"""Disk full while writing an upload or an index (issue 7), on a real 2 MiB tmpfs.
+"""Disk full while writing an upload or an index, on a real 2 MiB tmpfs.
 
 The test process runs as root (so does CI) and mounts a tmpfs for each test, unmounted
 in a finalizer. A full disk must give a clear error (507 ``insufficient_storage`` for

@@ -1,4 +1,4 @@
-"""The ingest corpus of issue 7: the upload corpus as files in a folder, plus videos with
+"""The ingest corpus: the upload corpus as files in a folder, plus videos with
 a corrupt or cut-off stream. One run imports what is media (upright, byte for byte),
 skips the rest with a reason each, and leaves no row and no file for a skipped file.
 

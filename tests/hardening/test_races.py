@@ -1,6 +1,6 @@
-"""Two writers of the same bytes at once (issue 7): exactly one row, one set of files.
+"""Two writers of the same bytes at once: exactly one row, one set of files.
 
-How the issue's two races are read here. Media (the collection) and Upload (query
+Which races can duplicate a row. Media (the collection) and Upload (query
 images) are different tables: importing file X and uploading X give one Media row and
 one Upload row, by design, so "an ingest racing with an upload" has no shared row to
 fight over. The races that can duplicate a row are therefore:

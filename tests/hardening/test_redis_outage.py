@@ -1,4 +1,4 @@
-"""Redis stopped while the server runs (issue 7): search and the REST API keep working;
+"""Redis stopped while the server runs: search and the REST API keep working;
 the task and socket routes answer 503 with the reason; once Redis is back, everything
 works again without restarting anything.
 

@@ -1,9 +1,9 @@
-"""The upload corpus of issue 7: every odd or hostile file a person may upload is either
+"""The upload corpus: every odd or hostile file a person may upload is either
 accepted correctly or rejected with a clear 4xx, and a rejected one leaves no row and
 no file behind.
 
-Cases and where each is tested (the first group already had tests before this module;
-they are not repeated here):
+Cases and where each is tested (the first group in the upload API's own tests, not
+repeated here):
 
 ====================================  ==========================================================================
 truncated JPEG and PNG                 media_app/tests/api/test_upload.py::test_upload_of_a_truncated_image_is_a_400_and_nothing_is_stored

@@ -1,4 +1,4 @@
-"""A Celery worker killed (SIGKILL) in the middle of an index build (issue 7): the
+"""A Celery worker killed (SIGKILL) in the middle of an index build: the
 previous index version keeps serving searches, running the build again completes it,
 and no vector is stored twice.
 

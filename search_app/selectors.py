@@ -1,13 +1,18 @@
-"""Reads of Features and their on-disk state."""
+"""Reads of Features and their on-disk state, and of the search settings every process
+shares (SearchDefaults: the default feature, the detection model)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 
-from core.errors import NotFound
+from core.errors import Conflict, NotFound
 from modelzoo.registry import MODELS
-from search_app.indexing.index import feature_dir, read_meta, vector_store
-from search_app.models import Feature
+from search_app.indexing import engine
+from search_app.indexing.index import read_meta
+from search_app.indexing.layout import feature_dir, vector_store
+from search_app.models import Feature, FeatureStatus, SearchDefaults
 
 
 def feature_list() -> QuerySet[Feature]:
@@ -20,6 +25,7 @@ def feature_active_list() -> QuerySet[Feature]:
 
 
 def feature_get(*, feature_id: int) -> Feature:
+    """One feature by id; NotFound (404) naming the id when there is none."""
     feature = Feature.objects.filter(pk=feature_id).first()
     if feature is None:
         raise NotFound(f"No feature with id {feature_id}.")
@@ -32,3 +38,100 @@ def feature_storage_info(*, feature: Feature) -> dict:
     store = vector_store(feature.pk, getattr(spec, "embedding_dim", 0))
     meta = read_meta(feature_dir(feature.pk), feature.index_version) if feature.index_version else None
     return {"vectors": store.stats(), "index": meta}
+
+
+# --- which feature answers a search -----------------------------------------------------------
+
+
+def _search_defaults() -> SearchDefaults | None:
+    return SearchDefaults.objects.filter(pk=1).select_related("default_feature").first()
+
+
+def _default_feature(defaults: SearchDefaults | None) -> Feature | None:
+    """The stored default feature, else the newest ready active one."""
+    if defaults is not None and defaults.default_feature_id:
+        return defaults.default_feature
+    return Feature.objects.filter(active=True, index_version__gt=0).order_by("-built_at", "-pk").first()
+
+
+def feature_for_search(*, feature_id: int | None = None) -> Feature:
+    """The feature named by the request, else the stored default, else the newest
+    ready active feature. Errors say what is wrong (404 unknown, 409 not searchable)."""
+    if feature_id is not None:
+        feature = feature_get(feature_id=feature_id)
+    else:
+        feature = _default_feature(_search_defaults())
+        if feature is None:
+            raise Conflict("No feature is ready to search. Create one (POST /api/v1/feature/) and wait for its index to build.", code="no_feature")
+    check_searchable(feature)
+    return feature
+
+
+def check_searchable(feature: Feature) -> None:
+    """Conflict (409, ``code`` saying why) unless ``feature`` has a non-empty index."""
+    if feature.index_version == 0:
+        if feature.status == FeatureStatus.FAILED:
+            raise Conflict(f"Feature {feature.pk}'s index build failed: {feature.error or 'unknown error'}", code="index_failed")
+        raise Conflict(f"Feature {feature.pk}'s index is still {feature.status}; try again when it is ready.", code="index_not_ready")
+    if feature.item_count == 0:
+        raise Conflict(f"Feature {feature.pk}'s index is empty: ingest media first.", code="index_empty")
+
+
+def detection_model_selected() -> str:
+    """The key of the detection model run on query images, or "" while none is."""
+    return SearchDefaults.objects.filter(pk=1).values_list("detection_model", flat=True).first() or ""
+
+
+# --- search/info ---------------------------------------------------------------------------------
+
+
+def describe_loaded() -> list[dict[str, Any]]:
+    """The indexes this process holds in memory."""
+    return [
+        {
+            "feature_id": fid,
+            "version": idx.version,
+            "index_type": idx.index_type,
+            "count": idx.count,
+            "dim": idx.dim,
+            "params": idx.params,
+            "memory_bytes": idx.memory_bytes,
+        }
+        for fid, idx in engine.loaded_indexes().items()
+    ]
+
+
+def search_info() -> dict[str, Any]:
+    """The default feature, its model and index, the detection model, and what this
+    process holds in memory."""
+    import resource
+
+    defaults = _search_defaults()
+    feature = _default_feature(defaults)
+    model = None
+    if feature is not None:
+        spec = MODELS.get(feature.modelzoo_name)
+        model = {
+            "name": feature.modelzoo_name,
+            "architecture": getattr(spec, "architecture", None),
+            "embedding_dim": getattr(spec, "embedding_dim", None),
+            "random_weights": getattr(spec, "random_weights", None),
+        }
+    return {
+        "default_feature": None
+        if feature is None
+        else {
+            "id": feature.pk,
+            "modelzoo_name": feature.modelzoo_name,
+            "index_type": feature.index_type,
+            "index_params": feature.index_params,
+            "status": feature.status,
+            "item_count": feature.item_count,
+            "index_version": feature.index_version,
+            "explicit": bool(defaults and defaults.default_feature_id),
+        },
+        "model": model,
+        "detection_model": (defaults.detection_model or None) if defaults else None,
+        "loaded": describe_loaded(),
+        "process_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    }

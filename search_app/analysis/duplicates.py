@@ -162,7 +162,7 @@ def feature_duplicate_groups(
     latest run (replacing the previous one). Idempotent: the same index and parameters
     give the same run. Returns the run's description (what ``duplicates.json`` holds)."""
     from search_app.indexing import engine
-    from search_app.query.search import check_searchable
+    from search_app.selectors import check_searchable
 
     threshold, k = validate_run_params(threshold=threshold, k=k)
     check_searchable(feature)

@@ -136,6 +136,7 @@ def batch_search_run(
     same images again and writes a fresh report (each run its own files).
     """
     from search_app.query import records, search
+    from search_app.query.sources import UploadSource
 
     batch = BatchInput(queries=list(queries or []), skipped=list(skipped or []))
     if path:
@@ -156,7 +157,7 @@ def batch_search_run(
             batch.skipped.append({"name": query["name"], "code": "not_found", "message": "The stored query image was deleted."})
             report(n, total, f"{query['name']}: deleted")
             continue
-        outcome = search.search_run(query=search.SearchQuery(kind="upload", upload=upload), options=options)
+        outcome = search.search_run(source=UploadSource(upload), options=options)
         record = records.search_record_create(outcome=outcome, options=options, route="batch", user=user)
         record_dicts.append(records.search_record_as_dict(record))
         feature_info = {

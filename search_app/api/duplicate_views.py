@@ -20,8 +20,7 @@ from media_app.models import Media
 from media_app.selectors import media_get
 from search_app.analysis import duplicates
 from search_app.api.duplicate_serializers import DuplicateGroupsPageSerializer, MediaDuplicatesSerializer
-from search_app.query.search import feature_for_search
-from search_app.selectors import feature_get
+from search_app.selectors import feature_for_search, feature_get
 from search_app.tasks import FindDuplicatesParams
 from tasks_app.api.serializers import TaskStartedSerializer
 from tasks_app.services import task_start
@@ -144,7 +143,7 @@ class MediaDuplicatesView(APIView):
     def get(self, request, id: int):
         media = media_get(media_id=id_or_404(id))
         p = _params(MediaDuplicatesParams, request.query_params)
-        feature = feature_get(feature_id=p["feature"]) if "feature" in p else feature_for_search(None)
+        feature = feature_get(feature_id=p["feature"]) if "feature" in p else feature_for_search()
         run, threshold, group, scores = duplicates.media_duplicates(feature=feature, media_id=media.pk, threshold=p.get("threshold"))
         others = [m for m in (group.media_ids if group else ()) if m != media.pk]
         rows = {m.pk: m for m in Media.objects.filter(pk__in=others)}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from django.conf import settings
 from rest_framework import serializers
 
@@ -9,7 +12,8 @@ from core.api.ids import IdField
 from media_app.api.serializers import MediaSerializer, UploadSerializer
 from media_app.models import MediaType
 from search_app.hooks import collection_members
-from search_app.query.search import MAX_DEPTH, SearchOptions
+from search_app.query.search import MAX_DEPTH, SearchOptions, SearchOutcome
+from search_app.query.sources import query_types
 
 # A region narrower or lower than this share of the image is too small to mean anything.
 MIN_BOX_SIDE = 0.02
@@ -134,7 +138,7 @@ class DetectionsSerializer(serializers.Serializer):
 
 
 class SearchQueryInfoSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=["media", "upload"])
+    type = serializers.ChoiceField(choices=query_types())
     seed = serializers.CharField(allow_null=True)
     media = MediaSerializer(allow_null=True)
     upload = UploadSerializer(allow_null=True)
@@ -145,6 +149,71 @@ class SearchQueryInfoSerializer(serializers.Serializer):
         allow_null=True,
         help_text="The region searched (x1, y1, x2, y2 normalised), or null for the whole image.",
     )
+
+
+@dataclass
+class SearchAnswer:
+    """What a search response shows (SearchResultSerializer renders it): the outcome of
+    search_run, the page asked for, the id of its record, and the side-by-side scores
+    when ``compare_feature`` asked for them."""
+
+    outcome: SearchOutcome
+    options: SearchOptions
+    record_id: int
+    scores: dict[int, dict[str, float | None]] | None = None
+
+    @property
+    def query(self) -> dict[str, Any]:
+        return self.outcome.source.describe()
+
+    @property
+    def feature(self) -> dict[str, Any]:
+        outcome = self.outcome
+        return {
+            "id": outcome.feature.pk,
+            "modelzoo_name": outcome.feature.modelzoo_name,
+            "index_type": outcome.index.index_type,
+            "index_version": outcome.index.version,
+        }
+
+    @property
+    def index_count(self) -> int:
+        return self.outcome.index.count
+
+    @property
+    def offset(self) -> int:
+        return self.options.offset
+
+    @property
+    def limit(self) -> int:
+        return self.options.limit
+
+    @property
+    def has_more(self) -> bool:
+        return not self.outcome.exhausted
+
+    @property
+    def results(self) -> list[dict[str, Any]]:
+        """The page, ranked from offset + 1. A media deleted between ranking and loading
+        is dropped, never replaced by another."""
+        rows = []
+        for i, hit in enumerate(self.outcome.hits):
+            media = self.outcome.media.get(hit.media_id)
+            if media is None:
+                continue
+            row = {"rank": self.options.offset + i + 1, "score": round(hit.score, 6), "media": media}
+            if self.scores is not None:
+                row["scores"] = self.scores[hit.media_id]
+            rows.append(row)
+        return rows
+
+    @property
+    def detections(self) -> dict | None:
+        return self.outcome.detections
+
+    @property
+    def timing_ms(self) -> dict[str, float]:
+        return self.outcome.timing_ms
 
 
 class SearchResultSerializer(serializers.Serializer):
@@ -161,7 +230,10 @@ class SearchResultSerializer(serializers.Serializer):
 
 
 class SearchLoadSerializer(serializers.Serializer):
-    feature_id = serializers.IntegerField(required=False)
+    """The feature now searched by default, or the detection model now selected; keys
+    that do not apply are left out."""
+
+    feature_id = serializers.IntegerField(source="pk", required=False)
     modelzoo_name = serializers.CharField(required=False)
     index_version = serializers.IntegerField(required=False)
     detection_model = serializers.CharField(required=False)

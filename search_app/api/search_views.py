@@ -1,4 +1,5 @@
-"""The Search API: thin views over search_app.query.search."""
+"""The Search API: thin views over search_app.query (search with a query source, log
+it, serialize the answer) and the search settings in search_app.services."""
 
 from __future__ import annotations
 
@@ -11,12 +12,20 @@ from core.api.ids import id_or_404
 from core.api.permissions import IsStaff
 from core.api.schema import error_response
 from core.api.throttles import ScopedRateThrottle
-from core.errors import NotFound
-from media_app.api.serializers import MediaSerializer, UploadSerializer
-from media_app.models import Media, Upload
-from search_app.api.search_serializers import SearchInfoSerializer, SearchLoadSerializer, SearchResultSerializer, parse_compare_feature, parse_search_params
-from search_app.query import records, search
+from search_app.api.search_serializers import (
+    SearchAnswer,
+    SearchInfoSerializer,
+    SearchLoadSerializer,
+    SearchResultSerializer,
+    parse_compare_feature,
+    parse_search_params,
+)
+from search_app.query import records
 from search_app.query.compare import hit_scores
+from search_app.query.search import SearchOptions, search_run
+from search_app.query.sources import MediaSource, QuerySource, RandomSource, Sha256Source, UploadSource
+from search_app.selectors import search_info
+from search_app.services import detection_model_load, feature_load
 
 SEARCH_PARAMS = [
     OpenApiParameter("offset", OpenApiTypes.INT, description="Results to skip (offset + limit <= 4096)."),
@@ -58,47 +67,16 @@ class StaffSettingView(APIView):
     staff_only_message = "Only staff may change what every user's searches use."
 
 
-def _respond(request, outcome: search.SearchOutcome, options: search.SearchOptions, *, route: str) -> Response:
-    ctx = {"request": request}
+def _search(request, source: QuerySource, options: SearchOptions, *, route: str) -> Response:
+    """Search with ``source``, log the search, and answer with its page."""
+    outcome = search_run(source=source, options=options)
     compare_id = parse_compare_feature(request.query_params)
     # Every answered search is logged; its id lets the page cite it when a hit is
     # added to a collection.
     record = records.search_record_create(outcome=outcome, options=options, route=route, user=request.user)
-    q = outcome.query
-    # A media deleted between ranking and loading is dropped, never replaced by another.
-    hits = [(options.offset + i + 1, hit) for i, hit in enumerate(outcome.hits) if hit.media_id in outcome.media]
-    # One serializer for the page: DRF builds a serializer's fields per instance, which
-    # cost more than the k-NN query when done once per hit.
-    media_rows = MediaSerializer([outcome.media[hit.media_id] for _, hit in hits], many=True, context=ctx).data
-    results = [{"rank": rank, "score": round(hit.score, 6), "media": row} for (rank, hit), row in zip(hits, media_rows, strict=True)]
-    if compare_id is not None:
-        scores = hit_scores(outcome=outcome, compare_feature_id=compare_id, box=options.box)
-        for row in results:
-            row["scores"] = scores[row["media"]["id"]]
-    body = {
-        "record_id": record.pk,
-        "query": {
-            "type": q.kind,
-            "seed": q.seed,
-            "media": MediaSerializer(q.media, context=ctx).data if q.media is not None else None,
-            "upload": UploadSerializer(q.upload, context=ctx).data if q.upload is not None else None,
-            "box": list(options.box) if options.box else None,
-        },
-        "feature": {
-            "id": outcome.feature.pk,
-            "modelzoo_name": outcome.feature.modelzoo_name,
-            "index_type": outcome.index.index_type,
-            "index_version": outcome.index.version,
-        },
-        "index_count": outcome.index.count,
-        "offset": options.offset,
-        "limit": options.limit,
-        "has_more": not outcome.exhausted,
-        "results": results,
-        "detections": outcome.detections,
-        "timing_ms": outcome.timing_ms,
-    }
-    return Response(body)
+    scores = hit_scores(outcome=outcome, compare_feature_id=compare_id) if compare_id is not None else None
+    answer = SearchAnswer(outcome=outcome, options=options, record_id=record.pk, scores=scores)
+    return Response(SearchResultSerializer(answer, context={"request": request}).data)
 
 
 @extend_schema(parameters=SEARCH_PARAMS, responses={200: SearchResultSerializer, **_SEARCH_ERRORS})
@@ -107,10 +85,7 @@ class SearchMediaView(SearchView):
 
     def get(self, request, id: int):
         options = parse_search_params(request.query_params)
-        media = Media.objects.filter(pk=id_or_404(id)).first()
-        if media is None:
-            raise NotFound(f"No media with id {id}.")
-        return _respond(request, search.search_run(query=search.SearchQuery(kind="media", media=media), options=options), options, route="media")
+        return _search(request, MediaSource.from_id(id_or_404(id)), options, route="media")
 
 
 @extend_schema(parameters=SEARCH_PARAMS, responses={200: SearchResultSerializer, **_SEARCH_ERRORS})
@@ -119,7 +94,7 @@ class SearchSha256View(SearchView):
 
     def get(self, request, hash: str):
         options = parse_search_params(request.query_params)
-        return _respond(request, search.search_run(query=search.query_for_sha256(hash), options=options), options, route="sha256")
+        return _search(request, Sha256Source(hash), options, route="sha256")
 
 
 @extend_schema(parameters=SEARCH_PARAMS, responses={200: SearchResultSerializer, **_SEARCH_ERRORS})
@@ -128,10 +103,7 @@ class SearchUploadView(SearchView):
 
     def get(self, request, id: int):
         options = parse_search_params(request.query_params)
-        upload = Upload.objects.filter(pk=id_or_404(id)).first()
-        if upload is None:
-            raise NotFound(f"No upload with id {id}.")
-        return _respond(request, search.search_run(query=search.SearchQuery(kind="upload", upload=upload), options=options), options, route="upload")
+        return _search(request, UploadSource.from_id(id_or_404(id)), options, route="upload")
 
 
 @extend_schema(parameters=SEARCH_PARAMS, responses={200: SearchResultSerializer, **_SEARCH_ERRORS})
@@ -140,7 +112,7 @@ class SearchRandomView(SearchView):
 
     def get(self, request, seed: str):
         options = parse_search_params(request.query_params)
-        return _respond(request, search.search_run(query=None, options=options, seed=seed), options, route="random")
+        return _search(request, RandomSource(seed), options, route="random")
 
 
 @extend_schema(responses={200: SearchLoadSerializer, **_LOAD_ERRORS})
@@ -148,8 +120,8 @@ class SearchLoadView(StaffSettingView):
     """Make a feature the default for searches (stored; every process follows)."""
 
     def get(self, request, id: int):
-        feature = search.feature_load(feature_id=id_or_404(id), user=request.user)
-        return Response({"feature_id": feature.pk, "modelzoo_name": feature.modelzoo_name, "index_version": feature.index_version})
+        feature = feature_load(feature_id=id_or_404(id), user=request.user)
+        return Response(SearchLoadSerializer(feature).data)
 
 
 @extend_schema(responses={200: SearchLoadSerializer, **_LOAD_ERRORS})
@@ -158,8 +130,8 @@ class SearchLoadDetectionModelView(StaffSettingView):
     The key ``none`` turns detections off."""
 
     def get(self, request, key: str):
-        name = search.detection_model_load(key=key, user=request.user)
-        return Response({"detection_model": name})
+        name = detection_model_load(key=key, user=request.user)
+        return Response(SearchLoadSerializer({"detection_model": name}).data)
 
 
 @extend_schema(responses={200: SearchInfoSerializer})
@@ -168,4 +140,4 @@ class SearchInfoView(APIView):
     indexes hold in this process, and the selected detection model."""
 
     def get(self, request):
-        return Response(search.search_info())
+        return Response(SearchInfoSerializer(search_info()).data)

@@ -15,8 +15,8 @@ import numpy as np
 from core.errors import InvalidInput, NotFound
 from search_app.indexing import engine
 from search_app.models import Feature
-from search_app.query.search import SearchOutcome, check_searchable, media_vector, region_vector, upload_vector
-from search_app.selectors import feature_get
+from search_app.query.search import SearchOutcome
+from search_app.selectors import check_searchable, feature_get
 
 
 def compare_feature_get(feature_id: int) -> Feature:
@@ -29,22 +29,17 @@ def compare_feature_get(feature_id: int) -> Feature:
     return feature
 
 
-def hit_scores(*, outcome: SearchOutcome, compare_feature_id: int, box: tuple[float, float, float, float] | None = None) -> dict[int, dict[str, float | None]]:
+def hit_scores(*, outcome: SearchOutcome, compare_feature_id: int) -> dict[int, dict[str, float | None]]:
     """For each hit: ``{"<search feature id>": score, "<compare feature id>": cosine or None}``.
-    A region search (``box``) compares the same crop embedded under the other feature."""
+    The query's vector under the other feature comes from the same source the search
+    used, so a region search compares the same crop embedded under the other feature."""
     primary = str(outcome.feature.pk)
     scores = {hit.media_id: {primary: round(float(hit.score), 6)} for hit in outcome.hits}
     if compare_feature_id == outcome.feature.pk:
         return scores
     other = compare_feature_get(compare_feature_id)
     index = engine.get_index(other)
-    query = outcome.query
-    if box is not None:
-        q = region_vector(other, query, box)
-    elif query.kind == "media":
-        q = media_vector(other, index, query.media)
-    else:
-        q = upload_vector(other, query.upload)
+    q = outcome.source.vector(other, index)
     present = [hit.media_id for hit in outcome.hits if hit.media_id in index]
     sims = index.get_vectors(present) @ np.asarray(q, dtype=np.float32) if present else np.zeros(0)
     by_id = dict(zip(present, sims.tolist(), strict=True))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from search_app.models import SearchRecord
+from search_app.query.sources import rerun_path
 
 _checksums: dict[tuple[str, int, int], str] = {}
 _lock = threading.Lock()
@@ -56,8 +57,6 @@ def weights_checksum(modelzoo_name: str) -> str:
 
 def search_record_create(*, outcome, options, route: str, user=None) -> SearchRecord:
     """Append the record of one answered search (``outcome`` from search.search_run)."""
-    q = outcome.query
-    target = q.media if q.kind == "media" else q.upload
     params: dict[str, Any] = {
         "offset": options.offset,
         "limit": options.limit,
@@ -67,6 +66,7 @@ def search_record_create(*, outcome, options, route: str, user=None) -> SearchRe
         "min_score": options.min_score,
         "group": "video" if options.group_video else None,
         "feature": options.feature_id,
+        **outcome.source.record_params(),
     }
     results = [
         {
@@ -80,20 +80,11 @@ def search_record_create(*, outcome, options, route: str, user=None) -> SearchRe
     authenticated = user if getattr(user, "is_authenticated", False) else None
     # Written durably, like every other row: the answer hands out record_id, and a
     # curator may cite it as evidence of how an item was found.
-    return _record_insert(authenticated, route, q, target, options, outcome, params, results)
-
-
-def _record_insert(authenticated, route, q, target, options, outcome, params, results) -> SearchRecord:
     return SearchRecord.objects.create(
         user=authenticated,
         username=getattr(authenticated, "username", "") or "",
         route=route,
-        query_type=q.kind,
-        query_media_id=q.media.pk if q.media is not None else None,
-        query_upload_id=q.upload.pk if q.upload is not None else None,
-        query_sha256=getattr(target, "sha256", "") or "",
-        seed=q.seed or "",
-        box=list(options.box) if options.box else None,
+        **outcome.source.record_fields(),
         feature_id=outcome.feature.pk,
         modelzoo_name=outcome.feature.modelzoo_name,
         weights_checksum=weights_checksum(outcome.feature.modelzoo_name),
@@ -119,14 +110,7 @@ def search_record_as_dict(record: SearchRecord) -> dict[str, Any]:
     API path (with its query string) that asks the same search again."""
     from urllib.parse import urlencode
 
-    if record.route == "random" and record.seed:
-        path = f"/api/v1/search/random/{record.seed}/"
-    elif record.query_type == "media" and record.query_media_id:
-        path = f"/api/v1/search/media/{record.query_media_id}/"
-    elif record.query_upload_id:
-        path = f"/api/v1/search/upload/{record.query_upload_id}/"
-    else:
-        path = f"/api/v1/search/sha256/{record.query_sha256}/"
+    path = rerun_path(record)
     query = {k: v for k, v in (record.params or {}).items() if v not in (None, False)}
     query["feature"] = record.feature_id
     if record.box:

@@ -204,7 +204,7 @@ def test_exif_rotated_image_is_embedded_upright_in_the_index_and_as_a_query(api,
     from search_app.indexing.build import feature_update_index
     from search_app.indexing.index import load_index
     from search_app.models import Feature
-    from search_app.query.search import upload_vector
+    from search_app.query.sources import UploadSource
 
     upright_img = corpus.pattern()
     rotated = corpus.exif_rotated(upright_img)
@@ -228,5 +228,5 @@ def test_exif_rotated_image_is_embedded_upright_in_the_index_and_as_a_query(api,
     # The same file as a query image (search by upload) is embedded upright too.
     res = api.post(URL, {"image": image_upload("phone.jpg", rotated)}, format="multipart")
     assert res.status_code == 201, res.content
-    query = upload_vector(feature, Upload.objects.get())
+    query = UploadSource(Upload.objects.get()).vector(feature, index)
     assert _cosine(query, vec["upright"]) > 0.99

@@ -59,7 +59,7 @@ def main(workdir: Path) -> None:
 
     from media_app.models import Media
     from search_app.models import Feature
-    from search_app.query.search import feature_load
+    from search_app.services import feature_load
 
     call_command("migrate", verbosity=0, interactive=False)
     call_command("collectstatic", verbosity=0, interactive=False)

@@ -102,7 +102,7 @@ def test_region_search_ranks_the_image_of_that_region_first(api, halves):
 
 
 def test_region_search_on_upload_sha256_and_random_and_the_crop_is_embedded_once(api, halves, monkeypatch):
-    from search_app.query import search
+    from search_app.query import sources
 
     up = ok(api.post("/api/v1/upload/", {"image": io.BytesIO(halves["both_bytes"])}, format="multipart"))
     upload_id = up["id"] if "id" in up else up["upload"]["id"]
@@ -114,7 +114,7 @@ def test_region_search_on_upload_sha256_and_random_and_the_crop_is_embedded_once
     # Media and upload share the same bytes: one cached crop vector per box and model.
     assert RegionVector.objects.filter(sha256=halves["both"].sha256, box="0.0000,0.0000,0.5000,1.0000").count() == 1
     calls = []
-    monkeypatch.setattr(search, "_embedder", lambda feature: calls.append(1) or pytest.fail("embedded again"))
+    monkeypatch.setattr(sources, "embedder", lambda feature: calls.append(1) or pytest.fail("embedded again"))
     ok(api.get(f"/api/v1/search/media/{halves['both'].pk}/", {"box": "0,0,0.5,1", "offset": 5, "limit": 5}))
     assert calls == []
 

@@ -180,12 +180,12 @@ def test_upload_is_embedded_once_and_the_vector_kept(api, built, monkeypatch):
     upload = ok(api.post("/api/v1/upload/", {"image": io.BytesIO(make_image_bytes(64, 64, seed=5000))}, format="multipart"))
     first = ok(api.get(f"/api/v1/search/upload/{upload['id']}/"))
     assert QueryVector.objects.filter(upload_id=upload["id"], modelzoo_name=built.modelzoo_name).count() == 1
-    from search_app.query import search
+    from search_app.query import sources
 
     def boom(*a, **k):
         raise AssertionError("the upload was embedded again")
 
-    monkeypatch.setattr(search, "_embed_stored_file", boom)
+    monkeypatch.setattr(sources, "_embed_stored_file", boom)
     second = ok(api.get(f"/api/v1/search/upload/{upload['id']}/"))
     assert [r["media"]["id"] for r in first["results"]] == [r["media"]["id"] for r in second["results"]]
 

@@ -17,7 +17,7 @@ from collections_app.models import Collection
 from modelzoo.registry import get_embedding_model
 from modelzoo.weights import weights_status
 from search_app.models import Feature
-from search_app.query.search import feature_load
+from search_app.services import feature_load
 from vframe_search.demo import write_demo_set, write_demo_video
 
 RANDOM_FALLBACK = "resnet18-random"

@@ -260,7 +260,7 @@ SPECTACULAR_SETTINGS = {
         "IndexTypeEnum": ["hnsw", "flat"],
         "MediaTypeEnum": "media_app.models.MediaType",
         "ModelTypeEnum": ["embedding", "detection"],
-        "SearchQueryTypeEnum": ["media", "upload"],
+        "SearchQueryTypeEnum": "search_app.query.sources.query_types",
         "ErrorStatusEnum": ["error"],
     },
     "POSTPROCESSING_HOOKS": [

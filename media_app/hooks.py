@@ -12,8 +12,7 @@ from core.hooks import Hook
 
 media_deleted = Hook(
     "media_deleted",
-    "Called with ``media_ids=[...]`` after media rows (a video with its frames) were deleted "
-    "and the deletion committed: indexes forget them.",
+    "Called with ``media_ids=[...]`` after media rows (a video with its frames) were deleted and the deletion committed: indexes forget them.",
 )
 
 ingest_vectors_ready = Hook(

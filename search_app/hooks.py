@@ -12,8 +12,7 @@ from core.hooks import Hook
 
 collection_media_ids = Hook(
     "collection_media_ids",
-    "Called with ``collection_id=``; returns an iterable of the media ids in that collection, "
-    "or None when this provider has no such collection.",
+    "Called with ``collection_id=``; returns an iterable of the media ids in that collection, or None when this provider has no such collection.",
 )
 
 

@@ -3,7 +3,7 @@
 Two kinds of accounts. Curators (authenticated, not staff) search, upload, curate
 collections and run the test task; staff also change what every user gets (features,
 the default feature, the detection model), delete media and run the heavy tasks. The
-table in README.md ("Access control") is checked against tests/test_permissions.py.
+table in docs/access-matrix.md is checked against tests/test_permissions.py.
 
 Every class here also requires authentication, so an anonymous request is still a 401
 (DRF answers 401 rather than 403 when no credentials came), never a 403.

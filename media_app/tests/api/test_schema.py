@@ -26,7 +26,6 @@ def test_media_and_upload_schema_generates_without_warnings_or_errors(db):
     assert set(schema["paths"]) == {
         "/api/v1/media/",
         "/api/v1/media/id/{id}/",
-        "/api/v1/media/id/{id}/duplicates/",
         "/api/v1/media/sha256/{sha256}/",
         "/api/v1/media/info/",
         "/api/v1/media/random/",

@@ -75,6 +75,8 @@ class Owner:
         is left without a row (the services clean up; this catches what they missed)."""
         entry_id = uuid.uuid4().hex
         entry = self.journal_dir / f"{entry_id}.json"
+        # Renamed into place without the fsyncs of core.files.atomic_write: an entry is
+        # written per stored file, and two syncs each would slow every ingest.
         tmp = self.journal_dir / f"{entry_id}.tmp"
         tmp.write_text(json.dumps({"shas": list(shas), "prefixes": list(prefixes)}))
         os.replace(tmp, entry)

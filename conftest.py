@@ -3,12 +3,11 @@ with Pillow, and an isolated file storage per test."""
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from PIL import Image
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+from tests.images import make_image_bytes
 
 
 @pytest.fixture(autouse=True)
@@ -57,24 +56,7 @@ def anon() -> APIClient:
     return APIClient()
 
 
-def make_image_bytes(width: int = 64, height: int = 48, color=(200, 30, 30), fmt: str = "JPEG", seed: int | None = None, **save_kwargs) -> bytes:
-    """Encode a small test image. With ``seed`` the content is a random pattern, so
-    different seeds give visually different images."""
-    if seed is None:
-        img = Image.new("RGB", (width, height), color)
-    else:
-        import numpy as np
-
-        rng = np.random.default_rng(seed)
-        small = rng.integers(0, 256, size=(max(2, height // 8), max(2, width // 8), 3), dtype=np.uint8)
-        img = Image.fromarray(small, "RGB").resize((width, height), Image.Resampling.BILINEAR)
-    if fmt in ("JPEG",) and img.mode != "RGB":
-        img = img.convert("RGB")
-    out = io.BytesIO()
-    img.save(out, format=fmt, **save_kwargs)
-    return out.getvalue()
-
-
 @pytest.fixture
 def image_bytes():
+    """make_image_bytes(width, height, color, fmt, seed, **save_kwargs) -> encoded bytes."""
     return make_image_bytes

@@ -37,8 +37,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from conftest import make_image_bytes
-
 # Generated examples per operation: ~40 operations x 40 keeps the run under a minute on
 # a 2-core machine. Seeded: the same requests every run, so a failure reproduces.
 # A deeper run by hand: VFRAME_FUZZ_EXAMPLES=500 VFRAME_FUZZ_COVERAGE=1 pytest tests/test_fuzz.py
@@ -114,7 +112,7 @@ def test_connection_stays_open():
 
 
 @pytest.fixture
-def world(staff, user, settings, tmp_path, test_connection_stays_open):
+def world(staff, user, settings, tmp_path, test_connection_stays_open, image_bytes):
     """Rows for the ids the fuzzer swaps in, and settings that keep it self-contained."""
     from collections_app.services import collection_add_media, collection_create
     from media_app.services import media_create_image, upload_create
@@ -127,8 +125,8 @@ def world(staff, user, settings, tmp_path, test_connection_stays_open):
     settings.TASKS_INLINE = True
     settings.TASKS_EAGER = True
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    media = [media_create_image(stream=io.BytesIO(make_image_bytes(64, 48, seed=s)), original_name=f"fuzz-{s}.jpg")[0] for s in range(3)]
-    upload, _ = upload_create(stream=io.BytesIO(make_image_bytes(64, 48, seed=99)), original_name="query.jpg", user=user)
+    media = [media_create_image(stream=io.BytesIO(image_bytes(64, 48, seed=s)), original_name=f"fuzz-{s}.jpg")[0] for s in range(3)]
+    upload, _ = upload_create(stream=io.BytesIO(image_bytes(64, 48, seed=99)), original_name="query.jpg", user=user)
     collection = collection_create(title="fuzz", user=user)
     for m in media:
         collection_add_media(collection=collection, media=m, user=user)

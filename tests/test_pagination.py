@@ -9,14 +9,12 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from conftest import make_image_bytes
-
 
 @pytest.fixture
-def seven_media(db):
+def seven_media(db, image_bytes):
     from media_app.services import media_create_image
 
-    return [media_create_image(stream=io.BytesIO(make_image_bytes(40, 30, seed=s)), original_name=f"p{s}.jpg")[0] for s in range(7)]
+    return [media_create_image(stream=io.BytesIO(image_bytes(40, 30, seed=s)), original_name=f"p{s}.jpg")[0] for s in range(7)]
 
 
 @pytest.mark.parametrize("sort", ["id", "date"])

@@ -158,11 +158,11 @@ def world(user, staff, django_user_model, settings, tmp_path):
     """A media pair, uploads and collections of the curator and of another curator, a
     built feature, and task runs of both; returns the placeholder values."""
     from collections_app.services import collection_add_media, collection_create
-    from conftest import make_image_bytes
     from media_app.services import media_create_image, upload_create
     from search_app.indexing.build import feature_update_index
     from search_app.models import Feature
     from tasks_app.services import task_start
+    from tests.images import make_image_bytes
 
     settings.ALLOW_RANDOM_WEIGHTS = True
     settings.MODELS_DIR = tmp_path / "models"
@@ -256,7 +256,7 @@ def _client(kind: str, user):
 
 
 def _request(cell: Cell, world: dict, kind: str, role: str):
-    from conftest import make_image_bytes
+    from tests.images import make_image_bytes
 
     user = world.get(role)
     client, headers = _client(kind, user)

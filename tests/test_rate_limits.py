@@ -9,8 +9,8 @@ from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from conftest import make_image_bytes
 from media_app.models import Upload
+from tests.images import make_image_bytes
 from vframe_search.env import env_rate
 
 from .test_settings import _run
@@ -72,7 +72,7 @@ def test_session_clients_are_limited_too(low_rates, user, client):
 def test_with_the_counters_out_of_reach_the_limit_is_not_applied_and_requests_go_through(user, settings):
     """Redis down: search and uploads keep working (only tasks and live updates need
     Redis); a rate limit must not turn that into 500s."""
-    from tasks_app.tests.live import closed_port_redis_url
+    from tests.harness import closed_port_redis_url
 
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"upload": "2/min", "search": "3/min"}}
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": closed_port_redis_url()}}

@@ -1,44 +1,19 @@
-"""Fixtures for media_app tests: stored images, a video with frames, and helpers to
-look at what the storage holds."""
+"""Fixtures for media_app tests: stored images and a video with frames. Helpers to make
+images and to look at what the storage holds are in tests/images.py and tests/storage.py."""
 
 from __future__ import annotations
 
 import hashlib
 import io
-import struct
-import zlib
-from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.core.files.uploadedfile import SimpleUploadedFile
 
-from conftest import make_image_bytes
 from media_app.imaging import sharded_name
 from media_app.models import Media, MediaType
 from media_app.services import media_create_image
-
-
-def stored_files(root: Path) -> list[Path]:
-    """Every regular file under the storage root, relative to it."""
-    if not root.exists():
-        return []
-    return sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
-
-
-def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
-    """A tiny PNG whose header declares ``width`` x ``height`` pixels."""
-    data = bytearray(make_image_bytes(8, 8, fmt="PNG"))
-    # Signature (8) + IHDR length (4) + b"IHDR" (4), then width and height.
-    data[16:24] = struct.pack(">II", width, height)
-    crc = zlib.crc32(bytes(data[12:29])) & 0xFFFFFFFF
-    data[29:33] = struct.pack(">I", crc)
-    return bytes(data)
-
-
-def image_upload(name: str = "photo.jpg", data: bytes | None = None, content_type: str = "image/jpeg") -> SimpleUploadedFile:
-    return SimpleUploadedFile(name, data if data is not None else make_image_bytes(seed=1), content_type=content_type)
+from tests.images import make_image_bytes
 
 
 @pytest.fixture

@@ -10,11 +10,9 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Permission
 
 from collections_app.models import Collection, CollectionMedia
-from conftest import make_image_bytes
 from media_app.models import Media, Upload
 from media_app.services import upload_create
-
-from .conftest import stored_files
+from tests.storage import stored_files
 
 CHANGELIST = "/admin/media_app/media/"
 
@@ -35,8 +33,8 @@ def library(make_image, make_video):
 
 
 @pytest.fixture
-def upload(db):
-    upload, _ = upload_create(stream=io.BytesIO(make_image_bytes(seed=9)), original_name="query.jpg", username="curator")
+def upload(db, image_bytes):
+    upload, _ = upload_create(stream=io.BytesIO(image_bytes(seed=9)), original_name="query.jpg", username="curator")
     return upload
 
 

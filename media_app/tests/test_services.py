@@ -9,14 +9,13 @@ import threading
 import pytest
 from django.db import connection
 
-from conftest import make_image_bytes
 from core.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from media_app import services
 from media_app.imaging import sharded_name
 from media_app.models import Media, MediaType, Upload
 from media_app.services import media_create_image, media_delete, upload_create, upload_delete
-
-from .conftest import png_bomb, stored_files
+from tests.images import png_bomb
+from tests.storage import stored_files
 
 
 class _NamedBytes(io.BytesIO):
@@ -30,8 +29,8 @@ class _NamedBytes(io.BytesIO):
 # --- upload_create -------------------------------------------------------------------
 
 
-def test_upload_create_stores_the_original_bytes_and_a_thumbnail_under_sharded_names(db, user, isolated_storage):
-    data = make_image_bytes(80, 60, seed=1)
+def test_upload_create_stores_the_original_bytes_and_a_thumbnail_under_sharded_names(db, user, isolated_storage, image_bytes):
+    data = image_bytes(80, 60, seed=1)
 
     upload, created = upload_create(stream=io.BytesIO(data), original_name="query.jpg", user=user)
 
@@ -44,8 +43,8 @@ def test_upload_create_stores_the_original_bytes_and_a_thumbnail_under_sharded_n
     assert upload.original_name == "query.jpg"
 
 
-def test_upload_create_of_the_same_bytes_returns_the_existing_record(db, user, isolated_storage):
-    data = make_image_bytes(seed=2, fmt="PNG")
+def test_upload_create_of_the_same_bytes_returns_the_existing_record(db, user, isolated_storage, image_bytes):
+    data = image_bytes(seed=2, fmt="PNG")
     first, created_first = upload_create(stream=io.BytesIO(data), original_name="a.png", user=user)
 
     again, created_again = upload_create(stream=io.BytesIO(data), original_name="renamed.png", user=user)
@@ -66,8 +65,8 @@ def test_upload_create_of_the_same_bytes_returns_the_existing_record(db, user, i
         ("nul\x00byte.jpg", "nulbyte.jpg"),
     ],
 )
-def test_upload_create_keeps_only_a_clean_base_name_and_stores_under_the_sha256_path(db, isolated_storage, name, expected):
-    upload, _ = upload_create(stream=io.BytesIO(make_image_bytes(seed=3)), original_name=name)
+def test_upload_create_keeps_only_a_clean_base_name_and_stores_under_the_sha256_path(db, isolated_storage, name, expected, image_bytes):
+    upload, _ = upload_create(stream=io.BytesIO(image_bytes(seed=3)), original_name=name)
 
     assert upload.original_name == expected
     assert upload.file.name == sharded_name("uploads", upload.sha256, "jpg")
@@ -86,8 +85,8 @@ def test_upload_create_of_text_is_rejected_as_not_an_image_and_nothing_is_stored
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 @pytest.mark.parametrize("keep", [0.3, 0.9])
-def test_upload_create_of_a_truncated_image_is_rejected_as_corrupt_and_nothing_is_stored(db, isolated_storage, fmt, keep):
-    data = make_image_bytes(64, 48, seed=4, fmt=fmt)
+def test_upload_create_of_a_truncated_image_is_rejected_as_corrupt_and_nothing_is_stored(db, isolated_storage, fmt, keep, image_bytes):
+    data = image_bytes(64, 48, seed=4, fmt=fmt)
 
     with pytest.raises(InvalidInput) as exc:
         upload_create(stream=io.BytesIO(data[: int(len(data) * keep)]))
@@ -105,17 +104,17 @@ def test_upload_create_of_a_decompression_bomb_is_too_large_and_nothing_is_store
     assert stored_files(isolated_storage) == []
 
 
-def test_upload_create_above_the_pixel_limit_is_too_large(db, settings, isolated_storage):
+def test_upload_create_above_the_pixel_limit_is_too_large(db, settings, isolated_storage, image_bytes):
     settings.MAX_IMAGE_PIXELS = 1000
 
     with pytest.raises(PayloadTooLarge):
-        upload_create(stream=io.BytesIO(make_image_bytes(64, 48)))
+        upload_create(stream=io.BytesIO(image_bytes(64, 48)))
 
     assert stored_files(isolated_storage) == []
 
 
-def test_upload_create_above_the_byte_limit_is_too_large(db, settings, isolated_storage):
-    data = make_image_bytes(64, 48, seed=5, fmt="PNG")
+def test_upload_create_above_the_byte_limit_is_too_large(db, settings, isolated_storage, image_bytes):
+    data = image_bytes(64, 48, seed=5, fmt="PNG")
     settings.MAX_UPLOAD_BYTES = len(data) - 1
 
     with pytest.raises(PayloadTooLarge):
@@ -142,22 +141,22 @@ def test_upload_create_of_an_empty_file_is_invalid(db, isolated_storage):
     assert stored_files(isolated_storage) == []
 
 
-def test_upload_create_applies_exif_orientation_to_reported_dimensions(db):
+def test_upload_create_applies_exif_orientation_to_reported_dimensions(db, image_bytes):
     from PIL import Image
 
     exif = Image.Exif()
     exif[0x0112] = 6  # rotated 90 degrees: stored 64x48, shown 48x64
-    data = make_image_bytes(64, 48, seed=6, exif=exif.tobytes())
+    data = image_bytes(64, 48, seed=6, exif=exif.tobytes())
 
     upload, _ = upload_create(stream=io.BytesIO(data))
 
     assert (upload.width, upload.height) == (48, 64)
 
 
-def test_an_upload_that_loses_the_insert_race_returns_the_winner_and_deletes_its_own_files(db, monkeypatch, isolated_storage):
+def test_an_upload_that_loses_the_insert_race_returns_the_winner_and_deletes_its_own_files(db, monkeypatch, isolated_storage, image_bytes):
     """Single-threaded replay of the race (runs on every database): another request
     stores and inserts the same bytes while this one is writing its files."""
-    data = make_image_bytes(64, 48, seed=13)
+    data = image_bytes(64, 48, seed=13)
     original_store = services._store_with_thumbnail
     winners: list = []
 
@@ -179,10 +178,10 @@ def test_an_upload_that_loses_the_insert_race_returns_the_winner_and_deletes_its
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="needs concurrent connections (PostgreSQL); the test SQLite database is a shared in-memory one")
 @pytest.mark.django_db(transaction=True)
-def test_two_identical_uploads_racing_store_one_record_and_one_set_of_files(monkeypatch, isolated_storage):
+def test_two_identical_uploads_racing_store_one_record_and_one_set_of_files(monkeypatch, isolated_storage, image_bytes):
     """Both requests pass the "already there?" check before either inserts; the unique
     constraint decides, and the loser returns the winner's row and deletes its files."""
-    data = make_image_bytes(64, 48, seed=7)
+    data = image_bytes(64, 48, seed=7)
     both_checked = threading.Barrier(2, timeout=10)
     original_store = services._store_with_thumbnail
 
@@ -219,8 +218,8 @@ def test_two_identical_uploads_racing_store_one_record_and_one_set_of_files(monk
     assert upload.file.name.startswith(f"uploads/{upload.sha256[:2]}/{upload.sha256[2:4]}/{upload.sha256}")
 
 
-def test_upload_delete_removes_row_file_and_thumbnail_after_commit(db, isolated_storage, django_capture_on_commit_callbacks):
-    upload, _ = upload_create(stream=io.BytesIO(make_image_bytes(seed=8)))
+def test_upload_delete_removes_row_file_and_thumbnail_after_commit(db, isolated_storage, django_capture_on_commit_callbacks, image_bytes):
+    upload, _ = upload_create(stream=io.BytesIO(image_bytes(seed=8)))
 
     with django_capture_on_commit_callbacks(execute=True):
         upload_delete(upload=upload)
@@ -232,8 +231,8 @@ def test_upload_delete_removes_row_file_and_thumbnail_after_commit(db, isolated_
 # --- media_create_image / media_delete ------------------------------------------------
 
 
-def test_media_create_image_dedupes_by_sha256_whatever_the_name(db, isolated_storage):
-    data = make_image_bytes(seed=9)
+def test_media_create_image_dedupes_by_sha256_whatever_the_name(db, isolated_storage, image_bytes):
+    data = image_bytes(seed=9)
     first, created = media_create_image(stream=io.BytesIO(data), original_name="a.jpg", source_path="/in/a.jpg")
     second, created_again = media_create_image(stream=io.BytesIO(data), original_name="b.jpg", source_path="/in/b.jpg")
 
@@ -242,8 +241,8 @@ def test_media_create_image_dedupes_by_sha256_whatever_the_name(db, isolated_sto
     assert first.file.name == sharded_name("media", first.sha256, "jpg")
 
 
-def test_media_create_image_applies_the_upload_limit_only_when_asked(db, settings):
-    data = make_image_bytes(64, 48, seed=10, fmt="PNG")
+def test_media_create_image_applies_the_upload_limit_only_when_asked(db, settings, image_bytes):
+    data = image_bytes(64, 48, seed=10, fmt="PNG")
     settings.MAX_UPLOAD_BYTES = len(data) - 1
 
     with pytest.raises(PayloadTooLarge):

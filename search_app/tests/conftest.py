@@ -7,8 +7,6 @@ import io
 
 import pytest
 
-from conftest import make_image_bytes
-
 
 @pytest.fixture(autouse=True)
 def index_settings(settings, tmp_path):
@@ -31,12 +29,12 @@ def one_torch_thread():
 
 
 @pytest.fixture
-def make_media(db):
+def make_media(db, image_bytes):
     """make_media(seed, **kwargs) -> Media: a distinct small JPEG per seed."""
     from media_app.services import media_create_image
 
     def make(seed: int, width: int = 96, height: int = 72):
-        media, _ = media_create_image(stream=io.BytesIO(make_image_bytes(width, height, seed=seed)), original_name=f"img-{seed}.jpg")
+        media, _ = media_create_image(stream=io.BytesIO(image_bytes(width, height, seed=seed)), original_name=f"img-{seed}.jpg")
         return media
 
     return make

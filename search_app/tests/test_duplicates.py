@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import make_image_bytes
 from core.errors import InvalidInput
 from search_app.analysis.duplicates import duplicate_groups, feature_duplicate_groups, group_edges, media_duplicates
 from search_app.indexing import engine
 from search_app.indexing.build import feature_update_index
 from search_app.models import Feature
+from tests.images import make_image_bytes
 
 N_DISTINCT = 12
 

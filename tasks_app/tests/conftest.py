@@ -12,8 +12,7 @@ from __future__ import annotations
 import pytest
 
 from tasks_app import events, presence
-
-from .live import clear_owned_keys, redis_test_url, require_redis
+from tests.harness import clear_owned_keys, redis_test_url, require_redis
 
 
 @pytest.fixture(autouse=True)

@@ -118,7 +118,7 @@ def test_ping_and_junk(user):
 
 
 def test_unreachable_redis_layer_says_why_and_closes(user, settings):
-    from .live import closed_port_redis_url
+    from tests.harness import closed_port_redis_url
 
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [closed_port_redis_url()]}}}
     token = _token(user)

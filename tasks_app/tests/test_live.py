@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .live import (
+from tests.harness import (
     Api,
     EventStream,
     Proc,
@@ -270,7 +270,7 @@ def test_killed_worker_disappears_after_the_heartbeat_timeout(stack):
 
 
 def test_without_reachable_redis_the_api_says_so_and_stays_up(stack):
-    from .live import closed_port_redis_url
+    from tests.harness import closed_port_redis_url
 
     env = {**stack.env, "REDIS_URL": closed_port_redis_url()}
     server, base = start_server(env, stack.tmp, name="daphne-no-redis")

@@ -8,8 +8,7 @@ import time
 import pytest
 
 from tasks_app import presence
-
-from .live import wait_for
+from tests.harness import wait_for
 
 
 @pytest.fixture(params=["memory", "redis"])

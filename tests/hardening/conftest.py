@@ -1,4 +1,4 @@
-"""The deployment the fault tests run against: the processes of tasks_app/tests/live.py
+"""The deployment the fault tests run against: the processes of tests/harness.py
 (daphne, Celery workers) on a database of their own, migrated once per session, with
 the machine's Redis on the live tests' database number. Each test starts the
 processes it needs, in the configuration it needs, and stops them."""
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks_app.tests.live import (
+from tests.harness import (
     Api,
     LiveDatabase,
     Proc,

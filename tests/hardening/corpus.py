@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from conftest import make_image_bytes
-from media_app.tests.conftest import png_bomb
+from tests.images import make_image_bytes, png_bomb
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 EXIF_ORIENTATION = 0x0112

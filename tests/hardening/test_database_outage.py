@@ -13,8 +13,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from tests.harness import upload
+
 from .corpus import jpeg, pattern
-from .processes import TcpProxy, timed, upload
+from .faults import TcpProxy, timed
 
 pytestmark = pytest.mark.slow
 

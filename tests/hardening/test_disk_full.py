@@ -18,7 +18,8 @@ import pytest
 
 from media_app.models import Upload
 from media_app.tests.api.test_upload import URL
-from media_app.tests.conftest import image_upload, stored_files
+from tests.images import image_upload
+from tests.storage import stored_files
 
 from .corpus import encode
 
@@ -116,8 +117,8 @@ def index_on_small_disk(settings, small_disk) -> Path:
 
 
 def _media(seeds) -> list:
-    from conftest import make_image_bytes
     from media_app.services import media_create_image
+    from tests.images import make_image_bytes
 
     return [media_create_image(stream=io.BytesIO(make_image_bytes(48, 36, seed=s)), original_name=f"{s}.jpg")[0] for s in seeds]
 

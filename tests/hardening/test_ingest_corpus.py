@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from PIL import GifImagePlugin, Image
 
-from conftest import make_image_bytes
 from media_app.ingest import DUPLICATE, IMPORTED, SKIPPED, IngestOptions, ingest_run
 from media_app.models import Media, MediaType
 from media_app.tests.test_video import write_video
+from tests.images import make_image_bytes
 
 from . import corpus
 from .corpus import RED, close_to, mean_colour

@@ -26,10 +26,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tasks_app.tests.live import wait_for
+from tests.harness import start_manage, wait_for
 
 from .corpus import encode
-from .processes import start_manage
 
 pytestmark = pytest.mark.slow
 

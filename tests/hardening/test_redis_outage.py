@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import make_image_bytes
-from tasks_app.tests.live import EventStream, wait_for
-
-from .processes import PrivateRedis, manage, upload
+from tests.harness import EventStream, PrivateRedis, manage, upload, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -55,14 +52,14 @@ def _task_runs(live, base: str) -> str:
         stream.close()
 
 
-def test_redis_stopped_keeps_search_and_rest_working_and_task_routes_say_503_until_it_returns(live):
+def test_redis_stopped_keeps_search_and_rest_working_and_task_routes_say_503_until_it_returns(live, image_bytes):
     redis = PrivateRedis(live.tmp).start()
     try:
         env = live.env_with(REDIS_URL=redis.url)
         folder = live.tmp / "redis-outage"
         folder.mkdir()
         for seed in range(3000, 3004):
-            (folder / f"{seed}.jpg").write_bytes(make_image_bytes(64, 48, seed=seed))
+            (folder / f"{seed}.jpg").write_bytes(image_bytes(64, 48, seed=seed))
         manage(env, "ingest", "--no-index", "--no-progress", str(folder))
         server, base = live.server(env, name="daphne-private-redis")
         live.worker("r1", env, base)
@@ -83,7 +80,7 @@ def test_redis_stopped_keeps_search_and_rest_working_and_task_routes_say_503_unt
         _ok(api.get("/api/v1/media/"))
         collection = _ok(api.post("/api/v1/collection/", {"title": "made while Redis was down"}), 201)
         _ok(api.post(f"/api/v1/collection/{collection['id']}/media/", {"media_id": media_id}), 200, 201)
-        uploaded = _ok(upload(base, live.tokens["curator"], "query.jpg", make_image_bytes(64, 48, seed=3100)), 201)
+        uploaded = _ok(upload(base, live.tokens["curator"], "query.jpg", image_bytes(64, 48, seed=3100)), 201)
         _ok(api.get(f"/api/v1/search/upload/{uploaded['id']}/?feature={feature_id}"))
         # Writes that schedule a build: stored, and the build that could not start is said.
         later = _ok(boss.post("/api/v1/feature/", {"modelzoo_name": "tiny-random", "active": False}), 201)

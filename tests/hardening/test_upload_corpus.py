@@ -33,11 +33,11 @@ import numpy as np
 import pytest
 from PIL import GifImagePlugin, Image
 
-from conftest import make_image_bytes
 from media_app.imaging import sharded_name
 from media_app.models import Upload
 from media_app.tests.api.test_upload import URL, assert_rejected
-from media_app.tests.conftest import image_upload, stored_files
+from tests.images import image_upload
+from tests.storage import stored_files
 
 from . import corpus
 from .corpus import BLUE, RED, WHITE, close_to, mean_colour
@@ -169,8 +169,8 @@ def test_upload_of_odd_but_valid_images_is_accepted_with_an_upright_rgb_thumbnai
         ("WEBP", "blob", "application/octet-stream", "webp"),
     ],
 )
-def test_upload_with_a_wrong_content_type_is_decided_by_decoding(api, isolated_storage, fmt, name, content_type, extension):
-    data = make_image_bytes(64, 48, seed=21, fmt=fmt)
+def test_upload_with_a_wrong_content_type_is_decided_by_decoding(api, isolated_storage, fmt, name, content_type, extension, image_bytes):
+    data = image_bytes(64, 48, seed=21, fmt=fmt)
 
     res = api.post(URL, {"image": image_upload(name, data, content_type)}, format="multipart")
 

@@ -2,7 +2,7 @@
 previous index version keeps serving searches, running the build again completes it,
 and no vector is stored twice.
 
-Real processes: daphne and Celery workers (tasks_app/tests/live.py) over the live
+Real processes: daphne and Celery workers (tests/harness.py) over the live
 database and Redis; media imported with ``manage.py ingest``. The workers store a
 vector shard every 8 vectors (tests/hardening/live_settings.py) and embed 2 images a
 batch with resnet18's architecture, so the build runs for seconds and has stored part
@@ -14,11 +14,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import make_image_bytes
 from search_app.indexing.vectors import VectorStore
-from tasks_app.tests.live import wait_for
-
-from .processes import manage
+from tests.harness import manage, wait_for
+from tests.images import make_image_bytes
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,7 @@
 One scenario per test, in the order a curator works: log in, search with an upload,
 follow a lead, gather results into a collection and export it, watch a task on the
 dashboard. Every test fails on any console error or uncaught exception of its pages
-(see conftest.Console), and saves screenshots under test-artifacts/web/.
+(see browser.Console), and saves screenshots under test-artifacts/web/.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import zipfile
 
 import pytest
 
-from .conftest import DESKTOP, PHONE, Console, log_in, shot
+from .browser import DESKTOP, PHONE, Console, log_in, shot
 
 pytestmark = pytest.mark.slow
 

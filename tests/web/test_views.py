@@ -12,7 +12,6 @@ import pytest
 from django.test import Client
 
 from collections_app.models import Collection, CollectionMedia
-from conftest import make_image_bytes
 from media_app.models import Media, MediaType
 from media_app.services import media_create_image
 
@@ -26,8 +25,8 @@ def browser_client(client, user):
 
 
 @pytest.fixture
-def image(db):
-    media, _ = media_create_image(stream=io.BytesIO(make_image_bytes(96, 72, seed=1)), original_name="checkpoint.jpg")
+def image(db, image_bytes):
+    media, _ = media_create_image(stream=io.BytesIO(image_bytes(96, 72, seed=1)), original_name="checkpoint.jpg")
     return media
 
 

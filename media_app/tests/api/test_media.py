@@ -11,8 +11,7 @@ from collections_app.models import Collection
 from media_app import selectors
 from media_app.models import Media
 from search_app.models import Feature
-
-from ..conftest import stored_files
+from tests.storage import stored_files
 
 MEDIA_KEYS = {
     "id",

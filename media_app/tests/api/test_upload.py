@@ -6,11 +6,10 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from conftest import make_image_bytes
 from media_app.imaging import sharded_name
 from media_app.models import Upload
-
-from ..conftest import image_upload, png_bomb, stored_files
+from tests.images import image_upload, png_bomb
+from tests.storage import stored_files
 
 URL = "/api/v1/upload/"
 UPLOAD_KEYS = {"id", "sha256", "file_url", "thumbnail_url", "width", "height", "format", "byte_size", "original_name", "username", "created_at"}
@@ -35,8 +34,8 @@ def assert_rejected(res, status: int, isolated_storage, code: str | None = None)
 # --- create ------------------------------------------------------------------------------------
 
 
-def test_upload_of_a_new_image_is_201_with_the_stored_record(api, user, isolated_storage):
-    data = make_image_bytes(80, 60, seed=1)
+def test_upload_of_a_new_image_is_201_with_the_stored_record(api, user, isolated_storage, image_bytes):
+    data = image_bytes(80, 60, seed=1)
 
     res = api.post(URL, {"image": image_upload("query.jpg", data)}, format="multipart")
 
@@ -54,16 +53,16 @@ def test_upload_of_a_new_image_is_201_with_the_stored_record(api, user, isolated
 
 
 @pytest.mark.parametrize("fmt,ext", [("PNG", "png"), ("GIF", "gif"), ("WEBP", "webp"), ("TIFF", "tif"), ("BMP", "bmp")])
-def test_upload_of_every_accepted_format_is_stored_with_its_extension(api, fmt, ext):
-    res = api.post(URL, {"image": image_upload(f"x.{ext}", make_image_bytes(seed=2, fmt=fmt))}, format="multipart")
+def test_upload_of_every_accepted_format_is_stored_with_its_extension(api, fmt, ext, image_bytes):
+    res = api.post(URL, {"image": image_upload(f"x.{ext}", image_bytes(seed=2, fmt=fmt))}, format="multipart")
 
     assert res.status_code == 201, res.content
     upload = Upload.objects.get()
     assert upload.format == fmt and upload.file.name == sharded_name("uploads", upload.sha256, ext)
 
 
-def test_upload_of_the_same_bytes_twice_returns_the_existing_record_with_200(api, isolated_storage):
-    data = make_image_bytes(seed=3)
+def test_upload_of_the_same_bytes_twice_returns_the_existing_record_with_200(api, isolated_storage, image_bytes):
+    data = image_bytes(seed=3)
     first = api.post(URL, {"image": image_upload("a.jpg", data)}, format="multipart")
 
     second = api.post(URL, {"image": image_upload("b.jpg", data)}, format="multipart")
@@ -100,8 +99,8 @@ def test_upload_of_a_text_file_named_jpg_is_a_415_and_nothing_is_stored(api, iso
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
-def test_upload_of_a_truncated_image_is_a_400_and_nothing_is_stored(api, isolated_storage, fmt):
-    data = make_image_bytes(64, 48, seed=4, fmt=fmt)
+def test_upload_of_a_truncated_image_is_a_400_and_nothing_is_stored(api, isolated_storage, fmt, image_bytes):
+    data = image_bytes(64, 48, seed=4, fmt=fmt)
 
     res = api.post(URL, {"image": image_upload("cut." + fmt.lower(), data[: len(data) // 2])}, format="multipart")
 
@@ -114,8 +113,8 @@ def test_upload_of_a_decompression_bomb_is_a_413_and_nothing_is_stored(api, isol
     assert_rejected(res, 413, isolated_storage, code="too_many_pixels")
 
 
-def test_upload_above_the_byte_limit_is_a_413_and_nothing_is_stored(api, settings, isolated_storage):
-    data = make_image_bytes(64, 48, seed=5, fmt="PNG")
+def test_upload_above_the_byte_limit_is_a_413_and_nothing_is_stored(api, settings, isolated_storage, image_bytes):
+    data = image_bytes(64, 48, seed=5, fmt="PNG")
     settings.MAX_UPLOAD_BYTES = len(data) - 1
 
     res = api.post(URL, {"image": image_upload("big.png", data, "image/png")}, format="multipart")
@@ -138,8 +137,8 @@ def test_upload_with_a_body_far_above_the_limit_is_refused_before_parsing(api, s
     "hostile,clean",
     [("../../etc/passwd.jpg", "passwd.jpg"), ("..\\..\\boot.jpg", "boot.jpg"), ("/var/www/x.jpg", "x.jpg")],
 )
-def test_upload_with_a_path_traversal_name_keeps_only_the_base_name(api, isolated_storage, hostile, clean):
-    body, content_type = raw_multipart(hostile, make_image_bytes(seed=6))
+def test_upload_with_a_path_traversal_name_keeps_only_the_base_name(api, isolated_storage, hostile, clean, image_bytes):
+    body, content_type = raw_multipart(hostile, image_bytes(seed=6))
 
     res = api.post(URL, data=body, content_type=content_type)
 
@@ -188,11 +187,11 @@ def test_upload_by_anonymous_is_a_401(anon, db, isolated_storage):
 
 
 @pytest.fixture
-def uploads(api, staff_api):
+def uploads(api, staff_api, image_bytes):
     """Three uploads by the curator, one by staff."""
     for seed in range(3):
-        assert api.post(URL, {"image": image_upload(f"c{seed}.jpg", make_image_bytes(seed=10 + seed))}, format="multipart").status_code == 201
-    assert staff_api.post(URL, {"image": image_upload("s.jpg", make_image_bytes(seed=20))}, format="multipart").status_code == 201
+        assert api.post(URL, {"image": image_upload(f"c{seed}.jpg", image_bytes(seed=10 + seed))}, format="multipart").status_code == 201
+    assert staff_api.post(URL, {"image": image_upload("s.jpg", image_bytes(seed=20))}, format="multipart").status_code == 201
     return list(Upload.objects.order_by("id"))
 
 

@@ -11,11 +11,11 @@ import zipfile
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from conftest import make_image_bytes
 from search_app.indexing import engine
 from search_app.indexing.build import feature_update_index
 from search_app.models import SearchRecord
 from tasks_app.models import TaskRun, TaskState
+from tests.images import make_image_bytes
 
 
 @pytest.fixture(autouse=True)

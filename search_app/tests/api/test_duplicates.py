@@ -9,7 +9,6 @@ import io
 import pytest
 from PIL import Image
 
-from conftest import make_image_bytes
 from search_app.analysis.duplicates import feature_duplicate_groups
 from search_app.indexing import engine
 from search_app.indexing.build import feature_update_index
@@ -26,16 +25,16 @@ def fresh_engine():
 
 
 @pytest.fixture
-def corpus(make_media):
+def corpus(make_media, image_bytes):
     """N distinct images and two copies of image 0 (re-encoded JPEG, resized PNG)."""
     from media_app.services import media_create_image
 
     originals = [make_media(seed) for seed in range(N)]
-    big = Image.open(io.BytesIO(make_image_bytes(96, 72, seed=0))).resize((160, 120))
+    big = Image.open(io.BytesIO(image_bytes(96, 72, seed=0))).resize((160, 120))
     png = io.BytesIO()
     big.save(png, "PNG")
     copies = [
-        media_create_image(stream=io.BytesIO(make_image_bytes(96, 72, seed=0, quality=55)), original_name="copy.jpg")[0],
+        media_create_image(stream=io.BytesIO(image_bytes(96, 72, seed=0, quality=55)), original_name="copy.jpg")[0],
         media_create_image(stream=io.BytesIO(png.getvalue()), original_name="copy.png")[0],
     ]
     return originals, copies

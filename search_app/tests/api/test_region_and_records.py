@@ -9,10 +9,10 @@ import io
 import pytest
 from PIL import Image
 
-from conftest import make_image_bytes
 from search_app.indexing import engine
 from search_app.indexing.build import feature_update_index
 from search_app.models import FeatureStatus, RegionVector, SearchRecord
+from tests.images import make_image_bytes
 
 
 @pytest.fixture(autouse=True)

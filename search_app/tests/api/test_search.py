@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 
 from collections_app.models import Collection, CollectionMedia
-from conftest import make_image_bytes
 from search_app.indexing import engine
 from search_app.indexing.build import feature_update_index
 from search_app.models import Feature, FeatureStatus, QueryVector, SearchDefaults
@@ -155,18 +154,18 @@ def test_random_seed_picks_the_same_query_every_time(api, built):
     assert len(others) > 1
 
 
-def test_sha256_search_finds_media_and_uploads(api, built, corpus):
+def test_sha256_search_finds_media_and_uploads(api, built, corpus, image_bytes):
     res = ok(api.get(f"/api/v1/search/sha256/{corpus[2].sha256}/"))
     assert res["query"]["media"]["id"] == corpus[2].pk
-    upload = ok(api.post("/api/v1/upload/", {"image": io.BytesIO(make_image_bytes(80, 60, seed=999))}, format="multipart"))
+    upload = ok(api.post("/api/v1/upload/", {"image": io.BytesIO(image_bytes(80, 60, seed=999))}, format="multipart"))
     res = ok(api.get(f"/api/v1/search/sha256/{upload['sha256']}/"))
     assert res["query"]["type"] == "upload" and res["query"]["upload"]["id"] == upload["id"]
     err(api.get("/api/v1/search/sha256/" + "0" * 64 + "/"), 404)
     assert "sha256" in err(api.get("/api/v1/search/sha256/xyz/"), 400)["fields"]
 
 
-def test_upload_of_a_reencoded_resized_copy_finds_its_original_first(api, built, corpus):
-    original = Image.open(io.BytesIO(make_image_bytes(96, 72, seed=7)))
+def test_upload_of_a_reencoded_resized_copy_finds_its_original_first(api, built, corpus, image_bytes):
+    original = Image.open(io.BytesIO(image_bytes(96, 72, seed=7)))
     copy = io.BytesIO()
     original.resize((80, 60)).save(copy, format="JPEG", quality=60)
     copy.seek(0)
@@ -176,8 +175,8 @@ def test_upload_of_a_reencoded_resized_copy_finds_its_original_first(api, built,
     assert res["results"][0]["media"]["id"] == corpus[7].pk
 
 
-def test_upload_is_embedded_once_and_the_vector_kept(api, built, monkeypatch):
-    upload = ok(api.post("/api/v1/upload/", {"image": io.BytesIO(make_image_bytes(64, 64, seed=5000))}, format="multipart"))
+def test_upload_is_embedded_once_and_the_vector_kept(api, built, monkeypatch, image_bytes):
+    upload = ok(api.post("/api/v1/upload/", {"image": io.BytesIO(image_bytes(64, 64, seed=5000))}, format="multipart"))
     first = ok(api.get(f"/api/v1/search/upload/{upload['id']}/"))
     assert QueryVector.objects.filter(upload_id=upload["id"], modelzoo_name=built.modelzoo_name).count() == 1
     from search_app.query import sources
@@ -262,7 +261,7 @@ def test_detection_model_adds_detections_to_search_responses(api, staff_api, bui
 
 
 def test_detections_are_computed_without_their_cache_when_redis_is_down(api, staff_api, built, corpus, settings):
-    from tasks_app.tests.live import closed_port_redis_url
+    from tests.harness import closed_port_redis_url
 
     ok(staff_api.get("/api/v1/search/load_detection_model/detector-random/"))
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": closed_port_redis_url()}}

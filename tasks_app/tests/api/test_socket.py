@@ -19,7 +19,7 @@ def test_clients_lists_sockets_and_workers(api):
 
 
 def test_clients_is_503_when_redis_is_unreachable(api, settings):
-    from ..live import closed_port_redis_url
+    from tests.harness import closed_port_redis_url
 
     settings.REDIS_URL = closed_port_redis_url()
     res = api.get("/api/v1/socket/clients/")

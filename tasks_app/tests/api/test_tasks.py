@@ -158,9 +158,8 @@ def test_info_with_a_broker_but_no_worker_is_a_503_saying_so(api, settings, monk
 
 
 def test_info_with_celery_and_no_broker_is_a_quick_503(api, settings, monkeypatch):
+    from tests.harness import closed_port_redis_url
     from vframe_search.celery import app
-
-    from ..live import closed_port_redis_url
 
     settings.TASKS_INLINE = False
     monkeypatch.setattr(app.conf, "broker_url", closed_port_redis_url())

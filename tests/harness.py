@@ -1,10 +1,13 @@
-"""A real deployment in subprocesses for the live tests: an ASGI server (daphne),
-Celery workers, PostgreSQL (or a SQLite file) and Redis, plus HTTP and websocket clients.
+"""The one harness for tests that start processes: ASGI servers (daphne), Celery workers,
+``manage.py`` commands, private redis-servers, and the clients that talk to them.
 
-The processes get a database of their own (created and migrated here, dropped at the
-end) rather than pytest-django's test database, which other tests flush between tests.
-Redis is the machine's server on a database number of its own (``VFRAME_TEST_REDIS_URL``,
-default ``redis://127.0.0.1:6379/5``); only this project's keys are removed there.
+Every process gets a session of its own (so stopping it takes its children along) and
+writes its output to a log file whose tail goes into the failure message. Deployments
+run on a database of their own (created here, dropped at the end) rather than
+pytest-django's test database, which other tests flush between tests. Redis is the
+machine's server on a database number of its own (``VFRAME_TEST_REDIS_URL``, default
+``redis://127.0.0.1:6379/5``), where only this project's keys are removed; a test that
+stops Redis runs a :class:`PrivateRedis`, never the shared one.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/5"
 # Short presence timings so a killed worker leaves the list within seconds.
 HEARTBEAT_INTERVAL = "0.5"
@@ -34,6 +38,37 @@ SECRET_KEY = "live-test-secret-key-" + "x" * 40
 # Keys this project writes to Redis: Celery's queue and bindings, kombu's pidbox and
 # unacked sets, channels-redis, presence. Removed before and after the run.
 OWNED_KEY_PATTERNS = ("vframe*", "_kombu.binding*", "unacked*", "asgi*", "celery*", "*.reply.celery.pidbox")
+
+
+# --- Ports and waiting --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.1, proc: Proc | None = None) -> Any:
+    """Poll until ``predicate`` is truthy (a deadline against hangs, not a timing check);
+    with ``proc``, fail at once with its output when it exits meanwhile."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = predicate()
+        except (OSError, urllib.error.URLError):
+            value = None
+        if value:
+            return value
+        if proc is not None and not proc.alive():
+            raise AssertionError(f"{proc.name} exited while waiting for {what}:\n{proc.output()}")
+        if time.monotonic() > deadline:
+            extra = f"\n{proc.name} output:\n{proc.output()}" if proc is not None else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{extra}")
+        time.sleep(interval)
+
+
+# --- Redis --------------------------------------------------------------------------------------
 
 
 def redis_test_url() -> str:
@@ -59,12 +94,6 @@ def clear_owned_keys(url: str) -> None:
         keys = list(client.scan_iter(match=pattern, count=500))
         if keys:
             client.delete(*keys)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def closed_port_redis_url() -> str:
@@ -103,10 +132,13 @@ def create_live_database(tmp_dir: Path, suffix: str = "live") -> LiveDatabase:
     return LiveDatabase(f"sqlite:///{path}", lambda: None)
 
 
-# --- Processes ----------------------------------------------------------------------------------
+# --- Environment --------------------------------------------------------------------------------
 
 
 def live_env(*, database_url: str, redis_url: str | None, data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a deployment's processes: this one's, without any project
+    setting it may carry, plus the deployment's database, Redis (None: the embedded
+    defaults) and data folder, and ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VFRAME_", "DJANGO_", "DATABASE_URL", "REDIS_URL", "CELERY_"))}
     env.update(
         DJANGO_SETTINGS_MODULE="vframe_search.settings",
@@ -158,6 +190,9 @@ def bootstrap(env: dict[str, str]) -> dict[str, str]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+# --- Processes ----------------------------------------------------------------------------------
+
+
 @dataclass
 class Proc:
     name: str
@@ -197,6 +232,7 @@ class Proc:
 
 
 def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Proc:
+    """Start ``args`` in the checkout with output to ``log_dir/<name>.log``."""
     log = log_dir / f"{name}.log"
     handle = log.open("wb")
     # A session of its own, so kill() can take the pool children along.
@@ -206,6 +242,7 @@ def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Pro
 
 
 def start_server(env: dict[str, str], log_dir: Path, name: str = "daphne") -> tuple[Proc, str]:
+    """daphne on a free port, once it answers HTTP; returns it and its base URL."""
     port = free_port()
     proc = spawn(name, [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "vframe_search.asgi:application"], env, log_dir)
     base = f"http://127.0.0.1:{port}"
@@ -225,34 +262,62 @@ def start_worker(env: dict[str, str], log_dir: Path, name: str) -> Proc:
     return spawn(name, args, env, log_dir)
 
 
-def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.1, proc: Proc | None = None) -> Any:
-    """Poll until ``predicate`` is truthy (a deadline against hangs, not a timing check)."""
-    deadline = time.monotonic() + timeout
-    while True:
+def manage(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python manage.py ARGS`` with the deployment's environment; fails loudly."""
+    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise AssertionError(f"manage.py {' '.join(args)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def start_manage(env: dict[str, str], log_dir: Path, name: str, *args: str) -> Proc:
+    """``python manage.py ARGS`` in the background (a process group of its own)."""
+    return spawn(name, [sys.executable, "manage.py", *args], env, log_dir)
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a free port (no persistence), which it may
+    stop; a stopped one is simply started again on the same port."""
+
+    def __init__(self, log_dir: Path):
+        self.port = free_port()
+        self.log_dir = log_dir
+        self.proc: Proc | None = None
+        self.starts = 0
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> PrivateRedis:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise AssertionError("redis-server is required for the Redis fault test (Debian package redis-server)")
+        self.starts += 1
+        args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"]
+        self.proc = spawn(f"redis-{self.starts}", args, dict(os.environ), self.log_dir)
+        wait_for(self.ping, timeout=20, what=f"redis-server on port {self.port}", proc=self.proc)
+        return self
+
+    def ping(self) -> bool:
+        import redis
+
         try:
-            value = predicate()
-        except (OSError, urllib.error.URLError):
-            value = None
-        if value:
-            return value
-        if proc is not None and not proc.alive():
-            raise AssertionError(f"{proc.name} exited while waiting for {what}:\n{proc.output()}")
-        if time.monotonic() > deadline:
-            extra = f"\n{proc.name} output:\n{proc.output()}" if proc is not None else ""
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}{extra}")
-        time.sleep(interval)
+            return bool(redis.Redis(port=self.port, socket_connect_timeout=0.5).ping())
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        """Kill it outright (a crash, not a shutdown): clients find the port closed."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc = None
 
 
 # --- Clients ------------------------------------------------------------------------------------
 
 
-def http(method: str, url: str, *, token: str | None = None, body: Any = None, timeout: float = 15) -> tuple[int, dict]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Token {token}")
+def _json_answer(request: urllib.request.Request, timeout: float) -> tuple[int, dict]:
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"null")
@@ -262,6 +327,27 @@ def http(method: str, url: str, *, token: str | None = None, body: Any = None, t
             return exc.code, json.loads(raw)
         except ValueError:
             return exc.code, {"raw": raw.decode(errors="replace")}
+
+
+def http(method: str, url: str, *, token: str | None = None, body: Any = None, timeout: float = 15) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Token {token}")
+    return _json_answer(request, timeout)
+
+
+def upload(base: str, token: str, name: str, data: bytes, timeout: float = 15) -> tuple[int, dict]:
+    """POST upload/ as multipart, the way a script would."""
+    boundary = "vframe-hardening-boundary"
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+    body = head.encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(base + "/api/v1/upload/", data=body, method="POST")
+    request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+    request.add_header("Authorization", f"Token {token}")
+    return _json_answer(request, timeout)
 
 
 @dataclass

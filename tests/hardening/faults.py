@@ -1,63 +1,14 @@
-"""What the fault tests start beside the deployment of tasks_app/tests/live.py: a private
-redis-server they may stop, a TCP proxy in front of PostgreSQL they may cut, and the
-ingest command run against the live database.
-
-The shared Redis on 127.0.0.1:6379 is never stopped: other tests and other people use
-it. A stopped private server is simply started again on the same port.
-"""
+"""Faults the hardening tests inject beside the processes of tests/harness.py: a TCP
+proxy in front of PostgreSQL they may cut or silence, and a stopwatch for how long an
+answer took to come at all."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
-from pathlib import Path
 
-from tasks_app.tests.live import ROOT, Proc, free_port, spawn, wait_for
-
-
-class PrivateRedis:
-    """A redis-server of this test's own on a free port (no persistence)."""
-
-    def __init__(self, log_dir: Path):
-        self.port = free_port()
-        self.log_dir = log_dir
-        self.proc: Proc | None = None
-        self.starts = 0
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> PrivateRedis:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise AssertionError("redis-server is required for the Redis fault test (Debian package redis-server)")
-        self.starts += 1
-        args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"]
-        self.proc = spawn(f"redis-{self.starts}", args, dict(os.environ), self.log_dir)
-        wait_for(self.ping, timeout=20, what=f"redis-server on port {self.port}", proc=self.proc)
-        return self
-
-    def ping(self) -> bool:
-        import redis
-
-        try:
-            return bool(redis.Redis(port=self.port, socket_connect_timeout=0.5).ping())
-        except redis.RedisError:
-            return False
-
-    def stop(self) -> None:
-        """Kill it outright (a crash, not a shutdown): clients find the port closed."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc = None
+from tests.harness import free_port
 
 
 class TcpProxy:
@@ -156,38 +107,6 @@ class TcpProxy:
                 sock.close()
             except OSError:
                 pass
-
-
-def manage(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """``python manage.py ARGS`` with the deployment's environment; fails loudly."""
-    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    if result.returncode != 0:
-        raise AssertionError(f"manage.py {' '.join(args)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return result
-
-
-def start_manage(env: dict[str, str], log_dir: Path, name: str, *args: str) -> Proc:
-    """``python manage.py ARGS`` in the background (a process group of its own)."""
-    return spawn(name, [sys.executable, "manage.py", *args], env, log_dir)
-
-
-def upload(base: str, token: str, name: str, data: bytes, timeout: float = 15) -> tuple[int, dict]:
-    """POST upload/ as multipart, the way a script would."""
-    boundary = "vframe-hardening-boundary"
-    head = f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
-    body = head.encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(base + "/api/v1/upload/", data=body, method="POST")
-    request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
-    request.add_header("Authorization", f"Token {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        raw = exc.read()
-        try:
-            return exc.code, json.loads(raw)
-        except ValueError:
-            return exc.code, {"raw": raw.decode(errors="replace")}
 
 
 def timed(call):

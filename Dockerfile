@@ -12,7 +12,8 @@ WORKDIR /app
 COPY requirements/ requirements/
 # CPU wheels of torch keep the image small; the pins match requirements/base.txt.
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.14.1 torchvision==0.29.1 \
-    && pip install -r requirements/base.txt
+    && pip install -r requirements/base.txt \
+    && pip install --no-deps -r requirements/nodeps.txt
 COPY . .
 RUN VFRAME_DATA_DIR=/tmp/build-data python manage.py collectstatic --noinput \
     && useradd --create-home vframe && mkdir -p /data && chown vframe /data

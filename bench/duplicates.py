@@ -79,7 +79,8 @@ def main() -> None:
     from django.conf import settings
 
     from search_app.analysis.duplicates import duplicate_edges, group_edges
-    from search_app.indexing.index import feature_dir, load_index_version, update_index_files, validate_index_params, vector_store
+    from search_app.indexing.index import load_index_version, update_index_files, validate_index_params
+    from search_app.indexing.layout import feature_dir, vector_store
 
     settings.INDEX_DIR = work / "indexes"
     t0 = time.perf_counter()

@@ -212,7 +212,8 @@ def build_dataset(n: int) -> dict:
 
     from media_app.models import Media, MediaType
     from search_app.indexing.build import feature_update_index
-    from search_app.indexing.index import feature_dir, update_index_files, vector_store
+    from search_app.indexing.index import update_index_files
+    from search_app.indexing.layout import feature_dir, vector_store
     from search_app.models import Feature
 
     t0 = time.perf_counter()

@@ -19,7 +19,7 @@ from media_app.models import Media
 from media_app.tests.test_reduced_decode import photo_jpeg
 from modelzoo.embedding import Embedder, get_embedder
 from search_app.indexing.build import feature_update_index
-from search_app.indexing.index import vector_store
+from search_app.indexing.layout import vector_store
 from search_app.models import Feature
 
 pytestmark = pytest.mark.django_db
@@ -145,7 +145,9 @@ def test_images_decoded_while_the_model_loads_are_held_and_embedded_later(monkey
 
     monkeypatch.setattr("modelzoo.embedding.get_embedder", slow_get_embedder)
     stored = []
-    monkeypatch.setattr("search_app.indexing.build.feature_add_vectors", lambda *, feature, ids, vectors, modelzoo_name: stored.append((ids, vectors)) or ids.size)
+    monkeypatch.setattr(
+        "search_app.indexing.build.feature_add_vectors", lambda *, feature, ids, vectors, modelzoo_name: stored.append((ids, vectors)) or ids.size
+    )
     images = [Image.open(io.BytesIO(photo_jpeg(320, 240, seed=s))) for s in range(6)]
     embedding = IngestEmbedding([feature], stop=threading.Event(), flush_in_caller=True)
     held = [embedding.prepare(img) for img in images]

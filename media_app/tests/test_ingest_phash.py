@@ -10,7 +10,7 @@ from media_app.ingest import IngestOptions, ingest_run
 from media_app.models import Media
 from media_app.tests.test_ingest_embed import folder, model_settings, one_torch_thread  # noqa: F401 (fixtures)
 from search_app.indexing.build import feature_update_index
-from search_app.indexing.index import vector_store
+from search_app.indexing.layout import vector_store
 from search_app.models import Feature
 
 pytestmark = pytest.mark.django_db

@@ -34,7 +34,8 @@ from core.errors import InvalidInput
 from core.files import atomic_write, atomic_write_bytes
 from core.reports import csv_chunks
 from media_app.models import Media
-from search_app.indexing.index import LoadedIndex, feature_dir
+from search_app.indexing.index import LoadedIndex
+from search_app.indexing.layout import feature_dir
 from search_app.models import Feature
 
 # The parameters of a run, checked by validate_run_params here and by the serializers of

@@ -10,7 +10,7 @@ import pytest
 
 from modelzoo.embedding import Embedder, get_embedder
 from search_app.indexing.build import feature_add_vectors, feature_update_index
-from search_app.indexing.index import vector_store
+from search_app.indexing.layout import vector_store
 from search_app.indexing.vectors import VectorStore
 
 

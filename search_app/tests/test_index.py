@@ -16,8 +16,8 @@ from search_app.indexing.index import (
     read_meta,
     update_index_files,
     validate_index_params,
-    vector_store,
 )
+from search_app.indexing.layout import vector_store
 
 DIM = 16
 PARAMS = {"M": 8, "ef_construction": 64, "ef": 32}
@@ -41,7 +41,7 @@ def feature_id(settings, tmp_path):
 
 
 def _build(feature_id, index_type, current, params=PARAMS, **kw):
-    from search_app.indexing.index import feature_dir
+    from search_app.indexing.layout import feature_dir
 
     return update_index_files(
         directory=feature_dir(feature_id),

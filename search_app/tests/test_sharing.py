@@ -10,7 +10,7 @@ import pytest
 
 from search_app.indexing import engine, sharing
 from search_app.indexing.build import feature_update_index
-from search_app.indexing.index import feature_dir, vector_store
+from search_app.indexing.layout import feature_dir, vector_store
 from search_app.models import Feature
 
 

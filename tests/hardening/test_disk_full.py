@@ -138,7 +138,7 @@ def _assert_previous_version_serves(feature, version: int, media_ids: list[int])
 def _nothing_half_written(index_dir: Path, failed_version: int | None = None) -> None:
     """No temporary file anywhere, no file of the version whose build failed, and every
     vector shard readable."""
-    from search_app.indexing.index import VERSION_RE
+    from search_app.indexing.layout import VERSION_RE
     from search_app.indexing.vectors import SHARD_RE
 
     names = [p.name for p in index_dir.rglob("*") if p.is_file()]
@@ -154,7 +154,7 @@ def _nothing_half_written(index_dir: Path, failed_version: int | None = None) ->
 @pytest.mark.parametrize("stage", ["storing-vectors", "writing-the-index-file"])
 def test_index_build_on_a_full_disk_fails_with_the_reason_and_the_previous_version_keeps_serving(db, small_disk, index_on_small_disk, stage):
     from search_app.indexing.build import feature_update_index
-    from search_app.indexing.index import vector_store
+    from search_app.indexing.layout import vector_store
     from search_app.models import Feature, FeatureStatus
     from search_app.services import feature_update
 

@@ -129,7 +129,7 @@ def test_exif_rotated_photo_is_embedded_upright_while_importing(tmp_path, settin
     a phone photo stored turned must give the vector of the upright picture there too."""
     import numpy as np
 
-    from search_app.indexing.index import vector_store
+    from search_app.indexing.layout import vector_store
     from search_app.models import Feature
 
     settings.DATA_DIR = tmp_path / "data"

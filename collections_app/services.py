@@ -13,6 +13,7 @@ from core.errors import InvalidInput, NotFound
 from media_app.models import Media
 
 from .models import Collection, CollectionMedia
+from .rendering import notes_problem
 
 # Fields a caller may change through collection_update(); everything else (ids,
 # timestamps, the creating user) is owned by the services.
@@ -37,6 +38,17 @@ def _clean_username(username: Any) -> str:
     return username
 
 
+def _clean_notes(notes: Any) -> str:
+    notes = notes or ""
+    if not isinstance(notes, str):
+        raise InvalidInput("Notes must be text.", fields={"notes": ["Not a valid string."]})
+    # Refused here rather than shown as plain text later: every read renders them.
+    problem = notes_problem(notes)
+    if problem is not None:
+        raise InvalidInput(f"Notes not accepted: {problem}", fields={"notes": [problem]})
+    return notes
+
+
 def _authenticated(user) -> Any:
     return user if getattr(user, "is_authenticated", False) else None
 
@@ -48,7 +60,7 @@ def collection_create(*, title: str, notes: str = "", archived: bool = False, us
     user = _authenticated(user)
     return Collection.objects.create(
         title=_clean_title(title),
-        notes=notes or "",
+        notes=_clean_notes(notes),
         archived=bool(archived),
         user=user,
         username=_clean_username(username) or getattr(user, "username", "") or "",
@@ -66,7 +78,7 @@ def collection_update(*, collection: Collection, **fields: Any) -> Collection:
     if "title" in fields:
         fields["title"] = _clean_title(fields["title"])
     if "notes" in fields:
-        fields["notes"] = fields["notes"] or ""
+        fields["notes"] = _clean_notes(fields["notes"])
     if "archived" in fields:
         fields["archived"] = bool(fields["archived"])
     if "username" in fields:
@@ -75,6 +87,12 @@ def collection_update(*, collection: Collection, **fields: Any) -> Collection:
         setattr(collection, name, value)
     collection.save(update_fields=[*fields, "updated_at"])
     return collection
+
+
+def collection_touch(*, collection_id: int) -> None:
+    """Mark a collection changed now: for writes that bypass these services (the
+    admin's membership pages), so "recently updated" lists still show it."""
+    Collection.objects.filter(pk=collection_id).update(updated_at=timezone.now())
 
 
 @transaction.atomic

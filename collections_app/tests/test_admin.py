@@ -178,3 +178,49 @@ def test_non_staff_users_cannot_reach_the_admin(client, user):
     client.force_login(user)
     res = client.get(CHANGELIST)
     assert res.status_code == 302 and "/admin/login/" in res["Location"]
+
+
+def _age(collection) -> None:
+    Collection.objects.filter(pk=collection.pk).update(updated_at="2020-01-01T00:00:00Z")
+
+
+def _updated_recently(collection) -> bool:
+    collection.refresh_from_db()
+    return collection.updated_at.year > 2020
+
+
+def test_saving_a_collection_in_the_admin_bumps_updated_at(admin_client, make_collection):
+    collection = make_collection("Case")
+    _age(collection)
+    res = admin_client.post(f"{CHANGELIST}{collection.pk}/change/", {**_inline_post(collection, []), "title": "Renamed"})
+    assert res.status_code == 302, res.content.decode()[:2000]
+    assert _updated_recently(collection)
+
+
+def test_memberships_changed_on_their_own_admin_pages_bump_their_collections(admin_client, make_collection, make_media, user):
+    collection, other = make_collection("Case"), make_collection("Other")
+    media = make_media(1)
+    _age(collection)
+    res = admin_client.post(f"{MEMBERSHIPS}add/", {"collection": collection.pk, "media": media.pk, "username": "", "user": ""})
+    assert res.status_code == 302, res.content.decode()[:2000]
+    assert _updated_recently(collection)
+    membership = CollectionMedia.objects.get()
+    _age(collection)
+    _age(other)
+    res = admin_client.post(f"{MEMBERSHIPS}{membership.pk}/change/", {"collection": other.pk, "media": media.pk, "username": "", "user": ""})
+    assert res.status_code == 302, res.content.decode()[:2000]
+    assert _updated_recently(collection) and _updated_recently(other)  # left one, joined the other
+    _age(other)
+    res = admin_client.post(MEMBERSHIPS, {"action": "delete_selected", "_selected_action": [membership.pk], "post": "yes"})
+    assert res.status_code == 302
+    assert not CollectionMedia.objects.exists() and _updated_recently(other)
+
+
+def test_the_admin_refuses_notes_beyond_the_limits_like_the_api(admin_client, make_collection):
+    collection = make_collection("Case", notes="kept")
+    notes = "\n".join("    " * level + "- item" for level in range(40))
+    res = admin_client.post(f"{CHANGELIST}{collection.pk}/change/", {**_inline_post(collection, []), "notes": notes})
+    assert res.status_code == 200
+    assert "Lists and quotes may nest at most 20 levels deep" in res.content.decode()
+    collection.refresh_from_db()
+    assert collection.notes == "kept"

@@ -117,6 +117,20 @@ def test_update_with_a_blank_title_is_rejected_and_the_title_kept(make_collectio
     assert collection.title == "Keep"
 
 
+def test_notes_beyond_the_limits_are_refused_before_anything_is_stored(make_collection, user, settings):
+    settings.NOTES_MAX_CHARS = 1000
+    with pytest.raises(InvalidInput) as raised:
+        collection_create(title="T", notes="x" * 1001, user=user)
+    assert raised.value.fields == {"notes": ["Notes are limited to 1000 characters; these have 1001."]}
+    assert not Collection.objects.exists()
+    collection = make_collection("Before", notes="kept")
+    with pytest.raises(InvalidInput) as raised:
+        collection_update(collection=collection, title="After", notes="> " * 25 + "deep")
+    assert raised.value.fields == {"notes": ["Lists and quotes may nest at most 20 levels deep; these nest 25."]}
+    collection.refresh_from_db()
+    assert (collection.title, collection.notes) == ("Before", "kept")
+
+
 def test_update_with_an_unknown_field_is_a_programming_error(make_collection):
     with pytest.raises(TypeError, match="created_at"):
         collection_update(collection=make_collection(), created_at=timezone.now())

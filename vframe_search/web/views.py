@@ -25,10 +25,6 @@ from media_app.selectors import media_get, media_siblings
 # have their own, so they name it here rather than changing the shared setting.
 LOGIN_URL = reverse_lazy("web:login")
 
-# Longest notes the preview renders: the API stores any length, but a preview request
-# is made on every keystroke pause and needs no more than a screenful or two.
-PREVIEW_MAX_CHARS = 200_000
-
 
 class SiteLoginView(LoginView):
     template_name = "registration/login.html"
@@ -158,8 +154,10 @@ def notes_preview(request):
     """Markdown notes rendered exactly as the API and the export render them (sanitized),
     for the notes editor's preview before anything is saved."""
     notes = request.POST.get("notes", "")
-    if len(notes) > PREVIEW_MAX_CHARS:
+    # Longer notes could not be saved either (notes within the size but beyond the other
+    # limits are previewed as plain text with the reason, which the save then names).
+    if len(notes) > settings.NOTES_MAX_CHARS:
         return JsonResponse(
-            {"status": "error", "error": {"code": "too_large", "message": f"Notes longer than {PREVIEW_MAX_CHARS} characters are not previewed."}}, status=413
+            {"status": "error", "error": {"code": "too_large", "message": f"Notes are limited to {settings.NOTES_MAX_CHARS} characters."}}, status=413
         )
     return JsonResponse({"status": "ok", "res": {"html": render_notes_html(notes)}})

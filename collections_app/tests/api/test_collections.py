@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 import pytest
 
 from collections_app.models import Collection, CollectionMedia
@@ -215,6 +218,56 @@ def test_notes_html_is_sanitized(api):
 def test_unsupported_method_on_the_list_is_405(api):
     err = error(api.put(BASE, {}, format="json"), 405)
     assert err["code"] == "method_not_allowed"
+
+
+def _nested_list(levels: int) -> str:
+    return "\n".join("    " * level + "- item" for level in range(levels))
+
+
+@pytest.mark.parametrize(
+    "notes, says",
+    [
+        ("x" * 50_001, "limited to 50000 characters"),
+        (_nested_list(300), "limited to 50000 characters"),  # the 180 KB list of the report
+        (_nested_list(40), "nest at most 20 levels"),
+        ("> " * 30 + "deep", "nest at most 20 levels"),
+        ("```a\n" * 5000, "never closed"),
+    ],
+    ids=["long", "nested-300", "nested-40", "quotes-30", "unclosed-fences"],
+)
+def test_notes_beyond_the_limits_are_refused_at_write_naming_notes_and_the_limit(api, make_collection, notes, says):
+    err = error(api.post(BASE, {"title": "T", "notes": notes}, format="json"), 400)
+    assert says in err["fields"]["notes"][0], err
+    assert not Collection.objects.exists()
+    collection = make_collection(notes="kept")
+    err = error(api.patch(f"{BASE}{collection.pk}/", {"notes": notes}, format="json"), 400)
+    assert says in err["fields"]["notes"][0], err
+    collection.refresh_from_db()
+    assert collection.notes == "kept"
+
+
+def test_notes_at_the_limits_are_accepted(api):
+    notes = _nested_list(20) + "\n\n" + "[" * 8000
+    res = ok(api.post(BASE, {"title": "T", "notes": notes}, format="json"), 201)
+    assert res["notes"] == notes
+    assert res["notes_html"].count("<li>") == 20
+    assert "[" * 8000 in res["notes_html"]  # unclosed brackets stay text
+
+
+def test_notes_stored_beyond_the_limits_are_read_and_exported_as_plain_text(api, make_collection):
+    # Rows written before the limits existed (or under higher ones): never a 500.
+    notes = _nested_list(300) + "\n<script>alert(1)</script>"
+    collection = make_collection()
+    Collection.objects.filter(pk=collection.pk).update(notes=notes)
+    res = ok(api.get(f"{BASE}{collection.pk}/"))
+    assert res["notes"] == notes
+    assert res["notes_html"].startswith('<p class="notes-plain-reason"><em>Shown as plain text. Notes are limited to 50000 characters')
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in res["notes_html"] and "<script" not in res["notes_html"]
+    export = api.get(f"{BASE}{collection.pk}/export/")
+    assert export.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(export.streaming_content)))
+    assert archive.testzip() is None
+    assert "Shown as plain text" in archive.read("report.html").decode()
 
 
 # --- retrieve -----------------------------------------------------------------------------

@@ -46,14 +46,18 @@ def _rows(group: str, *cells: Cell) -> list[Cell]:
 C = Cell
 MATRIX: list[Cell] = [
     *_rows(
-        "Collections: every curator sees and edits every collection; deleting one throws away others' curation",
+        "Collections: every curator sees and exports every collection; only its creator or staff change it",
         C("GET", "/api/v1/collection/", "list collections", 200, 200),
         C("POST", "/api/v1/collection/", "create a collection", 201, 201, body={"title": "new"}),
         C("GET", "/api/v1/collection/{collection}/", "fetch someone else's collection", 200, 200),
-        C("PUT", "/api/v1/collection/{collection}/", "edit someone else's collection", 200, 200, body={"title": "renamed"}),
-        C("PATCH", "/api/v1/collection/{collection}/", "edit someone else's collection", 200, 200, body={"notes": "seen"}),
-        C("POST", "/api/v1/collection/{collection}/media/", "add media to someone else's collection", 201, 201, body={"media_id": "{media2}"}),
-        C("DELETE", "/api/v1/collection/{collection}/media/{media}/", "remove media from someone else's collection", 200, 200),
+        C("PUT", "/api/v1/collection/{own_collection}/", "edit own collection", 200, 200, body={"title": "renamed"}),
+        C("PATCH", "/api/v1/collection/{own_collection}/", "edit own collection", 200, 200, body={"notes": "seen"}),
+        C("POST", "/api/v1/collection/{own_collection}/media/", "add media to own collection", 201, 201, body={"media_id": "{media2}"}),
+        C("DELETE", "/api/v1/collection/{own_collection}/media/{media}/", "remove media from own collection", 200, 200),
+        C("PUT", "/api/v1/collection/{collection}/", "edit someone else's collection", 403, 200, body={"title": "renamed"}),
+        C("PATCH", "/api/v1/collection/{collection}/", "edit someone else's collection", 403, 200, body={"notes": "seen"}),
+        C("POST", "/api/v1/collection/{collection}/media/", "add media to someone else's collection", 403, 201, body={"media_id": "{media2}"}),
+        C("DELETE", "/api/v1/collection/{collection}/media/{media}/", "remove media from someone else's collection", 403, 200),
         C("GET", "/api/v1/collection/{collection}/export/", "export someone else's collection (ZIP)", 200, 200),
         C("DELETE", "/api/v1/collection/{own_collection}/", "delete own collection", 200, 200),
         C("DELETE", "/api/v1/collection/{collection}/", "delete someone else's collection", 403, 200),
@@ -181,6 +185,7 @@ def world(user, staff, django_user_model, settings, tmp_path):
     collection = collection_create(title="theirs", user=other)
     collection_add_media(collection=collection, media=media[0], user=other)
     own_collection = collection_create(title="mine", user=user)
+    collection_add_media(collection=own_collection, media=media[0], user=user)
     feature = Feature.objects.create(modelzoo_name="tiny-random", index_type="flat")
     feature_update_index(feature=feature)
     params = {"steps": 1, "interval": 0}

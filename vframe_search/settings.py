@@ -197,6 +197,11 @@ PAGE_SIZE = env_int("VFRAME_PAGE_SIZE", 30, minimum=1)
 MAX_PAGE_SIZE = env_int("VFRAME_MAX_PAGE_SIZE", 500, minimum=1)
 SEARCH_PAGE_SIZE = env_int("VFRAME_SEARCH_PAGE_SIZE", 30, minimum=1)
 SEARCH_MAX_LIMIT = env_int("VFRAME_SEARCH_MAX_LIMIT", 200, minimum=1)
+# Collection notes (collections_app/rendering.py): refused at write beyond these; notes
+# stored before a limit was lowered are shown as plain text.
+NOTES_MAX_CHARS = env_int("VFRAME_NOTES_MAX_CHARS", 50_000, minimum=100)
+NOTES_MAX_NESTING = env_int("VFRAME_NOTES_MAX_NESTING", 20, minimum=1)
+NOTES_RENDER_SECONDS = env_float("VFRAME_NOTES_RENDER_SECONDS", 1.0, minimum=0.01)
 # Request bodies above this are spooled to disk by Django, not held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
@@ -204,11 +209,6 @@ FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
 FILE_UPLOAD_PERMISSIONS = 0o640
 # Server-side folders that the ingest task may read (the management command may read
 # anything its operator can).
-# Collection notes (collections_app/rendering.py): refused at write beyond these; notes
-# stored before a limit was lowered are shown as plain text.
-NOTES_MAX_CHARS = env_int("VFRAME_NOTES_MAX_CHARS", 50_000, minimum=100)
-NOTES_MAX_NESTING = env_int("VFRAME_NOTES_MAX_NESTING", 20, minimum=1)
-NOTES_RENDER_SECONDS = env_float("VFRAME_NOTES_RENDER_SECONDS", 1.0, minimum=0.01)
 INGEST_ALLOWED_DIRS = [str(p) for p in env_list("VFRAME_INGEST_ALLOWED_DIRS", [])]
 
 # --- Ingest (manage.py ingest) ----------------------------------------------------------

@@ -114,6 +114,9 @@ def _bool_param(request) -> bool | None:
     return params.validated_data["archived"] == "true"
 
 
+_OWNER_ACTIONS = frozenset({"update", "partial_update", "destroy", "add_media", "remove_media"})
+
+
 class CollectionViewSet(viewsets.GenericViewSet):
     """Collections of media, their items, and their export."""
 
@@ -121,12 +124,13 @@ class CollectionViewSet(viewsets.GenericViewSet):
     serializer_class = CollectionSerializer
     pagination_class = OffsetLimitPagination
     parser_classes = [JSONParser]
-    owner_or_staff_message = "Only the collection's creator or staff may delete it; anyone may edit it."
+    owner_or_staff_message = "Only the collection's creator or staff may change it."
 
     def get_permissions(self):
-        # Every curator edits every collection; deleting one throws away other people's
-        # curation, so only its creator or staff may.
-        if self.action == "destroy":
+        # Every curator reads and exports every collection; changing one (its fields, its
+        # items, deleting it) would rewrite someone else's curation, so only its creator
+        # or staff may.
+        if self.action in _OWNER_ACTIONS:
             return [IsOwnerOrStaff()]
         return super().get_permissions()
 
@@ -189,6 +193,7 @@ class CollectionViewSet(viewsets.GenericViewSet):
     )
     def update(self, request, pk: int):
         collection = selectors.collection_get(collection_id=pk)
+        self.check_object_permissions(request, collection)
         body = CollectionWriteSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
         fields = dict(body.validated_data)
@@ -241,6 +246,7 @@ class CollectionViewSet(viewsets.GenericViewSet):
     )
     def add_media(self, request, pk: int):
         collection = selectors.collection_get(collection_id=pk)
+        self.check_object_permissions(request, collection)
         body = CollectionAddMediaSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         media = selectors.media_get(media_id=body.validated_data["media_id"])
@@ -263,5 +269,6 @@ class CollectionViewSet(viewsets.GenericViewSet):
     )
     def remove_media(self, request, pk: int, media_id: int):
         collection = selectors.collection_get(collection_id=pk)
+        self.check_object_permissions(request, collection)
         services.collection_remove_media(collection=collection, media=media_id)
         return Response(CollectionMediaRemovedSerializer({"deleted": True}).data)

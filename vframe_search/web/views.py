@@ -125,9 +125,12 @@ class CollectionPageView(PageView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         try:
-            context["collection"] = collection_get(collection_id=kwargs["collection_id"])
+            collection = collection_get(collection_id=kwargs["collection_id"])
         except NotFound:
             raise Http404("No such collection.")
+        # The API refuses others' changes; the page does not offer them.
+        user = self.request.user
+        context.update(collection=collection, can_edit=bool(user.is_staff or collection.user_id == user.pk))
         return context
 
 

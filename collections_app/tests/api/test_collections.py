@@ -383,8 +383,8 @@ def test_put_by_a_non_staff_user_cannot_reattribute_the_collection(api, make_col
     assert "username" in err["fields"]
 
 
-def test_put_keeping_the_current_username_is_allowed_for_anyone(api, make_collection, staff):
-    collection = make_collection(user=staff, username="alice")
+def test_put_keeping_the_current_username_is_allowed_for_its_owner(api, make_collection):
+    collection = make_collection(username="alice")  # the curator's, attributed to alice by staff
     res = ok(api.put(f"{BASE}{collection.pk}/", {"username": "alice", "title": "T2"}, format="json"))
     assert (res["username"], res["title"]) == ("alice", "T2")
 
@@ -407,6 +407,50 @@ def test_put_with_malformed_json_is_400(api, make_collection):
 def test_put_with_a_form_body_is_415(api, make_collection):
     collection = make_collection()
     error(api.put(f"{BASE}{collection.pk}/", data="title=x", content_type="application/x-www-form-urlencoded"), 415)
+
+
+# --- owner only ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def theirs(make_collection, make_media, django_user_model):
+    """Another curator's collection with one media in it."""
+    other = django_user_model.objects.create_user(username="other", password="other-pass-123")
+    collection = make_collection("Theirs", user=other, notes="their notes")
+    collection_add_media(collection=collection, media=make_media(1), user=other)
+    return collection
+
+
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("put", "", {"title": "mine now"}),
+        ("patch", "", {"notes": "rewritten", "archived": True}),
+        ("delete", "", None),
+        ("post", "media/", {"media_id": "new"}),
+        ("delete", "media/old/", None),
+    ],
+    ids=["put", "patch", "delete", "add-media", "remove-media"],
+)
+def test_a_curator_cannot_change_someone_elses_collection(api, theirs, make_media, method, path, body):
+    old_media = theirs.items.get().media_id
+    new_media = make_media(2).pk
+    path = path.replace("old", str(old_media))
+    if body and body.get("media_id") == "new":
+        body = {"media_id": new_media}
+    before = Collection.objects.values().get(pk=theirs.pk)
+    err = error(getattr(api, method)(f"{BASE}{theirs.pk}/{path}", body, format="json"), 403)
+    assert (err["code"], err["message"]) == ("permission_denied", "Only the collection's creator or staff may change it.")
+    assert Collection.objects.values().get(pk=theirs.pk) == before
+    assert list(CollectionMedia.objects.filter(collection=theirs).values_list("media_id", flat=True)) == [old_media]
+    # Reading and exporting stay open to every curator.
+    assert ok(api.get(f"{BASE}{theirs.pk}/"))["notes"] == "their notes"
+    assert api.get(f"{BASE}{theirs.pk}/export/").status_code == 200
+
+
+def test_staff_change_anyones_collection(staff_api, theirs, make_media):
+    assert ok(staff_api.patch(f"{BASE}{theirs.pk}/", {"title": "Fixed"}, format="json"))["title"] == "Fixed"
+    ok(staff_api.post(f"{BASE}{theirs.pk}/media/", {"media_id": make_media(2).pk}, format="json"), 201)
 
 
 # --- delete -------------------------------------------------------------------------------

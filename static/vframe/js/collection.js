@@ -5,6 +5,8 @@
   const { api, post, h, $, showError, flash, confirmButton, current } = window.VF;
   const page = $("#collection-page");
   const id = Number(page.dataset.collectionId);
+  // Its creator and staff change it; everyone else reads it (the API says the same).
+  const canEdit = page.dataset.canEdit === "true";
   const errorNode = $("#collection-error");
   const itemsNode = $("#items");
   const PAGE = 60;
@@ -15,12 +17,14 @@
     $("#collection-title").textContent = collection.title;
     $("#collection-count").textContent = String(collection.item_count);
     $("#archived-badge").hidden = !collection.archived;
-    $("#archive-button").textContent = collection.archived ? "Unarchive" : "Archive";
+    if (canEdit) $("#archive-button").textContent = collection.archived ? "Unarchive" : "Archive";
     const chosen = current.get();
     const isCurrent = chosen && chosen.id === id;
     const makeCurrent = $("#make-current");
-    makeCurrent.disabled = collection.archived || isCurrent;
-    makeCurrent.textContent = isCurrent ? "Current collection for search" : "Use for search";
+    if (makeCurrent) {
+      makeCurrent.disabled = collection.archived || isCurrent;
+      makeCurrent.textContent = isCurrent ? "Current collection for search" : "Use for search";
+    }
     document.title = collection.title + " · VFRAME Search";
   }
 
@@ -46,7 +50,7 @@
       { class: "card", dataset: { mediaId: item.media_id } },
       h("a", { class: "thumb", href: "/media/" + item.media_id + "/" }, h("img", { src: item.thumbnail_url || "", alt: label + " " + item.media_id, loading: "lazy", decoding: "async" })),
       h("div", { class: "facts" }, h("span", { class: "name", title: item.original_name || item.sha256 }, item.original_name || item.sha256.slice(0, 12))),
-      h("div", { class: "card-actions" }, h("span", { class: "muted small" }, "by " + (item.added_by || "—")), h("a", { href: "/?media=" + item.media_id }, "Search"), remove)
+      h("div", { class: "card-actions" }, h("span", { class: "muted small" }, "by " + (item.added_by || "—")), h("a", { href: "/?media=" + item.media_id }, "Search"), canEdit ? remove : null)
     );
     return card;
   }
@@ -125,6 +129,7 @@
 
   $("#notes-form").addEventListener("submit", async (event) => {
     event.preventDefault();
+    if (!canEdit) return;
     const status = $("#save-status");
     status.textContent = "Saving…";
     const res = await patch({ title: $("#title-input").value, notes: notesInput.value });
@@ -135,22 +140,24 @@
     }
   });
 
-  $("#archive-button").addEventListener("click", () =>
-    patch({ archived: !collection.archived }, (res) => {
-      flash(res.archived ? "Archived: it no longer shows among the collections to add to." : "Unarchived.");
-      const chosen = current.get();
-      if (res.archived && chosen && chosen.id === id) current.set(null);
-      renderHeader();
-    })
-  );
+  if (canEdit) {
+    $("#archive-button").addEventListener("click", () =>
+      patch({ archived: !collection.archived }, (res) => {
+        flash(res.archived ? "Archived: it no longer shows among the collections to add to." : "Unarchived.");
+        const chosen = current.get();
+        if (res.archived && chosen && chosen.id === id) current.set(null);
+        renderHeader();
+      })
+    );
+  }
 
-  $("#make-current").addEventListener("click", () => {
+  if (canEdit) $("#make-current").addEventListener("click", () => {
     current.set(collection);
     renderHeader();
     flash("Search results you add now go to “" + collection.title + "”.");
   });
 
-  confirmButton($("#delete-button"), "Really delete? (media stay)", async () => {
+  if (canEdit) confirmButton($("#delete-button"), "Really delete? (media stay)", async () => {
     showError(errorNode, null);
     try {
       await api("collection/" + id + "/", { method: "DELETE" });

@@ -1,11 +1,12 @@
 # One image for the web server and the Celery worker:
-#   web:    docker run IMAGE            (daphne on :8000)
+#   web:    docker run IMAGE            (scripts/serve.sh: gunicorn + uvicorn workers on :$PORT, 8000)
 #   worker: docker run IMAGE worker     (celery worker)
-# Configure with DATABASE_URL, REDIS_URL, DJANGO_SECRET_KEY, VFRAME_* (see README).
+# Configure with DATABASE_URL, REDIS_URL, DJANGO_SECRET_KEY, WEB_CONCURRENCY, VFRAME_*
+# (docs/operations.md).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    VFRAME_DATA_DIR=/data PIP_NO_CACHE_DIR=1
+    VFRAME_DATA_DIR=/data PIP_NO_CACHE_DIR=1 PORT=8000
 RUN apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app

@@ -10,4 +10,4 @@ export VFRAME_DATA_DIR="${VFRAME_DATA_DIR:-$PWD/data}"
 .venv/bin/python manage.py collectstatic --noinput >/dev/null
 .venv/bin/python manage.py demo
 echo "Serving on http://127.0.0.1:${PORT:-8000}/ (Ctrl-C to stop)"
-exec .venv/bin/daphne -b 127.0.0.1 -p "${PORT:-8000}" vframe_search.asgi:application
+HOST=127.0.0.1 exec bash scripts/serve.sh

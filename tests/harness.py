@@ -250,6 +250,20 @@ def start_server(env: dict[str, str], log_dir: Path, name: str = "daphne") -> tu
     return proc, base
 
 
+def start_served(env: dict[str, str], log_dir: Path, *, workers: int = 2, name: str = "serve") -> tuple[Proc, str]:
+    """``scripts/serve.sh`` (gunicorn with ``workers`` uvicorn workers, the production
+    command) on a free port, once it answers HTTP; returns it and its base URL."""
+    port = free_port()
+    served = {**env, "PORT": str(port), "HOST": "127.0.0.1", "WEB_CONCURRENCY": str(workers)}
+    # The venv's gunicorn, whichever Python runs the tests.
+    served["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{served.get('PATH', '')}"
+    served["VIRTUAL_ENV"] = str(Path(sys.executable).parent.parent)
+    proc = spawn(name, ["bash", str(ROOT / "scripts" / "serve.sh")], served, log_dir)
+    base = f"http://127.0.0.1:{port}"
+    wait_for(lambda: _answers(base), timeout=90, what=f"{name} to answer HTTP", proc=proc)
+    return proc, base
+
+
 def _answers(base: str) -> bool:
     status, _ = http("GET", base + "/api/v1/task/", timeout=2)
     return status == 401
@@ -312,6 +326,65 @@ class PrivateRedis:
         if self.proc is not None:
             self.proc.kill()
             self.proc = None
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own (``initdb`` + ``pg_ctl`` of the machine's
+    PostgreSQL, in a temporary folder, on a free port), so a test may give it a small
+    ``max_connections``. As root it runs as the ``postgres`` user, which initdb needs."""
+
+    def __init__(self, log_dir: Path, *, max_connections: int = 100):
+        self.port = free_port()
+        self.log_dir = log_dir
+        self.max_connections = max_connections
+        self.dir: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _bin(self, name: str) -> str:
+        found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+        if found:
+            return str(found[-1])
+        binary = shutil.which(name)
+        if binary is None:
+            raise AssertionError(f"{name} is required for a private PostgreSQL (Debian package postgresql)")
+        return binary
+
+    def _run(self, args: list[str]) -> None:
+        kwargs: dict[str, Any] = {"user": "postgres"} if os.geteuid() == 0 else {}
+        result = subprocess.run(args, capture_output=True, text=True, timeout=120, cwd="/", **kwargs)
+        if result.returncode != 0:
+            raise AssertionError(f"{Path(args[0]).name} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+
+    def start(self) -> PrivatePostgres:
+        import tempfile
+
+        # Under /tmp, not pytest's tmp_path: the postgres user must be able to reach it.
+        self.dir = Path(tempfile.mkdtemp(prefix="vframe-pg-"))
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres")
+        data = self.dir / "data"
+        self._run([self._bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections={self.max_connections} -c fsync=off"
+        self._run([self._bin("pg_ctl"), "-D", str(data), "-l", str(self.dir / "postgres.log"), "-o", options, "-w", "-t", "60", "start"])
+        return self
+
+    def log(self) -> str:
+        try:
+            return (self.dir / "postgres.log").read_text(errors="replace")[-4000:]
+        except (OSError, TypeError):
+            return ""
+
+    def stop(self) -> None:
+        if self.dir is None:
+            return
+        try:
+            self._run([self._bin("pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "-w", "stop"])
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
 
 
 # --- Clients ------------------------------------------------------------------------------------

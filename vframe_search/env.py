@@ -94,7 +94,9 @@ def env_database(name: str, default_sqlite: Path) -> dict:
             "OPTIONS": dict(SQLITE_OPTIONS),
         }
     try:
-        config = dj_database_url.parse(raw, conn_max_age=60, conn_health_checks=True)
+        # No persistent connections: under ASGI every thread that ran a query would keep
+        # its own. PostgreSQL gets a bounded pool instead (env_db_pool).
+        config = dj_database_url.parse(raw, conn_max_age=0, conn_health_checks=True)
     except Exception as exc:  # dj_database_url raises several types for bad URLs
         raise ImproperlyConfigured(f"{name}: cannot parse {raw!r}: {exc}") from None
     engine = config.get("ENGINE", "")
@@ -105,11 +107,45 @@ def env_database(name: str, default_sqlite: Path) -> dict:
         config["OPTIONS"] = dict(SQLITE_OPTIONS)
     else:
         # libpq waits for ever on a database host that is gone without a word (no reset,
-        # no refusal); daphne runs views on one thread, so one such wait would stall every
-        # request. A ?connect_timeout= in the URL wins.
+        # no refusal); one such wait would hold a request and a pool slot for ever.
+        # A ?connect_timeout= in the URL wins.
         options = config.setdefault("OPTIONS", {})
         options.setdefault("connect_timeout", connect_timeout)
+        pool = env_db_pool()
+        if pool is not None:
+            options["pool"] = pool
     return config
+
+
+def db_pool_max_size(*, web_workers: int | None) -> int:
+    """Connections one process may hold at most (0: no pool, a connection per request).
+
+    ``VFRAME_DB_POOL_MAX_SIZE`` when set; else a web worker gets its share of
+    ``VFRAME_DB_WEB_CONNECTIONS`` (default 64) split over the server's workers, between
+    1 and 4, and any other process (a Celery worker process, a command) 4.
+    """
+    budget = env_int("VFRAME_DB_WEB_CONNECTIONS", 64, minimum=1)
+    if os.environ.get("VFRAME_DB_POOL_MAX_SIZE") is not None:
+        return env_int("VFRAME_DB_POOL_MAX_SIZE", 4, minimum=0)
+    if web_workers:
+        return max(1, min(4, budget // web_workers))
+    return 4
+
+
+def env_db_pool() -> dict | None:
+    """psycopg's connection pool for PostgreSQL (Django's ``OPTIONS["pool"]``), or None
+    when ``VFRAME_DB_POOL_MAX_SIZE=0``. ``VFRAME_WEB_WORKERS`` is set by the web server's
+    configuration (vframe_search/gunicorn_conf.py) in its workers."""
+    web_workers = env_int("VFRAME_WEB_WORKERS", 0, minimum=0)
+    max_size = db_pool_max_size(web_workers=web_workers)
+    if max_size == 0:
+        return None
+    min_size = env_int("VFRAME_DB_POOL_MIN_SIZE", 1, minimum=0)
+    if min_size > max_size:
+        raise ImproperlyConfigured(f"VFRAME_DB_POOL_MIN_SIZE: must be at most the pool's maximum ({max_size}), got {min_size}")
+    # How long a request waits for a free connection before it fails (503).
+    timeout = env_float("VFRAME_DB_POOL_TIMEOUT", 10.0, minimum=0.1)
+    return {"min_size": min_size, "max_size": max_size, "timeout": timeout}
 
 
 _RATE_PERIODS = {"s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day"}

@@ -230,6 +230,12 @@ THROTTLE_RATES = {
     "upload": env_rate("VFRAME_THROTTLE_UPLOAD", "120/min"),
     "search": env_rate("VFRAME_THROTTLE_SEARCH", "600/min"),
 }
+# Sign-in throttling on /login/ and /admin/login/ (vframe_search/web/login.py): this many
+# failed sign-ins for one username, or from one client address (0: not counted), lock
+# it out for LOGIN_LOCKOUT_MINUTES, which is also the window failures are counted in.
+LOGIN_MAX_FAILURES = env_int("VFRAME_LOGIN_MAX_FAILURES", 5, minimum=1)
+LOGIN_MAX_FAILURES_PER_IP = env_int("VFRAME_LOGIN_MAX_FAILURES_PER_IP", 20, minimum=0)
+LOGIN_LOCKOUT_MINUTES = env_float("VFRAME_LOGIN_LOCKOUT_MINUTES", 15.0, minimum=0.01)
 REST_FRAMEWORK = {
     # Token first: an anonymous request then gets 401 with WWW-Authenticate, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [

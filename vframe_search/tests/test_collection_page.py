@@ -16,7 +16,7 @@ def test_the_collection_page_offers_changes_to_its_creator_and_staff_only(client
     client.force_login({"owner": user, "staff": staff, "other": other}[who])
     html = client.get(f"/collections/{collection.pk}/").content.decode()
     assert f'data-can-edit="{str(can_edit).lower()}"' in html
-    for control in ('id="delete-button"', 'id="archive-button"', 'id="make-current"', '>Save<'):
+    for control in ('id="delete-button"', 'id="archive-button"', 'id="make-current"', ">Save<"):
         assert (control in html) is can_edit, control
     assert ("Only its creator and staff may change this collection." in html) is not can_edit
     assert ("readonly" in html) is not can_edit

@@ -21,6 +21,8 @@ from core.errors import NotFound
 from media_app.models import MediaType
 from media_app.selectors import media_get, media_siblings
 
+from .login import LoginForm
+
 # settings.LOGIN_URL points at the admin's login (the API docs rely on it); the pages
 # have their own, so they name it here rather than changing the shared setting.
 LOGIN_URL = reverse_lazy("web:login")
@@ -28,8 +30,16 @@ LOGIN_URL = reverse_lazy("web:login")
 
 class SiteLoginView(LoginView):
     template_name = "registration/login.html"
+    authentication_form = LoginForm
     redirect_authenticated_user = True
     next_page = reverse_lazy("web:search")
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.retry_after:  # locked out: the form says so, and for how long
+            response.status_code = 429
+            response["Retry-After"] = str(form.retry_after)
+        return response
 
 
 class SiteLogoutView(LogoutView):

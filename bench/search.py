@@ -383,10 +383,10 @@ class Client:
     def get(self, path: str) -> tuple[int, bytes]:
         return self.request("GET", path)
 
-    def get_json(self, path: str) -> dict:
-        status, body = self.get(path)
+    def get_json(self, path: str, method: str = "GET") -> dict:
+        status, body = self.request(method, path)
         if status != 200:
-            raise RuntimeError(f"GET {path}: {status} {body[:300]!r}")
+            raise RuntimeError(f"{method} {path}: {status} {body[:300]!r}")
         return json.loads(body)["res"]
 
     def close(self) -> None:
@@ -467,7 +467,7 @@ def measure_memory(server: Server, data: dict) -> None:
     64-item feature was loaded and searched (so only the big index is new)."""
     feature_id, warm_id = data["feature_id"], data["warm_feature_id"]
     client = Client(server.port, data["staff_token"])
-    client.get_json(f"/api/v1/search/load/{warm_id}/")
+    client.get_json(f"/api/v1/search/load/{warm_id}/", method="POST")
     for media_id in data["ids"][:5]:
         client.get_json(f"/api/v1/search/media/{int(media_id)}/?limit=10&feature={warm_id}")
     for _ in range(5):  # settle imports, connections, DRF caches before the first reading
@@ -475,7 +475,7 @@ def measure_memory(server: Server, data: dict) -> None:
     time.sleep(0.5)
     before = rss_bytes(server.proc.pid)
     t0 = time.perf_counter()
-    client.get_json(f"/api/v1/search/load/{feature_id}/")
+    client.get_json(f"/api/v1/search/load/{feature_id}/", method="POST")
     load_s = time.perf_counter() - t0
     time.sleep(0.5)
     after = rss_bytes(server.proc.pid)

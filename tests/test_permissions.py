@@ -93,8 +93,10 @@ MATRIX: list[Cell] = [
         C("GET", "/api/v1/search/batch/{own_batch}/report.html", "report of an own batch search", 200, 200),
         C("GET", "/api/v1/search/batch/{own_batch}/report.csv", "report of an own batch search (CSV)", 200, 200),
         C("GET", "/api/v1/search/batch/{batch}/report.zip", "report of someone else's batch search (hidden: 404)", 404, 200),
-        C("GET", "/api/v1/search/load/{feature}/", "make a feature the default for everyone", 403, 200),
-        C("GET", "/api/v1/search/load_detection_model/{detector}/", "select the detection model for everyone", 403, 200),
+        C("POST", "/api/v1/search/load/{feature}/", "make a feature the default for everyone", 403, 200),
+        C("POST", "/api/v1/search/load_detection_model/{detector}/", "select the detection model for everyone", 403, 200),
+        C("GET", "/api/v1/search/load/{feature}/", "a GET changes nothing (POST only)", 403, 405),
+        C("GET", "/api/v1/search/load_detection_model/{detector}/", "a GET changes nothing (POST only)", 403, 405),
     ),
     *_rows(
         "Features and models: features decide what every search answers and cost a full embedding pass",
@@ -135,7 +137,7 @@ MATRIX: list[Cell] = [
 
 
 def _status_text(code: int) -> str:
-    return {200: "200", 201: "201", 202: "202", 302: "302 to login", 401: "401", 403: "**403**", 404: "404"}[code]
+    return {200: "200", 201: "201", 202: "202", 302: "302 to login", 401: "401", 403: "**403**", 404: "404", 405: "405"}[code]
 
 
 def matrix_table() -> str:

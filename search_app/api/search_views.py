@@ -115,21 +115,22 @@ class SearchRandomView(SearchView):
         return _search(request, RandomSource(seed), options, route="random")
 
 
-@extend_schema(responses={200: SearchLoadSerializer, **_LOAD_ERRORS})
+@extend_schema(request=None, responses={200: SearchLoadSerializer, **_LOAD_ERRORS})
 class SearchLoadView(StaffSettingView):
-    """Make a feature the default for searches (stored; every process follows)."""
+    """Make a feature the default for searches (stored; every process follows). POST
+    only: a change for everyone never rides on a GET a link can trigger."""
 
-    def get(self, request, id: int):
+    def post(self, request, id: int):
         feature = feature_load(feature_id=id_or_404(id), user=request.user)
         return Response(SearchLoadSerializer(feature).data)
 
 
-@extend_schema(responses={200: SearchLoadSerializer, **_LOAD_ERRORS})
+@extend_schema(request=None, responses={200: SearchLoadSerializer, **_LOAD_ERRORS})
 class SearchLoadDetectionModelView(StaffSettingView):
     """Select the detection model run on query images (stored; every process follows).
-    The key ``none`` turns detections off."""
+    The key ``none`` turns detections off. POST only, like search/load/."""
 
-    def get(self, request, key: str):
+    def post(self, request, key: str):
         name = detection_model_load(key=key, user=request.user)
         return Response(SearchLoadSerializer({"detection_model": name}).data)
 

@@ -68,7 +68,7 @@ def test_redis_stopped_keeps_search_and_rest_working_and_task_routes_say_503_unt
         wait_for(lambda: _ok(api.get(f"/api/v1/feature/{feature_id}/"))["status"] == "ready", timeout=120, what="the feature's index")
         media_id = _ok(api.get("/api/v1/media/?media_type=image&limit=1"))["results"][0]["id"]
         # (Loading the detector into the server takes a while on a busy machine.)
-        _ok(boss.get("/api/v1/search/load_detection_model/detector-random/", timeout=120))
+        _ok(boss.post("/api/v1/search/load_detection_model/detector-random/", timeout=120))
         search = f"/api/v1/search/media/{media_id}/?feature={feature_id}"
         assert _ok(api.get(search, timeout=60))["detections"]["model"] == "detector-random"
 
@@ -108,7 +108,7 @@ def test_redis_stopped_keeps_search_and_rest_working_and_task_routes_say_503_unt
         assert server.alive()
         assert "Internal Server Error" not in server.output()
         # The selection is stored for every process: leave detections off again.
-        _ok(boss.get("/api/v1/search/load_detection_model/none/"))
+        _ok(boss.post("/api/v1/search/load_detection_model/none/"))
     finally:
         # Stop the processes before their Redis (the live fixture would do it after).
         while live.procs:

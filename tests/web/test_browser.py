@@ -414,8 +414,10 @@ def test_with_a_detection_model_loaded_boxes_are_drawn_on_the_query_image(browse
         )
         assert inside, "a detection box lies outside the query image"
         shot(page, "search-detections")
-        off = page.evaluate("() => fetch('/api/v1/search/load_detection_model/none/', {credentials: 'same-origin'}).then(r => r.status)")
-        assert off == 200
+        # A GET changes nothing (405); the page's own API helper POSTs with its CSRF token.
+        assert page.evaluate("() => fetch('/api/v1/search/load_detection_model/none/', {credentials: 'same-origin'}).then(r => r.status)") == 405
+        off = page.evaluate("() => VF.api('search/load_detection_model/none/', {method: 'POST'}).then(res => res.detection_model)")
+        assert off == "none"
     finally:
         ctx.close()
     assert not console.unexpected(), console.unexpected()

@@ -218,7 +218,7 @@ def test_searching_without_any_ready_feature_is_409(api, corpus, tiny_feature):
 def test_load_selects_the_default_feature_for_every_process(api, staff_api, built, corpus, tiny_feature):
     other = tiny_feature(modelzoo_name="tiny-random", index_type="flat")
     feature_update_index(feature=other)
-    res = ok(staff_api.get(f"/api/v1/search/load/{other.pk}/"))
+    res = ok(staff_api.post(f"/api/v1/search/load/{other.pk}/"))
     assert res["feature_id"] == other.pk
     assert SearchDefaults.objects.get(pk=1).default_feature_id == other.pk
     engine.clear()  # another process: nothing loaded, the choice comes from the database
@@ -226,7 +226,25 @@ def test_load_selects_the_default_feature_for_every_process(api, staff_api, buil
     assert res["feature"]["id"] == other.pk and res["feature"]["index_type"] == "flat"
     res = ok(api.get(f"/api/v1/search/media/{corpus[0].pk}/", {"feature": built.pk}))
     assert res["feature"]["id"] == built.pk
-    err(staff_api.get("/api/v1/search/load/4242/"), 404)
+    err(staff_api.post("/api/v1/search/load/4242/"), 404)
+
+
+def test_a_get_of_the_load_routes_changes_nothing_even_from_a_staff_session(staff, built, corpus, tiny_feature):
+    """search/load/ and search/load_detection_model/ change what every user gets: a
+    link a staff user follows (a GET, sent with the SameSite=Lax session cookie) must
+    not change them, and a POST from a session needs the CSRF token."""
+    from django.test import Client
+
+    other = tiny_feature(modelzoo_name="tiny-random", index_type="flat")
+    feature_update_index(feature=other)
+    before = SearchDefaults.objects.filter(pk=1).values("default_feature_id", "detection_model").first()
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(staff)
+    for path in (f"/api/v1/search/load/{other.pk}/", "/api/v1/search/load_detection_model/detector-random/"):
+        res = browser.get(path)
+        assert res.status_code == 405 and res.json()["error"]["code"] == "method_not_allowed"
+        assert browser.post(path).status_code == 403  # no CSRF token: a forged form
+    assert SearchDefaults.objects.filter(pk=1).values("default_feature_id", "detection_model").first() == before
 
 
 def test_hnsw_and_flat_agree_on_the_top_hits(api, built, corpus, tiny_feature):
@@ -248,8 +266,8 @@ def test_info_reports_feature_model_index_and_memory(api, built, corpus):
 
 
 def test_detection_model_adds_detections_to_search_responses(api, staff_api, built, corpus):
-    err(staff_api.get("/api/v1/search/load_detection_model/no-such-model/"), 404)
-    assert ok(staff_api.get("/api/v1/search/load_detection_model/detector-random/"))["detection_model"] == "detector-random"
+    err(staff_api.post("/api/v1/search/load_detection_model/no-such-model/"), 404)
+    assert ok(staff_api.post("/api/v1/search/load_detection_model/detector-random/"))["detection_model"] == "detector-random"
     res = ok(api.get(f"/api/v1/search/media/{corpus[0].pk}/"))
     det = res["detections"]
     assert det["model"] == "detector-random"
@@ -263,7 +281,7 @@ def test_detection_model_adds_detections_to_search_responses(api, staff_api, bui
 def test_detections_are_computed_without_their_cache_when_redis_is_down(api, staff_api, built, corpus, settings):
     from tests.harness import closed_port_redis_url
 
-    ok(staff_api.get("/api/v1/search/load_detection_model/detector-random/"))
+    ok(staff_api.post("/api/v1/search/load_detection_model/detector-random/"))
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": closed_port_redis_url()}}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {}}
     res = ok(api.get(f"/api/v1/search/media/{corpus[0].pk}/"))
@@ -271,14 +289,14 @@ def test_detections_are_computed_without_their_cache_when_redis_is_down(api, sta
 
 
 def test_detections_can_be_turned_off_again(api, staff_api, built, corpus):
-    ok(staff_api.get("/api/v1/search/load_detection_model/detector-random/"))
-    assert ok(staff_api.get("/api/v1/search/load_detection_model/none/"))["detection_model"] == "none"
+    ok(staff_api.post("/api/v1/search/load_detection_model/detector-random/"))
+    assert ok(staff_api.post("/api/v1/search/load_detection_model/none/"))["detection_model"] == "none"
     assert ok(api.get(f"/api/v1/search/media/{corpus[0].pk}/"))["detections"] is None
     assert ok(api.get("/api/v1/search/info/"))["detection_model"] is None
 
 
 def test_embedding_model_is_not_a_detection_model(staff_api, built):
-    assert err(staff_api.get("/api/v1/search/load_detection_model/tiny-random/"), 400)["code"] == "not_a_detection_model"
+    assert err(staff_api.post("/api/v1/search/load_detection_model/tiny-random/"), 400)["code"] == "not_a_detection_model"
 
 
 def test_index_swap_while_queries_run_never_fails_a_search(api, built, corpus, make_media):

@@ -183,7 +183,7 @@
     if (config.staff && f.has_index && !isDefault) {
       // Only staff may change the default feature for everyone.
       actions.push(
-        h("button", { type: "button", class: "small", onclick: () => act(() => api("search/load/" + f.id + "/"), "Feature " + f.id + " is now the default for searches.", "#features-error", loadFeatures) }, "Make default")
+        h("button", { type: "button", class: "small", onclick: () => act(() => api("search/load/" + f.id + "/", { method: "POST" }), "Feature " + f.id + " is now the default for searches.", "#features-error", loadFeatures) }, "Make default")
       );
     } else if (isDefault) {
       actions.push(h("span", { class: "badge" }, "default"));
@@ -356,7 +356,7 @@
                 {
                   type: "button",
                   class: "small",
-                  onclick: () => act(() => api("search/load_detection_model/" + encodeURIComponent(m.name) + "/"), m.name + " now runs on query images.", "#zoo-error", loadFeatures),
+                  onclick: () => act(() => api("search/load_detection_model/" + encodeURIComponent(m.name) + "/", { method: "POST" }), m.name + " now runs on query images.", "#zoo-error", loadFeatures),
                 },
                 "Use for detections"
               )

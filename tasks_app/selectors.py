@@ -52,13 +52,15 @@ def task_run_effective_state(run: TaskRun) -> str:
 # --- Queues and workers (task/info/) --------------------------------------------------------------
 
 
-def task_queue_info(*, include_params: bool = False) -> dict[str, Any]:
+def task_queue_info(*, user) -> dict[str, Any]:
     """Queues and workers as Celery sees them: per worker its active, reserved and
     scheduled tasks. 503 with the reason when the broker or every worker is unreachable;
-    every wait is bounded by ``TASK_INFO_TIMEOUT``. Task parameters (server paths, say)
-    are included only with ``include_params`` (for staff)."""
+    every wait is bounded by ``TASK_INFO_TIMEOUT``. Staff see every task with its
+    parameters (server paths, say); anyone else only their own tasks, without
+    parameters, like task/recent/ (the queue depths count everyone's)."""
+    include_params = bool(user.is_staff)
     if settings.TASKS_INLINE:
-        return _inline_queue_info(include_params=include_params)
+        return _inline_queue_info(include_params=include_params, user=user)
     from celery import current_app as app  # the project's Celery app (vframe_search.celery)
 
     from .broker import broker_connection, broker_display, is_broker_error
@@ -86,13 +88,19 @@ def task_queue_info(*, include_params: bool = False) -> dict[str, Any]:
         if not is_broker_error(exc):
             raise
         raise ServiceUnavailable(f"The task broker ({broker}) is unreachable: {exc}", code="broker_unavailable")
+    scheduled = {host: [{**(t.get("request") or {}), "eta": t.get("eta")} for t in tasks or []] for host, tasks in scheduled.items()}
+    visible = _visible_ids(user, [t.get("id") for listing in (active, reserved, scheduled) for tasks in listing.values() for t in tasks or []])
+
+    def briefs(listing: dict, hostname: str) -> list[dict[str, Any]]:
+        return [_task_brief(t, include_params, eta=t.get("eta")) for t in listing.get(hostname) or [] if visible is None or t.get("id") in visible]
+
     workers = [
         {
             "hostname": hostname,
             "queues": sorted(q.get("name", "") for q in active_queues.get(hostname) or []),
-            "active": [_task_brief(t, include_params) for t in active.get(hostname) or []],
-            "reserved": [_task_brief(t, include_params) for t in reserved.get(hostname) or []],
-            "scheduled": [_task_brief(t.get("request") or {}, include_params, eta=t.get("eta")) for t in scheduled.get(hostname) or []],
+            "active": briefs(active, hostname),
+            "reserved": briefs(reserved, hostname),
+            "scheduled": briefs(scheduled, hostname),
         }
         for hostname in sorted(pings)
     ]
@@ -117,6 +125,13 @@ def _present_worker_count() -> int:
         return 0
 
 
+def _visible_ids(user, ids: list) -> set[str] | None:
+    """The task ids of ``ids`` that ``user`` may see listed: None (all) for staff."""
+    if user.is_staff:
+        return None
+    return set(TaskRun.objects.filter(user=user, task_id__in=[i for i in ids if isinstance(i, str)]).values_list("task_id", flat=True))
+
+
 def _task_brief(task: dict, include_params: bool, eta: str | None = None) -> dict[str, Any]:
     from .registry import task_name_for
 
@@ -136,9 +151,12 @@ def _iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, tz=UTC).isoformat() if timestamp else None
 
 
-def _inline_queue_info(*, include_params: bool) -> dict[str, Any]:
+def _inline_queue_info(*, include_params: bool, user) -> dict[str, Any]:
     """Without a broker the web process is the worker: report its task threads from the runs."""
     runs = TaskRun.objects.filter(state__in=[TaskState.PENDING, TaskState.STARTED]).order_by("created_at", "id")
+    waiting = runs.filter(state=TaskState.PENDING).count()
+    if not user.is_staff:
+        runs = runs.filter(user=user)
     active, reserved = [], []
     for run in runs:
         brief = {
@@ -157,7 +175,7 @@ def _inline_queue_info(*, include_params: bool) -> dict[str, Any]:
         "scheduled": [],
         "threads": settings.TASKS_INLINE_WORKERS,
     }
-    return {"mode": "inline", "broker": None, "queues": [{"name": settings.CELERY_TASK_DEFAULT_QUEUE, "waiting": len(reserved)}], "workers": [worker]}
+    return {"mode": "inline", "broker": None, "queues": [{"name": settings.CELERY_TASK_DEFAULT_QUEUE, "waiting": waiting}], "workers": [worker]}
 
 
 # --- Presence (socket/clients/) --------------------------------------------------------------------

@@ -113,7 +113,7 @@ MATRIX: list[Cell] = [
     *_rows(
         "Tasks: everyone runs the test task and sees their own runs; staff run the heavy tasks and see every run",
         C("GET", "/api/v1/task/", "tasks this user may run", 200, 200),
-        C("GET", "/api/v1/task/info/", "queues and workers", 200, 200),
+        C("GET", "/api/v1/task/info/", "queues and workers (curators: only their own tasks listed)", 200, 200),
         C("POST", "/api/v1/task/test/", "run the test task", 202, 202, body={"steps": 1, "interval": 0}),
         C("POST", "/api/v1/task/run/", "run the test task", 202, 202, body={"task_name": "test", "params": {"steps": 1, "interval": 0}}),
         C("POST", "/api/v1/task/run/", "run ingest_folder", 403, 202, body={"task_name": "ingest_folder", "params": {"path": "{ingest_dir}"}}),

@@ -56,10 +56,11 @@ class TaskViewSet(viewsets.ViewSet):
         return Response(TaskSpecSerializer(task_specs_for(user=request.user), many=True).data)
 
     @extend_schema(
-        summary="Queues and workers as Celery sees them", responses={200: OpenApiResponse(description="mode, broker, queues, workers"), **_errors(503)}
+        summary="Queues and workers as Celery sees them (curators see only their own tasks listed; staff every task)",
+        responses={200: OpenApiResponse(description="mode, broker, queues, workers"), **_errors(503)},
     )
     def info(self, request):
-        return Response(selectors.task_queue_info(include_params=request.user.is_staff))
+        return Response(selectors.task_queue_info(user=request.user))
 
     @extend_schema(summary="Run a task", request=TaskRunRequestSerializer, responses={202: TaskStartedSerializer, **_errors(400, 403, 415, 503)})
     def run(self, request):

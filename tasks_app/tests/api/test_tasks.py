@@ -134,15 +134,61 @@ def test_cancel_pending_is_200_running_is_202_finished_is_409(api, user):
     assert res.status_code == 409 and res.json()["error"]["code"] == "task_finished"
 
 
-def test_info_without_broker_reports_the_inline_pool(api, staff_api, user):
+def test_info_without_broker_reports_the_inline_pool(api, staff_api, user, other):
     TaskRun.objects.create(task_id="t-wait", name="test", user=user, params={"steps": 3})
+    TaskRun.objects.create(task_id="t-theirs", name="test", user=other, params={"steps": 4})
+    TaskRun.objects.create(task_id="t-theirs-running", name="test", user=other, state=TaskState.STARTED)
     info = api.get("/api/v1/task/info/").json()["res"]
     assert info["mode"] == "inline" and info["broker"] is None
     [worker] = info["workers"]
-    assert worker["hostname"].startswith("inline@") and [t["id"] for t in worker["reserved"]] == ["t-wait"]
+    # A curator sees their own tasks only (others' ids are not theirs to know), and
+    # how many wait in the queue.
+    assert worker["hostname"].startswith("inline@") and [t["id"] for t in worker["reserved"]] == ["t-wait"] and worker["active"] == []
     assert worker["reserved"][0]["kwargs"] is None  # parameters (server paths, say) are for staff
-    assert info["queues"] == [{"name": "vframe", "waiting": 1}]
-    assert staff_api.get("/api/v1/task/info/").json()["res"]["workers"][0]["reserved"][0]["kwargs"] == {"steps": 3}
+    assert info["queues"] == [{"name": "vframe", "waiting": 2}]
+    [worker] = staff_api.get("/api/v1/task/info/").json()["res"]["workers"]
+    assert [t["id"] for t in worker["reserved"]] == ["t-wait", "t-theirs"] and [t["id"] for t in worker["active"]] == ["t-theirs-running"]
+    assert worker["reserved"][0]["kwargs"] == {"steps": 3}
+
+
+def test_info_with_celery_lists_only_the_callers_own_tasks(api, staff_api, user, other, settings, monkeypatch):
+    """The Celery path: what the workers report is filtered by the runs' owners."""
+    from tasks_app import selectors
+
+    TaskRun.objects.create(task_id="c-mine", name="test", user=user)
+    TaskRun.objects.create(task_id="c-theirs", name="test", user=other)
+    reported = {
+        "active": {"w1@h": [{"id": "c-theirs", "name": "tasks_app.tasks.progress_demo", "kwargs": {"steps": 9}}]},
+        "reserved": {"w1@h": [{"id": "c-mine", "name": "tasks_app.tasks.progress_demo", "kwargs": {"steps": 2}}]},
+        "scheduled": {"w1@h": [{"eta": "2030-01-01T00:00:00", "request": {"id": "c-unknown", "name": "x"}}]},
+    }
+
+    class Inspect:
+        def __getattr__(self, name):
+            return lambda: reported.get(name, {"w1@h": []}) if name != "ping" else {"w1@h": {"ok": "pong"}}
+
+    class Conn:
+        default_channel = type("C", (), {"queue_declare": staticmethod(lambda **kw: (None, 5, None))})()
+
+    from contextlib import contextmanager
+
+    @contextmanager
+    def connection():
+        yield Conn()
+
+    from vframe_search.celery import app
+
+    settings.TASKS_INLINE = False
+    monkeypatch.setattr("tasks_app.broker.broker_connection", connection)
+    monkeypatch.setattr(app.control, "inspect", lambda **kw: Inspect())
+    monkeypatch.setattr(selectors, "_present_worker_count", lambda: 1)
+    [worker] = api.get("/api/v1/task/info/").json()["res"]["workers"]
+    assert (worker["active"], [t["id"] for t in worker["reserved"]], worker["scheduled"]) == ([], ["c-mine"], [])
+    info = staff_api.get("/api/v1/task/info/").json()["res"]
+    [worker] = info["workers"]
+    assert [t["id"] for t in worker["active"]] == ["c-theirs"] and worker["active"][0]["kwargs"] == {"steps": 9}
+    assert [t["id"] for t in worker["scheduled"]] == ["c-unknown"] and worker["scheduled"][0]["eta"] == "2030-01-01T00:00:00"
+    assert info["queues"] == [{"name": "vframe", "waiting": 5}]
 
 
 def test_info_with_a_broker_but_no_worker_is_a_503_saying_so(api, settings, monkeypatch, redis_url):

@@ -191,7 +191,7 @@ def _verify_sha256(spec: EmbeddingModelSpec, path: Path) -> None:
     if actual == spec.sha256:
         return
     expected_path = str(_package_expected_path(spec)) if spec.package else str(path)
-    if path.is_relative_to(model_dir(spec)):
+    if not spec.package or path.is_relative_to(model_dir(spec)):
         fix = f"Remove or replace {path}"
         if spec.package:
             fix += f"; the pip package {spec.package!r} provides the right file at {expected_path}"

@@ -37,3 +37,10 @@ info_counts = Hook(
     "info_counts",
     "Called with no arguments by ``media/info/``; each returns a dict of counts to add to the answer.",
 )
+
+file_access = Hook(
+    "file_access",
+    "Called with ``path=, user=`` by ``/files/`` for a stored path outside the media app's own "
+    "folders; returns True (this user may read it), False (may not) or None (not this provider's "
+    "path). A path no provider claims is for staff only.",
+)

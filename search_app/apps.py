@@ -7,7 +7,9 @@ class SearchAppConfig(AppConfig):
 
     def ready(self) -> None:
         from search_app import tasks
+        from search_app.analysis import report_files
         from search_app.indexing import hooks
 
         hooks.register()
+        report_files.register()
         tasks.register_tasks()

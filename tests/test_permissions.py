@@ -72,6 +72,9 @@ MATRIX: list[Cell] = [
         C("GET", "/api/v1/media/id/{media}/duplicates/", "a media's near-duplicates (latest run)", 200, 200),
         C("DELETE", "/api/v1/media/id/{media}/", "delete a media", 403, 200),
         C("GET", "/files/{file}", "a stored file (original or thumbnail)", 200, 200),
+        C("GET", "/files/{folder}", "a stored folder (hidden: 404)", 404, 404),
+        C("GET", "/files/{own_batch_report}", "the report file of an own batch search", 200, 200),
+        C("GET", "/files/{batch_report}", "the report file of someone else's batch search (hidden: 404)", 404, 200),
     ),
     *_rows(
         "Uploads: shared query images (the same bytes are stored once for everyone)",
@@ -203,6 +206,11 @@ def world(user, staff, django_user_model, settings, tmp_path):
         TaskRun.objects.filter(pk=run.pk).update(state=TaskState.SUCCESS, result=result)
         return run.task_id
 
+    def report_file(task_id: str) -> str:
+        from tasks_app.models import TaskRun
+
+        return TaskRun.objects.get(task_id=task_id).result["files"]["html"]
+
     return {
         "curator": user,
         "staff": staff,
@@ -221,8 +229,11 @@ def world(user, staff, django_user_model, settings, tmp_path):
         "ingest_dir": str(ingest_dir),
         "task": task_start(name="test", params=params, user=other).task_id,
         "own_task": {"curator": task_start(name="test", params=params, user=user).task_id, "staff": task_start(name="test", params=params, user=staff).task_id},
-        "batch": batch_run(other),
-        "own_batch": {"curator": batch_run(user), "staff": batch_run(staff)},
+        "batch": (batch := batch_run(other)),
+        "own_batch": (own_batch := {"curator": batch_run(user), "staff": batch_run(staff)}),
+        "folder": media[0].file.name.rsplit("/", 1)[0],
+        "batch_report": report_file(batch),
+        "own_batch_report": {role: report_file(task_id) for role, task_id in own_batch.items()},
     }
 
 

@@ -82,3 +82,42 @@ def test_stored_file_is_only_served_by_get(stored, user):
     client.force_login(user)
 
     assert client.post(f"/files/{stored.file.name}").status_code == 405
+
+
+@pytest.mark.parametrize("folder", ["media", "media/", "thumbs", "reports", "reports/batch", "."])
+def test_a_folder_is_a_404_not_a_500(user, stored, staff, folder):
+    # Stored files exist under each of these, so each is a real folder.
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    default_storage.save("reports/batch/t1/x-report.html", ContentFile(b"<p>r</p>"))
+    for who in (user, staff):
+        client = Client()
+        client.force_login(who)
+        assert client.get(f"/files/{folder}").status_code == 404
+
+
+def test_paths_outside_the_shared_folders_are_for_staff_unless_their_app_says_otherwise(user, staff, stored):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from media_app import hooks
+
+    index = default_storage.save("indexes/feature-1/index.bin", ContentFile(b"vectors"))
+    note = default_storage.save("notes/mine.txt", ContentFile(b"hello"))
+    curator, boss = Client(), Client()
+    curator.force_login(user)
+    boss.force_login(staff)
+    assert curator.get(f"/files/{index}").status_code == 404
+    assert boss.get(f"/files/{index}").status_code == 200
+
+    def notes_of_their_author(*, path, user):
+        return user.username == "curator" if path.startswith("notes/") else None
+
+    hooks.file_access.register(notes_of_their_author)
+    try:
+        assert curator.get(f"/files/{note}").status_code == 200
+        assert boss.get(f"/files/{note}").status_code == 404  # the app said no, staff or not
+        assert curator.get(f"/files/{index}").status_code == 404  # not that app's path
+    finally:
+        hooks.file_access.unregister(notes_of_their_author)

@@ -14,7 +14,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from tasks_app.middleware import browser_origin_validator  # noqa: E402
 
+from .datadir import sweep_incoming_at_start  # noqa: E402
 from .routing import websocket_urlpatterns  # noqa: E402
+
+# Once per server process, as it starts: uploads killed mid-write leave temporary files.
+sweep_incoming_at_start()
 
 application = ProtocolTypeRouter(
     {

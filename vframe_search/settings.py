@@ -14,6 +14,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from .datadir import private_dir, private_file, private_sqlite, write_private_text
 from .env import (
     env_bool,
     env_database,
@@ -28,7 +29,7 @@ from .env import (
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = env_path("VFRAME_DATA_DIR", BASE_DIR / "data")
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)  # its final mode: see "Stored files"
 
 DEBUG = env_bool("VFRAME_DEBUG", False)
 
@@ -42,10 +43,8 @@ def _secret_key() -> str:
         return key
     key_file = DATA_DIR / "secret_key"
     if not key_file.exists():
-        tmp = key_file.with_suffix(".tmp")
-        tmp.write_text(secrets.token_urlsafe(64))
-        tmp.chmod(0o600)
-        tmp.replace(key_file)
+        write_private_text(key_file, secrets.token_urlsafe(64))
+    private_file(key_file)  # one made by an older version may be 0644
     return key_file.read_text().strip()
 
 
@@ -152,6 +151,12 @@ SENDFILE_HEADER = env_str("VFRAME_SENDFILE_HEADER", "")
 if SENDFILE_HEADER not in ("", "X-Accel-Redirect", "X-Sendfile"):
     raise ImproperlyConfigured("VFRAME_SENDFILE_HEADER: expected X-Accel-Redirect, X-Sendfile or empty")
 SENDFILE_PREFIX = env_str("VFRAME_SENDFILE_PREFIX", "/protected/")
+# Nobody else may read the data dir, the SQLite database or the secret key (created so,
+# tightened at every start; vframe_search/datadir.py). A proxy that sends stored files
+# itself may pass through the data dir to files/, whose files are group-readable.
+private_dir(DATA_DIR, group_may_enter=bool(SENDFILE_HEADER))
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and DATABASES["default"]["NAME"] not in ("", ":memory:"):
+    private_sqlite(Path(DATABASES["default"]["NAME"]))
 
 S3_BUCKET = env_str("VFRAME_S3_BUCKET")
 if S3_BUCKET:

@@ -51,6 +51,23 @@ def groups_for(user) -> list[str]:
     return [STAFF_GROUP] if user.is_staff else [user_group(user.pk)]
 
 
+def sockets_group(user_id: int) -> str:
+    """Every websocket of one user, staff or not: told to check its credentials again."""
+    return f"sockets.user.{user_id}"
+
+
+RECHECK_TYPE = "credentials.changed"  # dispatched to EventsConsumer.credentials_changed
+
+
+def recheck_user_sockets(*, user_id: int, reason: str) -> None:
+    """Make every websocket of ``user_id`` check its session or token again now (after
+    a logout, say); those whose credentials no longer hold close. Never raises."""
+    try:
+        _send(sockets_group(user_id), {"type": RECHECK_TYPE, "reason": reason})
+    except Exception:
+        logger.warning("could not ask the websockets of user %s to check their credentials", user_id, exc_info=True)
+
+
 # The event loop of the ASGI server in this process, for the in-memory layer (see _send).
 _server_loop: asyncio.AbstractEventLoop | None = None
 

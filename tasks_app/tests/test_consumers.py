@@ -4,9 +4,11 @@ session and token auth, routing) on the in-memory channel layer."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from rest_framework.authtoken.models import Token
@@ -129,5 +131,110 @@ def test_unreachable_redis_layer_says_why_and_closes(user, settings):
         message = await sock.receive_json_from(timeout=10)
         assert message["event"] == "error" and "unavailable" in message["message"]
         assert (await sock.receive_output(timeout=5)) == {"type": "websocket.close", "code": CLOSE_UNAVAILABLE}
+
+    run(scenario)
+
+
+def test_the_origin_must_match_the_host_and_port_it_connects_to(client, user, settings):
+    client.force_login(user)
+    cookie = (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
+
+    async def opens(origin: bytes, host: bytes) -> bool:
+        sock = _socket(headers=[cookie, (b"origin", origin), (b"host", host)])
+        connected, _ = await sock.connect()
+        if connected:
+            await sock.disconnect()
+        return connected
+
+    async def scenario():
+        assert await opens(b"http://127.0.0.1:8000", b"127.0.0.1:8000")
+        assert await opens(b"https://localhost", b"localhost")
+        # Another service on the same host (another port) is another origin.
+        assert not await opens(b"http://127.0.0.1:9999", b"127.0.0.1:8000")
+        assert not await opens(b"http://127.0.0.1", b"127.0.0.1:8000")
+        assert not await opens(b"http://localhost:8000", b"127.0.0.1:8000")
+        assert not await opens(b"http://127.0.0.1:8000", b"")  # no Host header: nothing to compare with
+        assert not await opens(b"http://127.0.0.1:8000", b"127.0.0.1:bad")
+        # An origin trusted for cross-origin forms is trusted here too.
+        settings.CSRF_TRUSTED_ORIGINS = ["https://ui.example.org:8443"]
+        assert await opens(b"https://ui.example.org:8443", b"127.0.0.1:8000")
+        assert not await opens(b"https://ui.example.org", b"127.0.0.1:8000")
+
+    run(scenario)
+
+
+async def _closed_with(sock) -> tuple[dict, int]:
+    """The socket's last words: the ``closed`` event and the close code."""
+    said = None
+    while True:
+        output = await sock.receive_output(timeout=5)
+        if output["type"] == "websocket.close":
+            return said, output["code"]
+        said = json.loads(output["text"])
+
+
+def test_logout_ends_the_sockets_opened_with_that_session(client, user):
+    from asgiref.sync import sync_to_async
+
+    from tasks_app.consumers import CLOSE_UNAUTHENTICATED
+
+    client.force_login(user)
+    cookie = (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
+    token = _token(user)
+
+    async def scenario():
+        browser = _socket(headers=[cookie, (b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")])
+        script = _socket(f"/ws/v1/events/?token={token}")
+        assert (await browser.connect())[0] and (await script.connect())[0]
+        await browser.receive_json_from()
+        await script.receive_json_from()
+        res = await sync_to_async(client.post)("/logout/")
+        assert res.status_code == 302
+        said, code = await _closed_with(browser)
+        assert (said["event"], code) == ("closed", CLOSE_UNAUTHENTICATED)
+        # The token was not part of that session: its socket goes on.
+        events.emit("finished", task_id="t9", task_name="test", user_id=user.pk, result=None)
+        assert (await script.receive_json_from(timeout=5))["task_id"] == "t9"
+        await script.disconnect()
+
+    run(scenario)
+
+
+def test_a_deactivated_user_or_a_deleted_token_gets_no_more_events(user, other, monkeypatch):
+    from tasks_app import consumers
+
+    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0.0)
+    token, their_token = _token(user), _token(other)
+
+    async def scenario():
+        mine = _socket(f"/ws/v1/events/?token={token}")
+        theirs = _socket(f"/ws/v1/events/?token={their_token}")
+        assert (await mine.connect())[0] and (await theirs.connect())[0]
+        await mine.receive_json_from()
+        await theirs.receive_json_from()
+        await database_sync_to_async(type(user).objects.filter(pk=user.pk).update)(is_active=False)
+        await database_sync_to_async(Token.objects.filter(user=other).delete)()
+        events.emit("progress", task_id="t3", task_name="test", user_id=user.pk, current=1, total=2, message="secret")
+        events.emit("progress", task_id="t4", task_name="test", user_id=other.pk, current=1, total=2, message="secret")
+        for sock in (mine, theirs):
+            said, code = await _closed_with(sock)
+            assert (said["event"], code) == ("closed", consumers.CLOSE_UNAUTHENTICATED), said
+
+    run(scenario)
+
+
+def test_losing_staff_rights_ends_the_staff_subscription(staff, user, settings):
+    from tasks_app import consumers
+
+    settings.PRESENCE_HEARTBEAT_INTERVAL = 0.1  # the heartbeat checks too, with no event at all
+    token = _token(staff)
+
+    async def scenario():
+        sock = _socket(f"/ws/v1/events/?token={token}")
+        assert (await sock.connect())[0]
+        assert (await sock.receive_json_from())["staff"] is True
+        await database_sync_to_async(type(staff).objects.filter(pk=staff.pk).update)(is_staff=False)
+        said, code = await _closed_with(sock)
+        assert (said["event"], code) == ("closed", consumers.CLOSE_RIGHTS_CHANGED)
 
     run(scenario)

@@ -20,6 +20,7 @@ from collections_app.selectors import collection_get, collection_list
 from core.errors import NotFound
 from media_app.models import MediaType
 from media_app.selectors import media_get, media_siblings
+from tasks_app import events
 
 from .login import LoginForm
 
@@ -44,6 +45,14 @@ class SiteLoginView(LoginView):
 
 class SiteLogoutView(LogoutView):
     next_page = reverse_lazy("web:login")
+
+    def post(self, request, *args, **kwargs):
+        user = request.user if request.user.is_authenticated else None
+        response = super().post(request, *args, **kwargs)
+        if user is not None:
+            # Sockets opened with this session would otherwise go on streaming its events.
+            events.recheck_user_sockets(user_id=user.pk, reason="logged out")
+        return response
 
 
 class PageView(LoginRequiredMixin, TemplateView):

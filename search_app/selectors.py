@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from core.errors import Conflict, NotFound
 from modelzoo.registry import MODELS
@@ -56,13 +57,24 @@ def _default_feature(defaults: SearchDefaults | None) -> Feature | None:
 
 def feature_for_search(*, feature_id: int | None = None) -> Feature:
     """The feature named by the request, else the stored default, else the newest
-    ready active feature. Errors say what is wrong (404 unknown, 409 not searchable)."""
+    ready active feature. Errors say what is wrong (404 unknown, 409 not searchable).
+
+    The selected detection model comes with it as ``feature.search_detection_model``
+    ("" while none is), read in the same query: a search needs both.
+    """
+    defaults = SearchDefaults.objects.filter(pk=1)
     if feature_id is not None:
-        feature = feature_get(feature_id=feature_id)
+        which = Feature.objects.filter(pk=feature_id)
     else:
-        feature = _default_feature(_search_defaults())
-        if feature is None:
-            raise Conflict("No feature is ready to search. Create one (POST /api/v1/feature/) and wait for its index to build.", code="no_feature")
+        # _default_feature's choice, as one query: the stored default, else the newest.
+        newest = Feature.objects.filter(active=True, index_version__gt=0).order_by("-built_at", "-pk").values("pk")[:1]
+        which = Feature.objects.filter(pk=Coalesce(Subquery(defaults.values("default_feature_id")[:1]), Subquery(newest)))
+    feature = which.annotate(search_detection_model=Subquery(defaults.values("detection_model")[:1])).first()
+    if feature is None:
+        if feature_id is not None:
+            raise NotFound(f"No feature with id {feature_id}.")
+        raise Conflict("No feature is ready to search. Create one (POST /api/v1/feature/) and wait for its index to build.", code="no_feature")
+    feature.search_detection_model = feature.search_detection_model or ""
     check_searchable(feature)
     return feature
 

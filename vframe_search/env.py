@@ -111,7 +111,7 @@ def env_database(name: str, default_sqlite: Path) -> dict:
         # A ?connect_timeout= in the URL wins.
         options = config.setdefault("OPTIONS", {})
         options.setdefault("connect_timeout", connect_timeout)
-        pool = env_db_pool()
+        pool = env_db_pool(default_timeout=float(connect_timeout))
         if pool is not None:
             options["pool"] = pool
     return config
@@ -132,7 +132,7 @@ def db_pool_max_size(*, web_workers: int | None) -> int:
     return 4
 
 
-def env_db_pool() -> dict | None:
+def env_db_pool(*, default_timeout: float = 5.0) -> dict | None:
     """psycopg's connection pool for PostgreSQL (Django's ``OPTIONS["pool"]``), or None
     when ``VFRAME_DB_POOL_MAX_SIZE=0``. ``VFRAME_WEB_WORKERS`` is set by the web server's
     configuration (vframe_search/gunicorn_conf.py) in its workers."""
@@ -143,8 +143,9 @@ def env_db_pool() -> dict | None:
     min_size = env_int("VFRAME_DB_POOL_MIN_SIZE", 1, minimum=0)
     if min_size > max_size:
         raise ImproperlyConfigured(f"VFRAME_DB_POOL_MIN_SIZE: must be at most the pool's maximum ({max_size}), got {min_size}")
-    # How long a request waits for a free connection before it fails (503).
-    timeout = env_float("VFRAME_DB_POOL_TIMEOUT", 10.0, minimum=0.1)
+    # How long a request waits for a connection before it fails (503): by default as
+    # long as it would wait to open one, so an unreachable database still answers promptly.
+    timeout = env_float("VFRAME_DB_POOL_TIMEOUT", default_timeout, minimum=0.1)
     return {"min_size": min_size, "max_size": max_size, "timeout": timeout}
 
 

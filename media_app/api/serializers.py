@@ -11,6 +11,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api.serializers import FieldsOnceMixin
+
 from ..models import Media, MediaType, Upload
 
 
@@ -35,7 +37,7 @@ class _FileUrlsMixin(serializers.Serializer):
         return file_url(self.context.get("request"), obj.thumbnail.name)
 
 
-class MediaCompactSerializer(serializers.ModelSerializer):
+class MediaCompactSerializer(FieldsOnceMixin, serializers.ModelSerializer):
     """A sibling frame: enough to draw a filmstrip and link to the frame."""
 
     thumbnail_url = serializers.SerializerMethodField()
@@ -50,7 +52,7 @@ class MediaCompactSerializer(serializers.ModelSerializer):
         return file_url(self.context.get("request"), obj.thumbnail.name)
 
 
-class MediaSerializer(_FileUrlsMixin, serializers.ModelSerializer):
+class MediaSerializer(FieldsOnceMixin, _FileUrlsMixin, serializers.ModelSerializer):
     """One media. Every key is always present; the frame keys (parent, parent_sha256,
     frame_number, timestamp) are null except on frames, the video keys (duration,
     frame_count) null except on videos, so scripts can rely on one shape."""
@@ -113,7 +115,7 @@ class MediaDetailSerializer(MediaSerializer):
         return MediaCompactSerializer(siblings, many=True, context=self.context).data
 
 
-class UploadSerializer(_FileUrlsMixin, serializers.ModelSerializer):
+class UploadSerializer(FieldsOnceMixin, _FileUrlsMixin, serializers.ModelSerializer):
     """A query image someone uploaded."""
 
     class Meta:

@@ -22,10 +22,12 @@ logger = logging.getLogger(__name__)
 CACHE_SECONDS = 3600
 
 
-def query_detections(*, source: QuerySource) -> dict[str, Any] | None:
+def query_detections(*, source: QuerySource, model: str | None = None) -> dict[str, Any] | None:
     """``{"model": key, "items": [...]}`` for the query image, ``items`` empty when the
-    query has no single image (a whole video); None while no detection model is selected."""
-    model = detection_model_selected()
+    query has no single image (a whole video); None while no detection model is selected.
+    ``model``: the selected detection model when the caller has read it already."""
+    if model is None:
+        model = detection_model_selected()
     if not model:
         return None
     image = source.image()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +37,26 @@ def _file_sha256(path: Path) -> str:
     return _checksums[key]
 
 
+# Finding a model's weights file reads package metadata (about 0.6 ms): every search
+# records it, so the answer is kept a few seconds per process, like the file's sha256.
+_WEIGHTS_SECONDS = 10.0
+_resolved: dict[str, tuple[float, str]] = {}
+
+
 def weights_checksum(modelzoo_name: str) -> str:
     """What identifies the exact weights a feature's model ran with: the sha256 of the
     weights file, else ``random:<seed>`` for a fixed-seed random-weight model (the seed
     fully determines it), else ``unknown`` (the model is no longer in the zoo)."""
+    now = time.monotonic()
+    hit = _resolved.get(modelzoo_name)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    value = _weights_checksum(modelzoo_name)
+    _resolved[modelzoo_name] = (now + _WEIGHTS_SECONDS, value)
+    return value
+
+
+def _weights_checksum(modelzoo_name: str) -> str:
     from modelzoo.registry import MODELS
     from modelzoo.weights import resolve_weights
 

@@ -25,6 +25,8 @@ from search_app.selectors import feature_for_search
 
 # Deepest result reachable by paging (offset + limit).
 MAX_DEPTH = 4096
+# Pages ending this deep or less load their candidates' rows in the first query.
+ROWS_FIRST_DEPTH = 64
 
 
 @dataclass
@@ -91,16 +93,34 @@ def search_run(*, source: QuerySource, options: SearchOptions) -> SearchOutcome:
     depth = need + len(exclude)
     knn_ms = 0.0
     facts: dict[int, MediaFacts] = {}
+    fetched: set[int] = set()
+    media: dict[int, Media] = {}
+    # The common search (no filter that reads the rows, a page near the top): the rows
+    # of the leading candidates are both what the filters need and the page, so the
+    # hits cost one query. Otherwise facts first, then the rows of the page.
+    rows_first = options.media_type is None and not options.group_video and need <= ROWS_FIRST_DEPTH
     exhausted = False
     while True:
         tk = time.perf_counter()
         candidates = stable_candidates(knn, depth=depth, index_count=index.count, ef_floor=index.ef)
         knn_ms += (time.perf_counter() - tk) * 1000
-        missing = [c.media_id for c in candidates if c.media_id not in facts]
-        if missing:
-            facts.update(_facts(missing))
+        scope = candidates
+        if rows_first:
+            rows_first = False
+            head = [c.media_id for c in candidates if c.media_id not in exclude][:need]
+            media.update((m.pk, m) for m in _result_media(head))
+            facts.update((pk, MediaFacts(media_type=m.media_type, parent_id=m.parent_id)) for pk, m in media.items())
+            fetched.update(head)
+            # Judge only the candidates up to the last of the head; the rest are unknown.
+            last = max((i for i, c in enumerate(candidates) if c.media_id in fetched), default=-1)
+            scope = candidates[: last + 1]
+        else:
+            missing = [c.media_id for c in candidates if c.media_id not in fetched]
+            if missing:
+                facts.update(_facts(missing))
+                fetched.update(missing)
         kept = select_page(
-            candidates,
+            scope,
             facts=facts,
             exclude_ids=exclude,
             media_type=options.media_type,
@@ -108,15 +128,22 @@ def search_run(*, source: QuerySource, options: SearchOptions) -> SearchOutcome:
             min_score=options.min_score,
             group_video=options.group_video,
         )
-        if len(kept) >= need or len(candidates) >= index.count or depth >= MAX_DEPTH:
-            exhausted = len(kept) < need
+        if len(kept) >= need:
+            break
+        if scope is not candidates:
+            continue  # deleted or filtered items in the head: fetch the rest, same depth
+        if len(candidates) >= index.count or depth >= MAX_DEPTH:
+            exhausted = True
             break
         depth = min(MAX_DEPTH, depth * 4)
     page = kept[options.offset : need]
     t_rank = time.perf_counter()
 
-    media = {m.pk: m for m in _result_media([c.media_id for c in page])}
-    detections = query_detections(source=source)
+    missing_rows = [c.media_id for c in page if c.media_id not in media]
+    if missing_rows:
+        media.update((m.pk, m) for m in _result_media(missing_rows))
+    media = {c.media_id: media[c.media_id] for c in page if c.media_id in media}
+    detections = query_detections(source=source, model=getattr(feature, "search_detection_model", None))
     t_end = time.perf_counter()
     return SearchOutcome(
         feature=feature,

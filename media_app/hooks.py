@@ -33,6 +33,13 @@ ingest_media_stored = Hook(
     "stored (not in a dry run); returns a warning to report for the file, or None.",
 )
 
+upload_decoding = Hook(
+    "upload_decoding",
+    "Called with no arguments before a new upload is decoded; returns None or ``(min_side, on_decoded)``: "
+    "the one decode keeps at least ``min_side`` pixels on its shorter side, and ``on_decoded(upload=, image=)`` "
+    "is called with it once the upload's row is stored (the search app computes the query vector from it).",
+)
+
 info_counts = Hook(
     "info_counts",
     "Called with no arguments by ``media/info/``; each returns a dict of counts to add to the answer.",

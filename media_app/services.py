@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from core.errors import Conflict, InvalidInput, PayloadTooLarge
 
 from . import hooks
-from .imaging import hash_stream, image_info, make_thumbnail, open_image, open_image_reduced, sharded_name
+from .imaging import hash_stream, make_thumbnail, open_image_reduced, sharded_name
 from .models import Media, MediaType, Upload
 
 if TYPE_CHECKING:
@@ -101,26 +101,36 @@ def upload_create(*, stream: BinaryIO, original_name: str = "", user=None, usern
     existing = Upload.objects.filter(sha256=sha256).first()
     if existing is not None:
         return existing, False
-    img = open_image(stream)
-    info = image_info(img)
-    thumb = make_thumbnail(img)
-    img.close()
-    file_name, thumb_name = _store_with_thumbnail(stream=stream, sha256=sha256, prefix="uploads", extension=info.extension, thumbnail=thumb)
-    return _create_unique(
-        Upload,
-        sha256=sha256,
-        file_name=file_name,
-        thumb_name=thumb_name,
-        fields={
-            "width": info.width,
-            "height": info.height,
-            "format": info.format,
-            "byte_size": size,
-            "original_name": _clean_name(original_name),
-            "user": user if getattr(user, "is_authenticated", False) else None,
-            "username": username or getattr(user, "username", "") or "",
-        },
-    )
+    # One decode, as small as the thumbnail and the hooks allow (a JPEG at a reduced DCT
+    # scale, as strict a check as a full decode), serves the validation, the thumbnail
+    # and the query vector the search app computes from it.
+    plans = [plan for plan in hooks.upload_decoding() if plan]
+    min_side = max((plan[0] for plan in plans), default=0)
+    img, info = open_image_reduced(stream, min_side=min_side, min_long=settings.THUMBNAIL_SIZE)
+    try:
+        thumb = make_thumbnail(img)
+        file_name, thumb_name = _store_with_thumbnail(stream=stream, sha256=sha256, prefix="uploads", extension=info.extension, thumbnail=thumb)
+        upload, created = _create_unique(
+            Upload,
+            sha256=sha256,
+            file_name=file_name,
+            thumb_name=thumb_name,
+            fields={
+                "width": info.width,
+                "height": info.height,
+                "format": info.format,
+                "byte_size": size,
+                "original_name": _clean_name(original_name),
+                "user": user if getattr(user, "is_authenticated", False) else None,
+                "username": username or getattr(user, "username", "") or "",
+            },
+        )
+        if created:
+            for _, on_decoded in plans:
+                on_decoded(upload=upload, image=img)
+    finally:
+        img.close()
+    return upload, created
 
 
 def upload_delete(*, upload: Upload) -> None:

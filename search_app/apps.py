@@ -6,10 +6,13 @@ class SearchAppConfig(AppConfig):
     verbose_name = "Search and features"
 
     def ready(self) -> None:
+        from media_app import hooks as media_hooks
         from search_app import tasks
         from search_app.analysis import report_files
         from search_app.indexing import hooks
+        from search_app.query.sources import upload_decode_plan
 
         hooks.register()
+        media_hooks.upload_decoding.register(upload_decode_plan)
         report_files.register()
         tasks.register_tasks()

@@ -39,6 +39,7 @@ index lookup.
 from __future__ import annotations
 
 import hashlib
+import logging
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -51,6 +52,8 @@ from search_app.indexing.index import LoadedIndex
 from search_app.models import Feature, QueryVector, RegionVector, SearchRecord
 
 Box = tuple[float, float, float, float]
+
+logger = logging.getLogger(__name__)
 
 
 def embedder(feature: Feature):
@@ -223,6 +226,35 @@ class UploadSource(QuerySource):
     @classmethod
     def rerun_path(cls, record: SearchRecord) -> str | None:
         return f"/api/v1/search/upload/{record.query_upload_id}/" if record.query_upload_id else None
+
+
+def upload_decode_plan() -> tuple[int, Any] | None:
+    """The search app's answer to ``media_app.hooks.upload_decoding``: a new upload is
+    decoded once, at the size the default feature's model needs, and its query vector
+    computed from that decode, so searching by it reads no file and decodes nothing.
+    None when no feature is ready or its model cannot run here (searching by the upload
+    then says why)."""
+    from core.errors import DomainError
+    from search_app.selectors import feature_for_search
+
+    try:
+        feature = feature_for_search()
+        model = embedder(feature)
+    except DomainError:
+        return None
+
+    def on_decoded(*, upload: Upload, image) -> None:
+        try:
+            vec = model.embed_image(image).astype(np.float32)
+            with transaction.atomic():
+                QueryVector.objects.create(upload=upload, modelzoo_name=feature.modelzoo_name, vector=vec.tobytes())
+        except IntegrityError:
+            pass  # a concurrent request stored it first; same model, same vector
+        except Exception:
+            # The upload itself is fine: a search by it embeds the stored file instead.
+            logger.warning("upload %s: no query vector from its decode", upload.pk, exc_info=True)
+
+    return int(getattr(model.spec, "resize_size", 0) or 0), on_decoded
 
 
 def box_key(box: Box) -> str:

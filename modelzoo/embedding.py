@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -34,7 +35,7 @@ import numpy as np
 from django.conf import settings
 from PIL import Image
 
-from core.errors import InvalidInput
+from core.errors import InvalidInput, ServiceUnavailable
 from core.images import to_rgb
 
 from .registry import EmbeddingModelSpec, get_embedding_model
@@ -343,6 +344,37 @@ def _configure_threads() -> None:
     _threads_set = True
 
 
+class DeviceUnavailable(ServiceUnavailable):
+    code = "device_unavailable"
+
+
+def embedding_device() -> str:
+    """Where embeddings run, from ``settings.DEVICE`` (``VFRAME_DEVICE``): ``cpu``;
+    ``cuda``, refused with a 503 when torch sees no CUDA device; ``auto`` (the default),
+    CUDA when torch sees one, else the CPU."""
+    choice = getattr(settings, "DEVICE", "auto")
+    if choice == "cpu":
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if choice == "cuda":
+        raise DeviceUnavailable(
+            f"VFRAME_DEVICE=cuda, but torch {torch.__version__} sees no CUDA device (CUDA build: {torch.version.cuda or 'none'}): "
+            "set VFRAME_DEVICE=auto or cpu, or run on a machine with a GPU and a CUDA build of torch."
+        )
+    return "cpu"
+
+
+def _sizes_for(device: str) -> tuple[int, int]:
+    """(batch size, decode threads) for embedding on ``device``: a GPU wants large batches
+    and decoders on every core to keep it fed; a CPU shares its cores with the decoders."""
+    if device == "cuda":
+        return settings.EMBED_BATCH_SIZE_CUDA, settings.LOADER_WORKERS_CUDA or max(2, len(os.sched_getaffinity(0)))
+    return settings.EMBED_BATCH_SIZE, settings.LOADER_WORKERS
+
+
 def get_embedder(name: str | None = None, *, dtype: str | None = None) -> Embedder:
     """The process-wide Embedder for model ``name`` (default: the default model).
 
@@ -353,7 +385,7 @@ def get_embedder(name: str | None = None, *, dtype: str | None = None) -> Embedd
     spec = get_embedding_model(name or default_model_name())
     weights = resolve_weights(spec)
     dtype = dtype or settings.EMBED_DTYPE
-    device = getattr(settings, "EMBED_DEVICE", "cpu")
+    device = embedding_device() if spec.backend == "timm" else "cpu"  # only torch models run on a device
     key = (spec.name, dtype, device)
     embedder = _cache.get(key)
     if embedder is not None:
@@ -362,12 +394,13 @@ def get_embedder(name: str | None = None, *, dtype: str | None = None) -> Embedd
         embedder = _cache.get(key)
         if embedder is None:
             logger.info("loading embedding model %s (%s, %s) from %s", spec.name, dtype, device, weights or spec.weights_source)
+            batch_size, loader_workers = _sizes_for(device)
             embedder = EMBEDDER_FACTORIES[spec.backend](
                 spec,
                 weights,
                 dtype=dtype,
-                batch_size=settings.EMBED_BATCH_SIZE,
-                loader_workers=settings.LOADER_WORKERS,
+                batch_size=batch_size,
+                loader_workers=loader_workers,
                 device=device,
             )
             _cache[key] = embedder

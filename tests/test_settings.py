@@ -31,6 +31,7 @@ def _run(args: list[str], env_overrides: dict[str, str], tmp_path: Path) -> subp
         ("REDIS_URL", "http://127.0.0.1:6379"),
         ("DJANGO_SECRET_KEY", "short"),
         ("VFRAME_EMBED_DTYPE", "float16"),
+        ("VFRAME_DEVICE", "gpu"),
         ("VFRAME_SENDFILE_HEADER", "X-Whatever"),
     ],
 )

@@ -350,6 +350,14 @@ if EMBED_DTYPE not in ("float32", "bfloat16"):
     raise ImproperlyConfigured("VFRAME_EMBED_DTYPE: expected float32 or bfloat16")
 EMBED_THREADS = env_int("VFRAME_EMBED_THREADS", 0, minimum=0)  # 0: torch's default
 LOADER_WORKERS = env_int("VFRAME_LOADER_WORKERS", 2, minimum=0)
+# Where embeddings run: auto (CUDA when torch sees a device, else the CPU), cpu or cuda
+# (no device is then a 503 saying so). On CUDA, batches and decode threads are sized to
+# keep the device fed (0 decode threads: one per core).
+DEVICE = env_str("VFRAME_DEVICE", "auto").strip().lower()
+if DEVICE not in ("auto", "cpu", "cuda"):
+    raise ImproperlyConfigured(f"VFRAME_DEVICE: expected auto, cpu or cuda, got {DEVICE!r}")
+EMBED_BATCH_SIZE_CUDA = env_int("VFRAME_EMBED_BATCH_SIZE_CUDA", 128, minimum=1)
+LOADER_WORKERS_CUDA = env_int("VFRAME_LOADER_WORKERS_CUDA", 0, minimum=0)
 # Allow the random-weight test entries of the model zoo (tests and demos only).
 ALLOW_RANDOM_WEIGHTS = env_bool("VFRAME_ALLOW_RANDOM_WEIGHTS", False)
 

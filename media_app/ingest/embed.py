@@ -245,7 +245,7 @@ class IngestEmbedding:
         ids, arrays = self._pending[name]
         ids.append(media_id)
         arrays.append(array)
-        if len(arrays) >= self.batch_size:
+        if len(arrays) >= embedder.batch_size:  # sized for its device (modelzoo.embedding)
             self._forward(name)
 
     def _forward(self, name: str) -> None:

@@ -349,7 +349,8 @@ def test_every_api_route_and_method_is_in_the_matrix():
 
     from tests.test_access import URLS
 
-    have = {(c.method, re.sub(r"\{[a-z_0-9]+\}", "X", c.path)) for c in MATRIX}
+    # (A row whose method is refused with 405 shows a method the route does not have.)
+    have = {(c.method, re.sub(r"\{[a-z_0-9]+\}", "X", c.path)) for c in MATRIX if c.staff != 405}
     missing, checked = [], 0
     for url in URLS:
         if not url.startswith("/api/v1/") or url.startswith("/api/v1/redoc/"):

@@ -16,11 +16,13 @@ from tasks_app.progress import CeleryTaskReporter
 from tasks_app.registry import TaskSpec, task_register
 
 from .ingest import IngestOptions, allowed_server_folder, ingest_index, ingest_run
+from .ingest.walk import allowed_roots
 
 
 class IngestFolderParams(serializers.Serializer):
     path = serializers.CharField(max_length=4096, help_text="Server-side folder, inside one of the folders allowed by VFRAME_INGEST_ALLOWED_DIRS.")
     index = serializers.BooleanField(default=True, help_text="Then embed what is new into every active feature's index.")
+    ocr = serializers.BooleanField(default=False, help_text="Also read the text on every picture (OCR; about 1 s each on one core).")
 
     def validate_path(self, value: str) -> str:
         try:
@@ -30,11 +32,12 @@ class IngestFolderParams(serializers.Serializer):
 
 
 @shared_task(bind=True, name="media_app.tasks.ingest_folder")
-def ingest_folder(self, path: str, index: bool = True) -> dict[str, Any]:
+def ingest_folder(self, path: str, index: bool = True, ocr: bool = False) -> dict[str, Any]:
     """Import the images and videos under a server folder, then (``index``) embed what
     is new into every active feature: ``manage.py ingest`` as a task.
 
-    ``path`` was checked against ``INGEST_ALLOWED_DIRS`` by :class:`IngestFolderParams`. Idempotent like
+    ``path`` was checked against ``INGEST_ALLOWED_DIRS`` by :class:`IngestFolderParams`, and
+    symlinks leading out of those folders are skipped (``symlink_outside_allowed``). Idempotent like
     the ingest service: media are keyed by content hash, so a rerun (or a run after a
     crash) only adds what is missing. A cancel stops the import between files.
     """
@@ -53,7 +56,9 @@ def ingest_folder(self, path: str, index: bool = True) -> dict[str, Any]:
             cancelled.append(exc)
             stop.set()
 
-    summary = ingest_run(paths=[Path(path)], options=IngestOptions(workers=settings.INGEST_WORKERS), reporter=reporter, stop=stop)
+    # Confined to the allowed folders: a symlink out of them is skipped, not followed.
+    options = IngestOptions(workers=settings.INGEST_WORKERS, confine_to=allowed_roots(), ocr=ocr)
+    summary = ingest_run(paths=[Path(path)], options=options, reporter=reporter, stop=stop)
     if cancelled:
         raise cancelled[0]
     indexed = []

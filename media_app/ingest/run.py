@@ -31,7 +31,7 @@ from ..video import Interrupted, KeyframeOptions, extract_keyframes, probe_video
 from .embed import IngestEmbedding
 from .recovery import Owner, ingest_recover
 from .results import DUPLICATE, IMPORTED, INTERRUPTED, FileResult, IngestOptions, IngestSummary, os_code, os_message, skipped
-from .walk import ingest_collect
+from .walk import ingest_collect, open_confined
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def ingest_run(
     options = options or IngestOptions()
     stop = stop or threading.Event()
     if files is None:
-        files, problems = ingest_collect(paths or [])
+        files, problems = ingest_collect(paths or [], confine_to=options.confine_to)
     summary = IngestSummary(dry_run=options.dry_run, total=len(files) + len(problems))
     lock = threading.Lock()
 
@@ -221,12 +221,16 @@ class _Batch:
             return skipped(path, "error", f"{type(exc).__name__}: {exc}")
 
     def _ingest(self, path: Path) -> FileResult:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            return skipped(path, "not_regular_file", "Not a regular file (FIFO, socket or device).")
-        if st.st_size == 0:
-            return skipped(path, "empty_file", "The file is empty.")
-        with open(path, "rb") as fh:
+        confined = self.options.confine_to is not None
+        if not confined:
+            st = os.stat(path)
+            if not stat.S_ISREG(st.st_mode):
+                return skipped(path, "not_regular_file", "Not a regular file (FIFO, socket or device).")
+        # A confined ingest learns nothing about a path before it is known to be inside
+        # the allowed folders: open_confined checks that, and that it is a regular file.
+        with open_confined(path, self.options.confine_to) if confined else open(path, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size == 0:
+                return skipped(path, "empty_file", "The file is empty.")
             sha256, size = hash_stream(fh)
             with self.claim(sha256, str(path)) as earlier:
                 existing = Media.objects.filter(sha256=sha256).first()
@@ -239,7 +243,8 @@ class _Batch:
                     return self._validate(fh, path, kind)
                 if kind == "image":
                     return self._import_image(fh, path, sha256, size)
-                return self._import_video(path, sha256, size)
+                # FFmpeg opens the file again by name: the real path, checked just now.
+                return self._import_video(Path(os.path.realpath(path)) if confined else path, sha256, size)
 
     def _validate(self, fh: BinaryIO, path: Path, kind: str) -> FileResult:
         # A dry run validates images as an import would (the same decode) but only

@@ -327,3 +327,89 @@ def test_parallel_workers_import_the_same_as_one(src, image_bytes, isolated_stor
     assert (summary.images, summary.videos, summary.duplicates, summary.frames) == (9, 1, 4, 2)
     assert Media.objects.count() == 9 + 1 + 2
     assert stored(isolated_storage) == referenced()
+
+
+# --- A task's ingest stays inside the allowed folders ------------------------------------------
+
+
+@pytest.fixture
+def allowed_and_outside(tmp_path, image_bytes):
+    """An allowed folder holding a real image, a link to an image outside, a link to a
+    folder outside, a link to a folder inside and a dangling link; and the outside."""
+    allowed, outside = tmp_path / "allowed", tmp_path / "outside"
+    (allowed / "inner").mkdir(parents=True)
+    (outside / "secret").mkdir(parents=True)
+    (allowed / "real.jpg").write_bytes(image_bytes(40, 30, seed=1))
+    (allowed / "inner" / "also.jpg").write_bytes(image_bytes(40, 30, seed=2))
+    (outside / "secret.jpg").write_bytes(image_bytes(40, 30, seed=3))
+    (outside / "secret" / "more.jpg").write_bytes(image_bytes(40, 30, seed=4))
+    os.symlink(outside / "secret.jpg", allowed / "file-link.jpg")
+    os.symlink(outside / "secret", allowed / "dir-link")
+    os.symlink(allowed / "inner", allowed / "inside-link")
+    os.symlink(outside / "gone.jpg", allowed / "dangling.jpg")
+    return allowed.resolve(), outside.resolve()
+
+
+def test_a_confined_ingest_skips_links_out_of_the_allowed_folders(allowed_and_outside):
+    allowed, outside = allowed_and_outside
+    summary, results = run(allowed, confine_to=[allowed])
+    assert summary.images == 2  # real.jpg, inner/also.jpg (the link inside leads to a folder walked already)
+    assert {Path(r.path).name: r.code for r in results.values() if r.status == SKIPPED} == {
+        "file-link.jpg": "symlink_outside_allowed",
+        "dir-link": "symlink_outside_allowed",
+        "dangling.jpg": "broken_symlink",
+    }
+    assert not any(str(outside) in r.message for r in results.values())  # where links point is not told
+    assert {m.original_name for m in Media.objects.all()} == {"real.jpg", "also.jpg"}
+    # The operator's own command (not confined) follows links, as before.
+    summary, _ = run(allowed)
+    assert summary.images == 2 and {m.original_name for m in Media.objects.all()} == {"real.jpg", "also.jpg", "file-link.jpg", "more.jpg"}
+
+
+def test_a_file_swapped_for_a_link_after_the_walk_is_not_opened(allowed_and_outside):
+    from core.errors import InvalidInput
+    from media_app.ingest.walk import open_confined
+
+    allowed, outside = allowed_and_outside
+    files, _ = ingest_collect([allowed], confine_to=[allowed])
+    target = allowed / "real.jpg"
+    assert target in files
+    target.unlink()
+    os.symlink(outside / "secret.jpg", target)  # swapped in between the walk and the open
+    with pytest.raises(InvalidInput) as exc:
+        open_confined(target, [allowed])
+    assert exc.value.code == "symlink_outside_allowed"
+    # A folder on the way swapped for a link is refused by the kernel (O_NOFOLLOW), even
+    # when the real path was checked a moment before.
+    inner = allowed / "inner"
+    os.rename(inner, allowed / "inner-moved")
+    os.symlink(outside / "secret", inner)
+    with pytest.raises(OSError):
+        open_confined_after_check(allowed / "inner" / "also.jpg", allowed)
+
+
+def open_confined_after_check(path: Path, root: Path):
+    """open_confined's open, as if the check had passed before the swap."""
+    from media_app.ingest import walk
+
+    real = os.path.realpath
+    try:
+        walk.os.path.realpath = lambda p: str(root / Path(p).relative_to(root))  # the path as checked
+        return walk.open_confined(path, [root])
+    finally:
+        walk.os.path.realpath = real
+
+
+def test_the_ingest_folder_task_is_confined(allowed_and_outside, settings, staff, django_capture_on_commit_callbacks):
+    from tasks_app.models import TaskState
+    from tasks_app.services import task_start
+
+    allowed, _ = allowed_and_outside
+    settings.INGEST_ALLOWED_DIRS = [str(allowed)]
+    settings.TASKS_INLINE, settings.TASKS_EAGER, settings.REDIS_URL = True, True, None
+    with django_capture_on_commit_callbacks(execute=True):
+        run_ = task_start(name="ingest_folder", params={"path": str(allowed), "index": False}, user=staff)
+    run_.refresh_from_db()
+    assert run_.state == TaskState.SUCCESS, run_.error
+    assert run_.result["images"] == 2 and run_.result["skipped"] == {"symlink_outside_allowed": 2, "broken_symlink": 1}
+    assert {m.original_name for m in Media.objects.all()} == {"real.jpg", "also.jpg"}

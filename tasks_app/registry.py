@@ -9,6 +9,7 @@ API lists.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +59,9 @@ class TaskSpec:
     description: str
     params: type[serializers.Serializer]
     staff_only: bool = False
+    # What a run costs against its user's rate limits, from its validated params:
+    # {scope: count} (a batch search counts each of its searches); charged at start.
+    costs: Callable[[dict], dict[str, int]] | None = None
 
     def task(self):
         """The Celery task, imported now (its app may be optional)."""

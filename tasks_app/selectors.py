@@ -173,7 +173,7 @@ def _inline_queue_info(*, include_params: bool, user) -> dict[str, Any]:
         "active": active,
         "reserved": reserved,
         "scheduled": [],
-        "threads": settings.TASKS_INLINE_WORKERS,
+        "threads": settings.TASKS_INLINE_WORKERS + settings.TASKS_INLINE_STAFF_WORKERS,
     }
     return {"mode": "inline", "broker": None, "queues": [{"name": settings.CELERY_TASK_DEFAULT_QUEUE, "waiting": waiting}], "workers": [worker]}
 

@@ -9,26 +9,31 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from core.errors import Conflict, ServiceUnavailable
+from core.errors import Conflict, DomainError, ServiceUnavailable
 
 from . import events
 from .events import TaskCancelled
 from .models import FINISHED_STATES, TaskRun, TaskState
+from .queue import STAFF_LANE, USER_LANE
 from .registry import task_name_for, task_spec_get
 
 logger = logging.getLogger(__name__)
 
 # Celery's own housekeeping tasks are not anybody's work to watch.
 _IGNORED_PREFIXES = ("celery.",)
+ACTIVE_STATES = (TaskState.PENDING, TaskState.STARTED)
 
 # Progress is broadcast at most this often (the first and the final report always: a
 # loop reporting per file would otherwise flood slow browsers, whose channel then drops
@@ -46,29 +51,73 @@ def _ignored(celery_name: str) -> bool:
 # --- Starting and cancelling ---------------------------------------------------------------------
 
 
-def task_start(*, name: Any, params: Any, user) -> TaskRun:
+def task_start(*, name: Any, params: Any, user, server_params: dict | None = None, charge: bool = True) -> TaskRun:
     """Validate and enqueue a registry task for ``user``; returns its row at once.
 
-    400 for an unknown name or bad params, 403 for a staff-only task, 503 when the
-    queue cannot be reached (the row is then kept as FAILURE with the reason).
+    400 for an unknown name or bad params, 403 for a staff-only task, 429 when a
+    non-staff user already has ``TASKS_PER_USER`` tasks queued or running or the run's
+    costs (``TaskSpec.costs``, charged unless ``charge`` is false: the caller charged
+    them) do not fit in the user's rate, 503 when the queue cannot be reached (the row
+    is then kept as FAILURE with the reason). ``server_params`` are passed to the task
+    as they are: only the server's own code sets them (the batch route's list of
+    refused files), never a caller of ``task/run/``.
     """
     spec = task_spec_get(name=name, user=user)
     kwargs = spec.validate(params)
+    staff = bool(getattr(user, "is_staff", False))
+    if not staff:
+        _reap_when_due()
     task_id = str(uuid.uuid4())
     with transaction.atomic():
+        if not staff:
+            _check_quota(user)
+        if charge and spec.costs is not None:
+            from core.api.throttles import throttle_charge
+
+            for scope, count in spec.costs(kwargs).items():
+                throttle_charge(scope=scope, user=user, count=count, what=f"{scope} requests")
+        kwargs.update(server_params or {})
         run = TaskRun.objects.create(task_id=task_id, name=spec.name, params=_json_safe(kwargs), user=user)
+        lane = STAFF_LANE if staff else USER_LANE
         # After commit, so a fast worker never looks for a row that is not there yet.
-        transaction.on_commit(lambda: _enqueue(run_pk=run.pk, task_path=spec.task_path, task_id=task_id, kwargs=kwargs))
+        transaction.on_commit(lambda: _enqueue(run_pk=run.pk, task_path=spec.task_path, task_id=task_id, kwargs=kwargs, lane=lane))
     return run
 
 
-def _enqueue(*, run_pk: int, task_path: str, task_id: str, kwargs: dict) -> None:
+def task_quota_check(*, user) -> None:
+    """429 when a non-staff ``user`` may start no more tasks now: for a route that does
+    work of its own before it starts its task (the batch route stores the images)."""
+    if getattr(user, "is_staff", False):
+        return
+    _reap_when_due()
+    _check_quota(user, lock=False)
+
+
+def _check_quota(user, *, lock: bool = True) -> None:
+    """429 when ``user`` already has ``TASKS_PER_USER`` tasks queued or running. The
+    user's row is locked first, so two requests at once cannot both take the last place."""
+    from django.contrib.auth import get_user_model
+
+    if lock:
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+    limit = settings.TASKS_PER_USER
+    active = TaskRun.objects.filter(user=user, state__in=ACTIVE_STATES).count()
+    if active >= limit:
+        raise DomainError(
+            f"You have {active} task(s) queued or running; each user may have at most {limit} at once. "
+            "Wait for one to finish, or cancel one (task/<id>/cancel/).",
+            code="too_many_tasks",
+            status=429,
+        )
+
+
+def _enqueue(*, run_pk: int, task_path: str, task_id: str, kwargs: dict, lane: str = STAFF_LANE) -> None:
     from django.utils.module_loading import import_string
 
     from .queue import enqueue
 
     try:
-        enqueue(import_string(task_path), task_id=task_id, **kwargs)
+        enqueue(import_string(task_path), task_id=task_id, lane=lane, **kwargs)
     except Exception as exc:
         logger.exception("could not enqueue task %s (%s)", task_id, task_path)
         reason = f"{type(exc).__name__}: {exc}"
@@ -152,7 +201,11 @@ def task_run_mark_started(*, task_id: str, celery_name: str, kwargs: dict | None
     if _ignored(celery_name):
         return
     now = timezone.now()
-    claimed = TaskRun.objects.filter(task_id=task_id, state=TaskState.PENDING).update(state=TaskState.STARTED, started_at=now, worker=worker[:255])
+    # A run marked lost with its worker is claimed again when Celery delivers it once more.
+    claimable = Q(state=TaskState.PENDING) | Q(state=TaskState.FAILURE, error__startswith=WORKER_LOST)
+    claimed = TaskRun.objects.filter(claimable, task_id=task_id).update(
+        state=TaskState.STARTED, started_at=now, worker=worker[:255], error="", finished_at=None
+    )
     if not claimed:
         run, created = TaskRun.objects.get_or_create(
             task_id=task_id,
@@ -278,3 +331,129 @@ def _recall_and_forget(task_id: str) -> _Running:
 def _json_safe(value: Any) -> Any:
     """Round-trip through JSON so anything a task returns can be stored and sent."""
     return json.loads(json.dumps(value, default=str))
+
+
+# --- Orphans and retention -------------------------------------------------------------------------
+
+# The error of a run whose worker died under it; such a run may be claimed again when
+# Celery delivers its task once more (acks_late).
+WORKER_LOST = "Worker lost"
+# This process began here: a queued inline run older than this, and not in this
+# process's pools, was queued by a process that is gone.
+_PROCESS_STARTED = timezone.now()
+_reaped_at = float("-inf")
+_reap_lock = threading.Lock()
+
+
+def inline_worker_name() -> str:
+    """How a run in this process's inline pools names its worker: host and pid."""
+    return f"inline@{os.uname().nodename}:{os.getpid()}"
+
+
+def task_runs_reap_orphans() -> int:
+    """Mark failed the runs whose worker is gone; returns how many.
+
+    A run STARTED by a Celery worker that is no longer present (its heartbeats stopped
+    ``PRESENCE_TIMEOUT`` ago: killed, crashed, host lost), or that started again since
+    the run began (a restart under the same name). A run STARTED in the inline pool of
+    a process of this host that no longer exists. A run still PENDING in inline mode
+    that was queued before this process started and is not in its pools (inline queues
+    die with their process). Nothing is decided when presence is unreachable.
+    """
+    from . import presence
+    from .queue import inline_task_ids
+
+    now = timezone.now()
+    node = os.uname().nodename
+    lost: list[tuple[TaskRun, str]] = []
+    started = list(TaskRun.objects.filter(state=TaskState.STARTED).only("pk", "task_id", "name", "user_id", "worker", "started_at"))
+    workers: dict[str, dict] | None = None
+    for run in started:
+        worker = run.worker or ""
+        if worker.startswith("inline@"):
+            host, _, pid = worker[len("inline@") :].partition(":")
+            if host == node and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+                lost.append((run, f"{WORKER_LOST}: the process that ran it (pid {pid}) stopped while it ran (killed or crashed). Run the task again."))
+            continue
+        if not worker or run.started_at is None or (now - run.started_at).total_seconds() < settings.PRESENCE_TIMEOUT:
+            continue
+        if workers is None:
+            try:
+                workers = {w.get("hostname"): w for w in presence.presence_store().members(presence.WORKER)}
+            except Exception:
+                logger.warning("orphaned task runs not looked for: presence is unreachable", exc_info=True)
+                return 0
+        present = workers.get(worker)
+        if present is None:
+            lost.append((run, f"{WORKER_LOST}: worker {worker} stopped answering while the task ran (killed or crashed). Run the task again."))
+        elif float(present.get("since") or 0) > run.started_at.timestamp():
+            lost.append((run, f"{WORKER_LOST}: worker {worker} restarted while the task ran. Run the task again."))
+    if settings.TASKS_INLINE and not getattr(settings, "TASKS_EAGER", False):
+        queued = inline_task_ids()
+        for run in TaskRun.objects.filter(state=TaskState.PENDING, created_at__lt=_PROCESS_STARTED).only("pk", "task_id", "name", "user_id"):
+            if run.task_id not in queued:
+                lost.append((run, f"{WORKER_LOST}: the process that queued it stopped before it ran. Run the task again."))
+    count = 0
+    for run, error in lost:
+        if TaskRun.objects.filter(pk=run.pk, state__in=ACTIVE_STATES).update(state=TaskState.FAILURE, error=error, finished_at=now):
+            count += 1
+            logger.warning("task %s (%s): %s", run.task_id, run.name, error)
+            events.emit("failed", task_id=run.task_id, task_name=run.name, user_id=run.user_id, error=error)
+    return count
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def _reap_when_due() -> None:
+    """Reap orphans at most once per ``PRESENCE_TIMEOUT`` in this process (before a
+    quota is counted, say); a failure only logs."""
+    global _reaped_at
+    with _reap_lock:
+        if time.monotonic() - _reaped_at < settings.PRESENCE_TIMEOUT:
+            return
+        _reaped_at = time.monotonic()
+    try:
+        task_runs_reap_orphans()
+    except Exception:
+        logger.warning("could not look for orphaned task runs", exc_info=True)
+
+
+def task_runs_prune(*, days: float) -> dict[str, int]:
+    """Delete finished task runs (and Celery's results) older than ``days`` days.
+
+    The apps whose runs left files (batch reports) remove them through the
+    ``task_runs_pruned`` hook, called with the runs before they are deleted.
+    """
+    from django_celery_results.models import TaskResult
+
+    from . import hooks
+
+    cutoff = timezone.now() - timedelta(days=days)
+    old = TaskRun.objects.filter(state__in=FINISHED_STATES).filter(Q(finished_at__lt=cutoff) | Q(finished_at__isnull=True, created_at__lt=cutoff))
+    runs = 0
+    while True:
+        batch = list(old.order_by("pk").values("pk", "task_id", "name", "result")[:500])
+        if not batch:
+            break
+        try:
+            hooks.task_runs_pruned(runs=batch)
+        except Exception:
+            logger.exception("a task_runs_pruned hook failed; the runs are deleted anyway")
+        runs += TaskRun.objects.filter(pk__in=[r["pk"] for r in batch]).delete()[0]
+    results, _ = TaskResult.objects.filter(date_done__lt=cutoff).delete()
+    return {"runs": runs, "results": results}
+
+
+def task_housekeeping() -> dict[str, int]:
+    """What a worker does at start and then every ``TASK_HOUSEKEEPING_HOURS``: mark
+    orphaned runs failed, and delete runs older than ``TASK_RETENTION_DAYS``."""
+    reaped = task_runs_reap_orphans()
+    return {"reaped": reaped, **task_runs_prune(days=settings.TASK_RETENTION_DAYS)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 
 from celery import signals
@@ -26,7 +27,7 @@ _heartbeat: presence.Heartbeat | None = None
 def _task_prerun(sender=None, task_id=None, task=None, kwargs=None, **_) -> None:
     request = task.request
     # apply() (the inline pool) reports the bare host name; say how the task ran instead.
-    worker = f"inline@{os.uname().nodename}" if request.is_eager else (request.hostname or "")
+    worker = services.inline_worker_name() if request.is_eager else (request.hostname or "")
     try:
         services.task_run_mark_started(task_id=task_id, celery_name=task.name, kwargs=kwargs, worker=worker)
     except Exception:
@@ -61,7 +62,8 @@ def _task_revoked(sender=None, request=None, **_) -> None:
 
 @signals.worker_ready.connect(dispatch_uid="tasks_app.worker_ready")
 def _worker_ready(sender=None, **_) -> None:
-    """Register this worker in socket/clients/ and keep it there with heartbeats."""
+    """Register this worker in socket/clients/ and keep it there with heartbeats, and
+    start its housekeeping (orphaned runs, old runs)."""
     global _heartbeat
     hostname = getattr(sender, "hostname", None) or f"celery@{os.uname().nodename}"
     info = {"hostname": hostname, "pid": os.getpid(), "since": time.time()}
@@ -70,12 +72,44 @@ def _worker_ready(sender=None, **_) -> None:
         _heartbeat.start()
     except Exception:
         logger.exception("could not register worker %s as present", hostname)
+    _stop_housekeeping.clear()
+    threading.Thread(target=_housekeeping, name="task-housekeeping", daemon=True).start()
+
+
+_stop_housekeeping = threading.Event()
+
+
+def _housekeeping() -> None:
+    """Celery beat does not run here, so each worker keeps the task rows itself: at
+    start and every ``TASK_HOUSEKEEPING_HOURS`` it deletes runs past their retention,
+    and every ``PRESENCE_TIMEOUT`` it marks failed the runs of workers that died (the
+    other workers notice a killed one within that time)."""
+    from django.conf import settings
+    from django.db import connection
+
+    prune_at = 0.0
+    while True:
+        try:
+            if time.monotonic() >= prune_at:
+                done = services.task_housekeeping()
+                prune_at = time.monotonic() + settings.TASK_HOUSEKEEPING_HOURS * 3600
+                if any(done.values()):
+                    logger.info("task housekeeping: %s", done)
+            else:
+                services.task_runs_reap_orphans()
+        except Exception:
+            logger.warning("task housekeeping failed; trying again later", exc_info=True)
+        finally:
+            connection.close()
+        if _stop_housekeeping.wait(settings.PRESENCE_TIMEOUT):
+            return
 
 
 @signals.worker_shutdown.connect(dispatch_uid="tasks_app.worker_shutdown")
 def _worker_shutdown(sender=None, **_) -> None:
     """Say goodbye so the worker leaves socket/clients/ now, not after the timeout."""
     global _heartbeat
+    _stop_housekeeping.set()
     if _heartbeat is None:
         return
     try:

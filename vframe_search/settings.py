@@ -331,6 +331,15 @@ CELERY_TASK_DEFAULT_QUEUE = "vframe"
 # Without a broker, tasks run in a thread pool of the process that enqueued them.
 TASKS_INLINE = not bool(REDIS_URL)
 TASKS_INLINE_WORKERS = env_int("VFRAME_INLINE_TASK_WORKERS", 2, minimum=1)
+# Staff's and the system's own tasks (index builds) run in threads of their own, so
+# curators' tasks never keep them waiting.
+TASKS_INLINE_STAFF_WORKERS = env_int("VFRAME_INLINE_STAFF_TASK_WORKERS", 2, minimum=1)
+# Tasks one non-staff user may have queued or running at once (429 beyond).
+TASKS_PER_USER = env_int("VFRAME_TASKS_PER_USER", 2, minimum=1)
+# Finished task runs older than this are deleted (at worker start, every
+# TASK_HOUSEKEEPING_HOURS while one runs, and by `manage.py prune_tasks`).
+TASK_RETENTION_DAYS = env_int("VFRAME_TASK_RETENTION_DAYS", 30, minimum=1)
+TASK_HOUSEKEEPING_HOURS = env_float("VFRAME_TASK_HOUSEKEEPING_HOURS", 6.0, minimum=0.001)
 # Presence of websocket clients and Celery workers (socket/clients/): members beat every
 # interval and are dropped after the timeout without one (a killed worker, say).
 PRESENCE_HEARTBEAT_INTERVAL = env_float("VFRAME_HEARTBEAT_INTERVAL", 10.0, minimum=0.1)

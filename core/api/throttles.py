@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from rest_framework import throttling
+from rest_framework import exceptions, throttling
 from rest_framework.settings import api_settings
 
 logger = logging.getLogger(__name__)
@@ -37,3 +37,40 @@ class ScopedRateThrottle(throttling.ScopedRateThrottle):
                 raise
             logger.warning("rate limit %s not applied: its cache is unreachable (%s)", self.scope, exc)
             return True
+
+
+def throttle_charge(*, scope: str, user, count: int, what: str = "requests") -> None:
+    """Count ``count`` uses of ``scope`` for ``user`` at once, as that many requests would.
+
+    For a request that does the work of many (a batch stores and searches each of its
+    images): all of them fit in the rate now, or none is counted and the request is
+    refused with 429 (``Retry-After``), before any of the work. ``what`` names the units
+    in the message. Not applied when the scope has no rate or its cache is unreachable.
+    """
+    throttle = ScopedRateThrottle()
+    throttle.scope = scope
+    throttle.rate = throttle.get_rate()
+    if throttle.rate is None or count <= 0:
+        return
+    throttle.num_requests, throttle.duration = throttle.parse_rate(throttle.rate)
+    key = throttle.cache_format % {"scope": scope, "ident": user.pk}
+    try:
+        now = throttle.timer()
+        history = [t for t in throttle.cache.get(key, []) if t > now - throttle.duration]
+        if len(history) + count > throttle.num_requests:
+            if count > throttle.num_requests:
+                detail = f"Request was throttled: it asks for {count} {what} at once; the {scope} limit is {throttle.rate} per user. Send fewer at a time."
+                wait = throttle.duration
+            else:
+                # Wait until enough of the oldest uses have left the window.
+                oldest_needed = sorted(history)[len(history) + count - throttle.num_requests - 1]
+                wait = max(1, int(oldest_needed + throttle.duration - now + 0.999))
+                detail = f"Request was throttled: {count} {what} do not fit in the {scope} limit of {throttle.rate} per user now."
+            raise exceptions.Throttled(wait=wait, detail=detail)
+        throttle.cache.set(key, [now] * count + history, throttle.duration)
+    except exceptions.Throttled:
+        raise
+    except Exception as exc:
+        if not (isinstance(exc, OSError) or type(exc).__module__.split(".")[0] == "redis"):
+            raise
+        logger.warning("rate limit %s not applied: its cache is unreachable (%s)", scope, exc)

@@ -35,6 +35,7 @@ _errors = partial(
         404: "No such task (or not one of yours).",
         409: "The task has already finished.",
         415: "The body is not JSON.",
+        429: "Too many of your tasks are queued or running (error.code too_many_tasks), or the run's searches do not fit in your rate.",
         503: "The broker, Redis or every worker is unreachable (the reason is in error.message).",
     },
 )
@@ -62,7 +63,7 @@ class TaskViewSet(viewsets.ViewSet):
     def info(self, request):
         return Response(selectors.task_queue_info(user=request.user))
 
-    @extend_schema(summary="Run a task", request=TaskRunRequestSerializer, responses={202: TaskStartedSerializer, **_errors(400, 403, 415, 503)})
+    @extend_schema(summary="Run a task", request=TaskRunRequestSerializer, responses={202: TaskStartedSerializer, **_errors(400, 403, 415, 429, 503)})
     def run(self, request):
         body = TaskRunRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -70,7 +71,9 @@ class TaskViewSet(viewsets.ViewSet):
         return Response(TaskStartedSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
-        summary="Run the test task (progress over the websocket)", request=ProgressTestParams, responses={202: TaskStartedSerializer, **_errors(400, 415, 503)}
+        summary="Run the test task (progress over the websocket)",
+        request=ProgressTestParams,
+        responses={202: TaskStartedSerializer, **_errors(400, 415, 429, 503)},
     )
     def test(self, request):
         run = services.task_start(name="test", params=request.data, user=request.user)

@@ -37,7 +37,7 @@ def test_inline_mode_returns_at_once_and_runs_in_a_task_thread(settings, db):
     _gate.set()
     assert queue.wait_inline(5)
     ((thread_name, value, request_id),) = _ran
-    assert thread_name.startswith("vframe-task") and value == 21 and request_id == task_id
+    assert thread_name.startswith("vframe-task-staff") and value == 21 and request_id == task_id
 
 
 def test_eager_mode_runs_in_the_calling_thread(settings):
@@ -65,3 +65,18 @@ def test_enqueue_on_commit_waits_for_the_commit(settings, db, django_capture_on_
     assert _ran == [] and len(callbacks) == 1
     callbacks[0]()
     assert [v for _, v, _ in _ran] == [5]
+
+
+def test_the_staff_lane_runs_while_the_users_lane_is_full(settings, db):
+    """Curators' tasks fill only their own pool: a staff or system task still starts."""
+    settings.TASKS_EAGER = False
+    settings.TASKS_INLINE_WORKERS = 2
+    blocking = [queue.enqueue(_record, n, wait=True, lane=queue.USER_LANE) for n in (1, 2, 3)]
+    staff_id = queue.enqueue(_record, 9, lane=queue.STAFF_LANE)
+    threading.Event().wait(0.5)
+    ran = {request_id: (thread, value) for thread, value, request_id in _ran}
+    assert staff_id in ran and ran[staff_id][0].startswith("vframe-task-staff"), ran  # the users' lane is still blocked
+    assert not set(blocking) & set(ran)
+    assert queue.inline_task_ids() == set(blocking)
+    _gate.set()
+    assert queue.wait_inline(5) and queue.inline_task_ids() == set()

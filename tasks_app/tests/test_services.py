@@ -181,3 +181,101 @@ def test_a_busy_database_never_fails_the_work_through_its_progress(user, monkeyp
 
     monkeypatch.setattr(services, "_write_progress", locked)
     services.task_run_report_progress(task_id="t-busy", current=1, total=2)  # no exception
+
+
+# --- Quotas, orphans, retention ---------------------------------------------------------------
+
+
+def test_a_curator_may_have_only_so_many_tasks_queued_or_running(user, staff, settings, django_capture_on_commit_callbacks):
+    from core.errors import DomainError
+
+    settings.TASKS_PER_USER = 2
+    with django_capture_on_commit_callbacks(execute=False):
+        first = services.task_start(name="test", params={"steps": 1}, user=user)
+        services.task_start(name="test", params={"steps": 1}, user=user)
+        with pytest.raises(DomainError) as exc:
+            services.task_start(name="test", params={"steps": 1}, user=user)
+        assert exc.value.status == 429 and exc.value.code == "too_many_tasks" and "at most 2" in exc.value.message
+        # Staff are not limited; a finished task frees its place.
+        for _ in range(3):
+            services.task_start(name="test", params={"steps": 1}, user=staff)
+        TaskRun.objects.filter(pk=first.pk).update(state=TaskState.SUCCESS)
+        services.task_start(name="test", params={"steps": 1}, user=user)
+    assert TaskRun.objects.filter(user=user).count() == 3
+
+
+def test_the_quota_is_a_429_in_the_api(api, user, settings):
+    settings.TASKS_PER_USER = 1
+    TaskRun.objects.create(task_id="busy", name="test", user=user, state=TaskState.STARTED, worker=services.inline_worker_name())
+    res = api.post("/api/v1/task/test/", {"steps": 1}, format="json")
+    assert res.status_code == 429 and res.json()["error"]["code"] == "too_many_tasks", res.content
+
+
+def test_a_run_whose_worker_is_gone_is_marked_failed_and_frees_its_place(user, settings, sent_events):
+    import os
+    import subprocess
+    import sys
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tasks_app import presence
+
+    settings.TASKS_PER_USER = 1
+    long_ago = timezone.now() - timedelta(minutes=5)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    node = os.uname().nodename
+    TaskRun.objects.create(task_id="gone-inline", name="test", user=user, state=TaskState.STARTED, worker=f"inline@{node}:{dead}", started_at=long_ago)
+    TaskRun.objects.create(task_id="gone-celery", name="test", user=user, state=TaskState.STARTED, worker="w-dead@host", started_at=long_ago)
+    TaskRun.objects.create(task_id="restarted", name="test", state=TaskState.STARTED, worker="w-back@host", started_at=long_ago)
+    TaskRun.objects.create(task_id="alive", name="test", state=TaskState.STARTED, worker="w-alive@host", started_at=long_ago)
+    TaskRun.objects.create(task_id="mine", name="test", state=TaskState.STARTED, worker=services.inline_worker_name(), started_at=long_ago)
+    store = presence.presence_store()
+    store.put(presence.WORKER, "w-alive@host", {"hostname": "w-alive@host", "since": long_ago.timestamp() - 60})
+    store.put(presence.WORKER, "w-back@host", {"hostname": "w-back@host", "since": timezone.now().timestamp()})
+
+    assert services.task_runs_reap_orphans() == 3
+    states = dict(TaskRun.objects.values_list("task_id", "state"))
+    assert states == {"gone-inline": "FAILURE", "gone-celery": "FAILURE", "restarted": "FAILURE", "alive": "STARTED", "mine": "STARTED"}
+    lost = TaskRun.objects.get(task_id="gone-celery")
+    assert lost.error.startswith(services.WORKER_LOST) and "w-dead@host" in lost.error and lost.finished_at
+    assert ("failed", "gone-celery") in [(e["event"], e["task_id"]) for _, e in sent_events]
+    # Celery delivering the task again (acks_late) claims the row back.
+    services.task_run_mark_started(task_id="gone-celery", celery_name="tasks_app.tasks.progress_demo", kwargs={}, worker="w-new@host")
+    again = TaskRun.objects.get(task_id="gone-celery")
+    assert (again.state, again.error, again.worker, again.finished_at) == (TaskState.STARTED, "", "w-new@host", None)
+
+
+def test_old_finished_runs_are_pruned_with_their_files(user, settings):
+    import io
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+    from django_celery_results.models import TaskResult
+
+    from tasks_app import hooks
+
+    old, recent = timezone.now() - timedelta(days=40), timezone.now() - timedelta(days=2)
+    TaskRun.objects.create(task_id="old-done", name="test", user=user, state=TaskState.SUCCESS, finished_at=old)
+    TaskRun.objects.create(task_id="old-failed", name="test", state=TaskState.FAILURE, finished_at=old)
+    TaskRun.objects.create(task_id="recent", name="test", state=TaskState.SUCCESS, finished_at=recent)
+    TaskRun.objects.create(task_id="old-running", name="test", state=TaskState.STARTED, worker=services.inline_worker_name())
+    TaskRun.objects.filter(task_id="old-running").update(created_at=old)
+    TaskResult.objects.create(task_id="old-done", status="SUCCESS")
+    TaskResult.objects.filter(task_id="old-done").update(date_done=old)
+    told = []
+
+    def record(runs):
+        told.extend(r["task_id"] for r in runs)
+
+    hooks.task_runs_pruned.register(record)
+    try:
+        assert services.task_runs_prune(days=30) == {"runs": 2, "results": 1}
+    finally:
+        hooks.task_runs_pruned.unregister(record)
+    assert sorted(told) == ["old-done", "old-failed"]
+    assert set(TaskRun.objects.values_list("task_id", flat=True)) == {"recent", "old-running"}
+    out = io.StringIO()
+    call_command("prune_tasks", "--days", "1", stdout=out)
+    assert "1 task run(s)" in out.getvalue() and set(TaskRun.objects.values_list("task_id", flat=True)) == {"old-running"}

@@ -9,10 +9,11 @@ from rest_framework import serializers
 from core.api.ids import IdField
 from core.errors import NotFound
 from media_app.tasks import IngestFolderParams
-from search_app.analysis import duplicates
+from search_app.analysis import batch, duplicates
 from search_app.indexing.build import feature_update_index
 from search_app.models import Feature
 from search_app.selectors import feature_get
+from tasks_app.hooks import task_runs_pruned
 from tasks_app.progress import CeleryTaskReporter
 from tasks_app.registry import TaskSpec, task_register
 
@@ -41,15 +42,16 @@ class BatchQuerySerializer(serializers.Serializer):
     name = serializers.CharField(max_length=1024, allow_blank=True)
 
 
-class BatchSkippedSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=1024, allow_blank=True)
-    code = serializers.CharField(max_length=100)
-    message = serializers.CharField(max_length=2000, allow_blank=True)
-
-
 class BatchSearchParams(serializers.Serializer):
+    """What a caller may set. The list of files refused before the run is not among
+    them: only the server's own batch route passes it (``task_start``'s server_params)."""
+
     queries = BatchQuerySerializer(
-        many=True, required=False, default=(), help_text="Stored query uploads ({upload_id, name}); POST search/batch/ fills this from files or a ZIP."
+        many=True,
+        required=False,
+        default=(),
+        max_length=batch.MAX_QUERIES,
+        help_text=f"Stored query uploads ({{upload_id, name}}), at most {batch.MAX_QUERIES}; POST search/batch/ fills this from files or a ZIP.",
     )
     path = serializers.CharField(
         max_length=4096, required=False, allow_blank=True, default="", help_text="Or: a server folder of query images, inside VFRAME_INGEST_ALLOWED_DIRS."
@@ -59,7 +61,6 @@ class BatchSearchParams(serializers.Serializer):
         min_value=-1.0, max_value=1.0, required=False, allow_null=True, default=None, help_text="Only matches with at least this cosine similarity."
     )
     feature = IdField(required=False, allow_null=True, default=None, help_text="Feature to search (default: the default feature).")
-    skipped = BatchSkippedSerializer(many=True, required=False, default=(), help_text="Files already refused before the run, listed in the report.")
 
     def validate_path(self, value: str) -> str:
         return IngestFolderParams().validate_path(value) if value else ""
@@ -76,7 +77,6 @@ class BatchSearchParams(serializers.Serializer):
     def validate(self, attrs: dict) -> dict:
         if not attrs.get("queries") and not attrs.get("path"):
             raise serializers.ValidationError("Give query uploads or a server folder (path).")
-        attrs["skipped"] = [dict(s) for s in attrs.get("skipped") or []]
         return attrs
 
 
@@ -112,7 +112,14 @@ def build_index(self, feature_id: int, full: bool = False) -> dict:
 
 @shared_task(bind=True)
 def batch_search(
-    self, queries: list | None = None, path: str = "", k: int = 5, min_score: float | None = None, feature: int | None = None, skipped: list | None = None
+    self,
+    queries: list | None = None,
+    path: str = "",
+    k: int = 5,
+    min_score: float | None = None,
+    feature: int | None = None,
+    skipped: list | None = None,
+    skipped_count: int = 0,
 ) -> dict:
     """Batch reverse search: search each query image, log each search, write the match
     report (HTML, CSV, ZIP); progress is reported per query. The user the report and
@@ -132,6 +139,7 @@ def batch_search(
         min_score=min_score,
         feature_id=feature,
         skipped=skipped,
+        skipped_count=skipped_count,
         reporter=CeleryTaskReporter(self),
     )
 
@@ -160,6 +168,9 @@ def register_tasks() -> None:
             task_path="search_app.tasks.batch_search",
             description="Batch reverse search: search each query image (uploads or an allowed server folder) and write a match report (HTML, CSV, ZIP).",
             params=BatchSearchParams,
+            # Each query is a search (uploads were counted when stored); a folder's
+            # images are counted when the run reads them.
+            costs=lambda params: {"search": len(params.get("queries") or ())},
         ),
         TaskSpec(
             name="find_duplicates",
@@ -169,3 +180,4 @@ def register_tasks() -> None:
         ),
     ):
         task_register(spec)
+    task_runs_pruned.register(batch.batch_reports_delete)

@@ -197,6 +197,13 @@ MODELS_DIR = env_path("VFRAME_MODELS_DIR", DATA_DIR / "models")
 # --- Limits ---------------------------------------------------------------------------
 MAX_UPLOAD_BYTES = env_int("VFRAME_MAX_UPLOAD_BYTES", 50 * 1024 * 1024, minimum=1024)
 MAX_IMAGE_PIXELS = env_int("VFRAME_MAX_IMAGE_PIXELS", 100_000_000, minimum=1)
+# Batch reverse search (POST search/batch/, search_app/analysis/batch.py): a request
+# beyond these is refused (413) before any ZIP member is read or any image stored.
+BATCH_MAX_BYTES = env_int("VFRAME_BATCH_MAX_BYTES", MAX_UPLOAD_BYTES, minimum=1024)
+BATCH_ZIP_MAX_MEMBERS = env_int("VFRAME_BATCH_ZIP_MAX_MEMBERS", 1000, minimum=1)
+BATCH_ZIP_MAX_UNCOMPRESSED = env_int("VFRAME_BATCH_ZIP_MAX_UNCOMPRESSED", 512 * 1024 * 1024, minimum=1024)
+# A member that would expand more than this many times is skipped unread (a ZIP bomb).
+BATCH_ZIP_MAX_RATIO = env_int("VFRAME_BATCH_ZIP_MAX_RATIO", 100, minimum=1)
 THUMBNAIL_SIZE = env_int("VFRAME_THUMBNAIL_SIZE", 320, minimum=32)
 PAGE_SIZE = env_int("VFRAME_PAGE_SIZE", 30, minimum=1)
 MAX_PAGE_SIZE = env_int("VFRAME_MAX_PAGE_SIZE", 500, minimum=1)

@@ -6,6 +6,13 @@ task (:func:`batch_search_run`) searches each one, logs each search in the searc
 record, and writes the report as HTML (thumbnails embedded as data URIs, so it opens
 offline), CSV, and a ZIP holding both plus searches.json.
 
+The work is bounded before it is done (:func:`batch_plan`): the request's size, each
+ZIP's entry count and declared size from its central directory, and each member's
+compression method, size and ratio, before any member is read; at most
+``MAX_QUERIES`` files are read at all, and each image stored and searched counts
+against its user's upload and search rates. Skipped files are counted, and the first
+``MAX_SKIPPED_LISTED`` of them listed.
+
 Reports are written under the data dir through Django's storage, each under a fresh
 unguessable name, and only named in the task's result once complete: a reader finds a
 report only through that result, so a crash never exposes a half-written file.
@@ -18,10 +25,13 @@ import html
 import io
 import json
 import logging
+import os
 import secrets
+import struct
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -30,88 +40,270 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from core.errors import DomainError, InvalidInput
+from core.errors import DomainError, InvalidInput, PayloadTooLarge
 from core.reports import UTF8_BOM, csv_chunks, html_page
 from media_app.models import Upload
 
 logger = logging.getLogger(__name__)
 
-# Query images one batch may hold (files, ZIP members or folder files together).
+# Query images one batch may hold (files, ZIP members or folder files together): at
+# most this many are read at all; the rest are skipped unread.
 MAX_QUERIES = 500
+# Skipped files listed by name (in the answer, the task's params and result, the
+# report); beyond these they are only counted.
+MAX_SKIPPED_LISTED = 100
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
 REPORT_FORMATS = ("html", "csv", "zip")
+# ZIP members are read only when stored or deflated: zipfile decompresses bzip2 and
+# LZMA members a whole input chunk at a time, with no bound on the output (4 KB of
+# bzip2 expand to gigabytes), while deflate's output is bounded by the size asked for.
+ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+# Members smaller than this are never refused for their compression ratio: a small
+# flat image (a BMP of one colour) legitimately compresses very well.
+ZIP_RATIO_FLOOR = 64 * 1024
+# Bytes of central directory allowed per member (a 46-byte header, the name, extras).
+ZIP_DIRECTORY_BYTES_PER_MEMBER = 4096
 
 
 @dataclass
 class BatchInput:
     """The stored query uploads (in order, with the name each came with) and the files
-    that were skipped, each with a code and a reason."""
+    that were skipped, each with a code and a reason: the first ``MAX_SKIPPED_LISTED``
+    listed, all of them counted in ``skipped_count``."""
 
     queries: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    skipped_count: int = 0
+
+    def skip(self, name: str, code: str, message: str) -> None:
+        self.skipped_count += 1
+        if len(self.skipped) < MAX_SKIPPED_LISTED:
+            self.skipped.append({"name": str(name)[:1024], "code": str(code)[:100], "message": str(message)[:2000]})
+
+
+@dataclass
+class ZipPlan:
+    """One uploaded ZIP, judged from its central directory alone: the members to read
+    (in name order) and those refused unread, with their reasons."""
+
+    name: str
+    zf: zipfile.ZipFile | None = None
+    read: list[zipfile.ZipInfo] = field(default_factory=list)
+    refused: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@dataclass
+class BatchPlan:
+    """What a batch request will read, decided before anything is read or stored."""
+
+    files: list = field(default_factory=list)
+    zips: list[ZipPlan] = field(default_factory=list)
+    too_many: list[str] = field(default_factory=list)
+
+    @property
+    def reads(self) -> int:
+        """Files and ZIP members that will be read and stored (at most MAX_QUERIES)."""
+        return len(self.files) + sum(len(z.read) for z in self.zips)
+
+    def close(self) -> None:
+        for plan in self.zips:
+            if plan.zf is not None:
+                plan.zf.close()
 
 
 def _store_query(batch: BatchInput, *, name: str, stream: BinaryIO, user) -> None:
     from media_app.services import upload_create
 
-    if len(batch.queries) >= MAX_QUERIES:
-        batch.skipped.append({"name": name, "code": "too_many", "message": f"A batch holds at most {MAX_QUERIES} query images."})
-        return
     try:
         upload, _ = upload_create(stream=stream, original_name=name, user=user)
     except DomainError as exc:
-        batch.skipped.append({"name": name, "code": exc.code, "message": str(exc.message if hasattr(exc, "message") else exc)})
+        batch.skip(name, exc.code, exc.message)
         return
     batch.queries.append({"upload_id": upload.pk, "name": name})
 
 
-def _zip_members(batch: BatchInput, archive: BinaryIO, *, name: str, user) -> None:
+def _zip_directory(archive: BinaryIO, *, name: str) -> zipfile.ZipFile:
+    """The ZIP's central directory, parsed only once its end record shows that it is
+    within the limits (PayloadTooLarge otherwise): a directory of millions of entries
+    fits in a few megabytes and would cost as much memory as it lists."""
+    limit = settings.BATCH_ZIP_MAX_MEMBERS
+    end_record = getattr(zipfile, "_EndRecData", None)  # CPython's reader of the end record
+    if end_record is not None:
+        archive.seek(0)
+        end = end_record(archive)
+        if end is None:
+            raise zipfile.BadZipFile("File is not a zip file")
+        if end[zipfile._ECD_ENTRIES_TOTAL] > limit or end[zipfile._ECD_SIZE] > limit * ZIP_DIRECTORY_BYTES_PER_MEMBER:
+            raise PayloadTooLarge(
+                f"{name}: the ZIP lists {end[zipfile._ECD_ENTRIES_TOTAL]} entries; a batch ZIP may hold at most {limit}.", code="too_many_members"
+            )
+    archive.seek(0)
+    zf = zipfile.ZipFile(archive)
+    if len(zf.infolist()) > limit:  # its end record understated the count
+        zf.close()
+        raise PayloadTooLarge(f"{name}: the ZIP holds {len(zf.infolist())} entries; a batch ZIP may hold at most {limit}.", code="too_many_members")
+    return zf
+
+
+def _plan_zip(archive: BinaryIO, *, name: str) -> ZipPlan:
+    plan = ZipPlan(name=name)
     try:
-        zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
-        batch.skipped.append({"name": name, "code": "bad_zip", "message": f"Not a readable ZIP file: {exc}"})
-        return
-    with zf:
-        for info in sorted(zf.infolist(), key=lambda i: i.filename):
-            member = info.filename
-            if info.is_dir() or Path(member).name.startswith(".") or "__MACOSX" in member:
-                continue
-            if info.file_size > settings.MAX_UPLOAD_BYTES:
-                # Checked on the declared size, before a (possibly compressed-bomb) member is read.
-                batch.skipped.append(
-                    {"name": member, "code": "payload_too_large", "message": f"{info.file_size} bytes, above the limit of {settings.MAX_UPLOAD_BYTES}."}
+        zf = _zip_directory(archive, name=name)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, struct.error) as exc:
+        plan.refused.append((name, "bad_zip", f"Not a readable ZIP file: {exc}"))
+        return plan
+    plan.zf = zf
+    infos = zf.infolist()
+    declared = sum(i.file_size for i in infos)
+    if declared > settings.BATCH_ZIP_MAX_UNCOMPRESSED:
+        zf.close()
+        raise PayloadTooLarge(
+            f"{name}: the ZIP's members declare {declared} bytes uncompressed, above the batch limit of {settings.BATCH_ZIP_MAX_UNCOMPRESSED}.",
+            code="zip_too_large",
+        )
+    for info in sorted(infos, key=lambda i: i.filename):
+        member = info.filename
+        if info.is_dir() or Path(member).name.startswith(".") or "__MACOSX" in member:
+            continue
+        if info.flag_bits & 0x1:
+            plan.refused.append((member, "encrypted", "Encrypted ZIP members cannot be read."))
+        elif info.compress_type not in ZIP_METHODS:
+            plan.refused.append((member, "unsupported_compression", "Only stored or deflated ZIP members are read (not bzip2 or LZMA)."))
+        elif info.file_size > settings.MAX_UPLOAD_BYTES:
+            plan.refused.append((member, "payload_too_large", f"{info.file_size} bytes, above the limit of {settings.MAX_UPLOAD_BYTES}."))
+        elif info.file_size > ZIP_RATIO_FLOOR and info.file_size > settings.BATCH_ZIP_MAX_RATIO * max(info.compress_size, 1):
+            plan.refused.append(
+                (
+                    member,
+                    "compression_ratio",
+                    f"Would expand {info.file_size // max(info.compress_size, 1)} times, above the limit of {settings.BATCH_ZIP_MAX_RATIO} (a ZIP bomb?).",
                 )
-                continue
+            )
+        else:
+            plan.read.append(info)
+    return plan
+
+
+def batch_plan(*, files: list, archives: list) -> BatchPlan:
+    """Decide what a batch request will read, from sizes and ZIP directories alone.
+
+    PayloadTooLarge (413) when the files together exceed ``BATCH_MAX_BYTES``, or a ZIP
+    lists more than ``BATCH_ZIP_MAX_MEMBERS`` entries or declares more than
+    ``BATCH_ZIP_MAX_UNCOMPRESSED`` bytes. Members that are encrypted, compressed other
+    than by deflate, above ``MAX_UPLOAD_BYTES`` or expanding more than
+    ``BATCH_ZIP_MAX_RATIO`` times are refused unread, and files beyond the first
+    ``MAX_QUERIES`` to read are refused unread too. Close the plan once done.
+    """
+    total = sum(int(getattr(f, "size", 0) or 0) for f in (*files, *archives))
+    if total > settings.BATCH_MAX_BYTES:
+        raise PayloadTooLarge(f"The files sent are {total} bytes together, above the batch limit of {settings.BATCH_MAX_BYTES} bytes.")
+    plan = BatchPlan(files=list(files))
+    try:
+        for uploaded in archives:
+            plan.zips.append(_plan_zip(uploaded, name=uploaded.name or "upload.zip"))
+    except BaseException:
+        plan.close()
+        raise
+    # The cap holds for what is read, so it is known before anything is.
+    plan.too_many = [f.name or "upload" for f in plan.files[MAX_QUERIES:]]
+    plan.files = plan.files[:MAX_QUERIES]
+    room = MAX_QUERIES - len(plan.files)
+    for zplan in plan.zips:
+        plan.too_many += [i.filename for i in zplan.read[room:]]
+        zplan.read = zplan.read[:room]
+        room -= len(zplan.read)
+    return plan
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """A member's bytes, never more than it declared (its CRC is checked at the end)."""
+    with zf.open(info) as fh:
+        data = fh.read(info.file_size + 1)
+    if len(data) != info.file_size:
+        raise zipfile.BadZipFile(f"holds {len(data)} bytes where its header declares {info.file_size}")
+    return data
+
+
+def batch_store(*, plan: BatchPlan, user) -> BatchInput:
+    """Store what ``plan`` reads as Uploads, validating each like the upload route; bad
+    ones, and those the plan refused, are skipped with their reason."""
+    batch = BatchInput()
+    for uploaded in plan.files:
+        _store_query(batch, name=uploaded.name or "upload", stream=uploaded, user=user)
+    for zplan in plan.zips:
+        for member, code, message in zplan.refused:
+            batch.skip(member, code, message)
+        for info in zplan.read:
             try:
-                data = zf.read(info)
+                data = _read_member(zplan.zf, info)
             except Exception as exc:
-                batch.skipped.append({"name": member, "code": "bad_zip_member", "message": f"Could not be read from the ZIP: {exc}"})
+                batch.skip(info.filename, "bad_zip_member", f"Could not be read from the ZIP: {exc}")
                 continue
-            _store_query(batch, name=member, stream=io.BytesIO(data), user=user)
+            _store_query(batch, name=info.filename, stream=io.BytesIO(data), user=user)
+    for name in plan.too_many:
+        batch.skip(name, "too_many", f"A batch reads at most {MAX_QUERIES} files.")
+    return batch
 
 
 def batch_queries_from_request(*, files: list, archives: list, user) -> BatchInput:
     """Store every uploaded image (and every member of every uploaded ZIP) as an Upload,
-    validating each like the upload route; bad ones are skipped with their reason."""
-    batch = BatchInput()
-    for uploaded in files:
-        _store_query(batch, name=uploaded.name or "upload", stream=uploaded, user=user)
-    for uploaded in archives:
-        _zip_members(batch, uploaded, name=uploaded.name or "upload.zip", user=user)
-    return batch
+    within the limits of :func:`batch_plan` (checked first)."""
+    plan = batch_plan(files=files, archives=archives)
+    try:
+        return batch_store(plan=plan, user=user)
+    finally:
+        plan.close()
 
 
-def batch_queries_from_folder(*, path: str, user) -> BatchInput:
-    """Store the images under an allowed server folder (checked by the task's params)."""
+def batch_queries_from_folder(*, path: str, user, room: int = MAX_QUERIES, before_reading: Callable[[int], None] | None = None) -> BatchInput:
+    """Store the images under an allowed server folder (checked by the task's params),
+    at most ``room`` of them; ``before_reading(n)`` is told how many will be read
+    first, and may refuse. Nothing outside the folders allowed for ingest is read: a
+    symlink leading out of them is skipped with its reason, and each file is opened
+    after its real path is checked, without following a link (media_app.ingest.walk)."""
+    from media_app.ingest.walk import allowed_roots, ingest_collect, open_confined
+
     batch = BatchInput()
-    for file in sorted(p for p in Path(path).rglob("*") if p.is_file()):
-        rel = str(file.relative_to(path))
+    roots = allowed_roots()
+    files, problems = ingest_collect([Path(path)], confine_to=roots)
+    for problem in problems:
+        batch.skip(_relative(problem.path, path), problem.code, problem.message)
+    to_read: list[tuple[Path, str]] = []
+    for file in files:
+        rel = _relative(str(file), path)
         if file.suffix.lower() not in IMAGE_SUFFIXES:
-            batch.skipped.append({"name": rel, "code": "not_an_image", "message": "Not an image file name."})
-            continue
-        with file.open("rb") as fh:
-            _store_query(batch, name=rel, stream=fh, user=user)
+            batch.skip(rel, "not_an_image", "Not an image file name.")
+        elif len(to_read) >= room:
+            batch.skip(rel, "too_many", f"A batch reads at most {MAX_QUERIES} files.")
+        else:
+            to_read.append((file, rel))
+    if before_reading is not None:
+        before_reading(len(to_read))
+    for file, rel in to_read:
+        try:
+            with open_confined(file, roots) as fh:
+                _store_query(batch, name=rel, stream=fh, user=user)
+        except DomainError as exc:
+            batch.skip(rel, exc.code, exc.message)
+        except OSError as exc:
+            batch.skip(rel, "unreadable", exc.strerror or str(exc))
     return batch
+
+
+def _charge(user, count: int) -> None:
+    """Count what a folder batch will store and search against its user's rates."""
+    from core.api.throttles import throttle_charge
+
+    if user is not None and count:
+        throttle_charge(scope="upload", user=user, count=count, what="images to store")
+        throttle_charge(scope="search", user=user, count=count, what="searches")
+
+
+def _relative(name: str, folder: str) -> str:
+    try:
+        return str(Path(name).relative_to(folder))
+    except ValueError:
+        return Path(name).name
 
 
 # --- the run -----------------------------------------------------------------------------
@@ -127,10 +319,16 @@ def batch_search_run(
     min_score: float | None = None,
     feature_id: int | None = None,
     skipped: list[dict[str, str]] | None = None,
+    skipped_count: int = 0,
     reporter=None,
 ) -> dict[str, Any]:
     """Search each query image (top ``k`` above ``min_score`` on ``feature_id`` or the
     default feature), log each search, write the report; returns the task's result.
+
+    ``skipped`` (the first of ``skipped_count`` files refused before the run) comes
+    only from the server's own batch route, never from a caller's parameters. Images
+    read from ``path`` count against the user's upload and search rates (429-like
+    failure before any is read when they do not fit).
 
     Idempotent: the query uploads and their vectors are kept, so a rerun searches the
     same images again and writes a fresh report (each run its own files).
@@ -138,11 +336,14 @@ def batch_search_run(
     from search_app.query import records, search
     from search_app.query.sources import UploadSource
 
-    batch = BatchInput(queries=list(queries or []), skipped=list(skipped or []))
+    queries = list(queries or [])[:MAX_QUERIES]
+    batch = BatchInput(queries=queries, skipped=list(skipped or [])[:MAX_SKIPPED_LISTED], skipped_count=max(int(skipped_count or 0), len(skipped or [])))
     if path:
-        from_folder = batch_queries_from_folder(path=path, user=user)
+        from_folder = batch_queries_from_folder(path=path, user=user, room=MAX_QUERIES - len(queries), before_reading=partial(_charge, user))
         batch.queries += from_folder.queries
-        batch.skipped += from_folder.skipped
+        for entry in from_folder.skipped:
+            batch.skip(entry["name"], entry["code"], entry["message"])
+        batch.skipped_count += from_folder.skipped_count - len(from_folder.skipped)
     total = len(batch.queries)
     report = reporter or (lambda *a, **kw: None)
     report(0, total, "starting")
@@ -154,7 +355,7 @@ def batch_search_run(
     for n, query in enumerate(batch.queries, 1):
         upload = uploads.get(query["upload_id"])
         if upload is None:
-            batch.skipped.append({"name": query["name"], "code": "not_found", "message": "The stored query image was deleted."})
+            batch.skip(query["name"], "not_found", "The stored query image was deleted.")
             report(n, total, f"{query['name']}: deleted")
             continue
         outcome = search.search_run(source=UploadSource(upload), options=options)
@@ -174,13 +375,23 @@ def batch_search_run(
         rows.append({"name": query["name"], "upload": upload, "record_id": record.pk, "matches": matches})
         report(n, total, f"{query['name']}: {len(matches)} match(es)")
 
-    files = _write_reports(task_id=task_id, rows=rows, skipped=batch.skipped, records=record_dicts, feature=feature_info, k=k, min_score=min_score)
+    files = _write_reports(
+        task_id=task_id,
+        rows=rows,
+        skipped=batch.skipped,
+        skipped_count=batch.skipped_count,
+        records=record_dicts,
+        feature=feature_info,
+        k=k,
+        min_score=min_score,
+    )
     base = f"/api/v1/search/batch/{task_id}"
     return {
         "queries": len(rows),
         "queries_with_matches": sum(1 for r in rows if r["matches"]),
         "matches": sum(len(r["matches"]) for r in rows),
-        "skipped": batch.skipped[:200],
+        "skipped": batch.skipped,
+        "skipped_count": batch.skipped_count,
         "k": k,
         "min_score": min_score,
         "feature": feature_info,
@@ -249,7 +460,7 @@ img { max-width: 160px; max-height: 160px; }
 """
 
 
-def _report_html(*, rows: list[dict], skipped: list[dict], feature: dict | None, k: int, min_score: float | None, created: str) -> bytes:
+def _report_html(*, rows: list[dict], skipped: list[dict], skipped_count: int, feature: dict | None, k: int, min_score: float | None, created: str) -> bytes:
     e = html.escape
     out = ["<h1>Batch reverse search</h1>\n"]
     if feature:
@@ -257,7 +468,8 @@ def _report_html(*, rows: list[dict], skipped: list[dict], feature: dict | None,
             f"<p>Made {e(created)}. Feature {feature['id']} ({e(feature['modelzoo_name'])}, weights <code>{e(feature['weights_checksum'])}</code>, "
             f"index version {feature['index_version']}); top {k} per query" + (f", score at least {min_score}" if min_score is not None else "") + ".</p>\n"
         )
-    out.append(f"<p>{len(rows)} query image(s) searched, {sum(1 for r in rows if r['matches'])} with matches; {len(skipped)} file(s) skipped.</p>\n")
+    listed = f" (the first {len(skipped)} listed below)" if skipped_count > len(skipped) else ""
+    out.append(f"<p>{len(rows)} query image(s) searched, {sum(1 for r in rows if r['matches'])} with matches; {skipped_count} file(s) skipped{listed}.</p>\n")
     for q, row in enumerate(rows, 1):
         upload = row["upload"]
         out.append(
@@ -283,11 +495,13 @@ def _report_html(*, rows: list[dict], skipped: list[dict], feature: dict | None,
     return html_page("Batch reverse search", "".join(out), css=_REPORT_CSS, data_images=True).encode("utf-8")
 
 
-def _write_reports(*, task_id: str, rows, skipped, records, feature, k, min_score) -> dict[str, str]:
+def _write_reports(*, task_id: str, rows, skipped, skipped_count, records, feature, k, min_score) -> dict[str, str]:
     created = timezone.now().isoformat()
     csv_bytes = _report_csv(rows)
-    html_bytes = _report_html(rows=rows, skipped=skipped, feature=feature, k=k, min_score=min_score, created=created)
-    searches = json.dumps({"created_at": created, "task_id": task_id, "skipped": skipped, "searches": records}, ensure_ascii=False, indent=2).encode("utf-8")
+    html_bytes = _report_html(rows=rows, skipped=skipped, skipped_count=skipped_count, feature=feature, k=k, min_score=min_score, created=created)
+    searches = json.dumps(
+        {"created_at": created, "task_id": task_id, "skipped": skipped, "skipped_count": skipped_count, "searches": records}, ensure_ascii=False, indent=2
+    ).encode("utf-8")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("report.html", html_bytes)
@@ -306,3 +520,23 @@ def _safe(task_id: str) -> str:
     if not cleaned:
         raise InvalidInput("Bad task id.")
     return cleaned
+
+
+def batch_reports_delete(*, runs: list[dict]) -> None:
+    """Delete the report files of batch runs about to be deleted for their age (the
+    tasks app's ``task_runs_pruned`` hook), and their emptied folders."""
+    for run in runs:
+        result = run.get("result")
+        if run.get("name") != "batch_search" or not isinstance(result, dict) or not isinstance(result.get("files"), dict):
+            continue
+        for name in result["files"].values():
+            if not (isinstance(name, str) and name.startswith("reports/batch/")):
+                continue
+            try:
+                default_storage.delete(name)
+            except Exception:
+                logger.warning("could not delete the batch report %s", name, exc_info=True)
+        try:
+            os.rmdir(default_storage.path(f"reports/batch/{_safe(run['task_id'])}"))
+        except (NotImplementedError, OSError, DomainError):
+            pass  # not a local storage, not empty, or already gone

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
@@ -15,8 +16,7 @@ from rest_framework.views import APIView
 from core.api.pagination import OffsetLimitPagination
 from core.api.permissions import IsStaff
 from core.api.schema import error_response
-from core.api.throttles import ScopedRateThrottle
-from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from search_app.analysis import batch
 from search_app.api.search_serializers import SearchRecordFilterSerializer, SearchRecordSerializer
 from search_app.query import records
@@ -51,7 +51,12 @@ class SearchRecordListView(APIView):
 class BatchStartedSerializer(serializers.Serializer):
     task_id = serializers.CharField()
     queries = serializers.IntegerField()
-    skipped = serializers.ListField(child=serializers.DictField())
+    skipped = serializers.ListField(child=serializers.DictField(), help_text=f"The first {batch.MAX_SKIPPED_LISTED} files skipped, with code and reason.")
+    skipped_count = serializers.IntegerField(help_text="How many files were skipped in all.")
+
+
+# Room for the multipart boundaries and the small form fields around the files.
+_MULTIPART_OVERHEAD = 64 * 1024
 
 
 class BatchSearchView(APIView):
@@ -59,12 +64,15 @@ class BatchSearchView(APIView):
     ZIPs of images (``zip``). Each image is stored as an upload after the same checks
     as upload/; bad ones are skipped and listed with their reason. Parameters k,
     min_score and feature go in the form too. The run is a task (task/recent/ lists
-    it); its result links the report."""
+    it); its result links the report.
+
+    The work is bounded before it starts: the body (``VFRAME_BATCH_MAX_BYTES``), each
+    ZIP's entries and declared size, read from its directory before any member
+    (413), at most 500 files read; and each file read counts against the user's upload
+    rate and each search against the search rate (429 before anything is stored).
+    """
 
     parser_classes = [MultiPartParser, FormParser]
-    # It stores uploads: limited like upload/ (scope ``upload``), once per request.
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "upload"
 
     @extend_schema(
         request={
@@ -79,11 +87,21 @@ class BatchSearchView(APIView):
                 },
             }
         },
-        responses={202: BatchStartedSerializer, 400: error_response("No query image could be used, or a parameter is invalid.")},
+        responses={
+            202: BatchStartedSerializer,
+            400: error_response("No query image could be used, or a parameter is invalid."),
+            413: error_response("The body, a ZIP's entry count or its declared uncompressed size is above the batch limits."),
+            429: error_response("The batch's images do not fit in the user's upload or search rate, or the user has too many tasks running."),
+        },
     )
     def post(self, request):
-        from tasks_app.services import task_start
+        from core.api.throttles import throttle_charge
+        from tasks_app.services import task_quota_check, task_start
 
+        # Refuse an oversized body before the multipart parser spools it to disk.
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        if declared.isdigit() and int(declared) > settings.BATCH_MAX_BYTES + _MULTIPART_OVERHEAD:
+            raise PayloadTooLarge(f"Request body is {declared} bytes, above the batch limit of {settings.BATCH_MAX_BYTES} bytes.")
         params = {k: request.data.get(k) for k in ("k", "min_score", "feature") if request.data.get(k) not in (None, "")}
         files, archives = request.FILES.getlist("files"), request.FILES.getlist("zip")
         if not files and not archives:
@@ -96,11 +114,20 @@ class BatchSearchView(APIView):
         bad = {name: errors for name, errors in check.errors.items() if name in params}
         if bad:
             raise InvalidInput("Invalid batch search parameters.", fields=bad)
-        got = batch.batch_queries_from_request(files=files, archives=archives, user=request.user)
+        task_quota_check(user=request.user)
+        plan = batch.batch_plan(files=files, archives=archives)
+        try:
+            # Every file read is stored like an upload and searched: both counted now.
+            throttle_charge(scope="upload", user=request.user, count=max(plan.reads, 1), what="images to store")
+            throttle_charge(scope="search", user=request.user, count=plan.reads, what="searches")
+            got = batch.batch_store(plan=plan, user=request.user)
+        finally:
+            plan.close()
         if not got.queries:
             raise InvalidInput("None of the files is a usable image.", fields={"files": [f"{s['name']}: {s['message']}" for s in got.skipped[:50]]})
-        run = task_start(name="batch_search", params={**params, "queries": got.queries, "skipped": got.skipped}, user=request.user)
-        started = BatchStartedSerializer({"task_id": run.task_id, "queries": len(got.queries), "skipped": got.skipped})
+        refused = {"skipped": got.skipped, "skipped_count": got.skipped_count}
+        run = task_start(name="batch_search", params={**params, "queries": got.queries}, user=request.user, server_params=refused, charge=False)
+        started = BatchStartedSerializer({"task_id": run.task_id, "queries": len(got.queries), **refused})
         return Response(started.data, status=status.HTTP_202_ACCEPTED)
 
 

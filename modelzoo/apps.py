@@ -1,3 +1,5 @@
+import sys
+
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -8,8 +10,13 @@ class ModelzooConfig(AppConfig):
     verbose_name = "Model zoo"
 
     def ready(self):
-        from .registry import MODELS, EmbeddingModelSpec
+        from . import checks  # noqa: F401 (registers the system check)
+        from .registry import CONFIG_ERROR, MODELS, EmbeddingModelSpec
 
+        # A faulty configuration is never used in part: refuse to start, naming the
+        # file, the entry and the key; the commands that diagnose it report it instead.
+        if CONFIG_ERROR is not None and sys.argv[1:2] not in (["check"], ["modelzoo"]):
+            raise ImproperlyConfigured(f"VFRAME_MODELZOO_FILE: {CONFIG_ERROR}")
         # A misspelt default would otherwise surface as a 404 on the first search.
         name = settings.DEFAULT_EMBEDDING_MODEL
         if name and not isinstance(MODELS.get(name), EmbeddingModelSpec):

@@ -1,10 +1,12 @@
-"""Object detection with torchvision detectors from the model zoo.
+"""Object detection with the model zoo's detectors: torchvision models, and YOLO-style
+ONNX exports with their own labels (``modelzoo.onnx_runtime``).
 
 One detector per model per process, loaded on first use. Weights come from the same
-places as embedding weights (a local file under MODELS_DIR, else the torch hub cache);
-the random-weight test entry is built from its fixed seed with a zero score threshold
-so tests see boxes. Boxes are returned in normalised coordinates (0..1) of the upright
-image, so a page can draw them on any thumbnail size.
+places as embedding weights (the entry's file, a local file under MODELS_DIR, a pip
+package, else the torch hub cache); the random-weight test entry is built from its
+fixed seed with a zero score threshold so tests see boxes. Boxes are returned in
+normalised coordinates (0..1) of the upright image, so a page can draw them on any
+thumbnail size; every detector answers ``detect(image)`` with the same dicts.
 """
 
 from __future__ import annotations
@@ -20,10 +22,7 @@ from core.images import to_rgb
 from .registry import DetectionModelSpec, get_model
 from .weights import resolve_weights
 
-MAX_DETECTIONS = 50
-SCORE_THRESHOLD = 0.3
-
-_cache: dict[str, Detector] = {}
+_cache: dict[str, tuple[DetectionModelSpec, Any]] = {}
 _lock = threading.Lock()
 
 
@@ -58,7 +57,7 @@ class Detector:
                     "box": [round(max(0.0, min(1.0, v)), 4) for v in (x1 / w, y1 / h, x2 / w, y2 / h)],
                 }
             )
-            if len(found) >= MAX_DETECTIONS:
+            if len(found) >= self.spec.max_detections:
                 break
         return found
 
@@ -75,7 +74,7 @@ def _build(spec: DetectionModelSpec) -> Detector:
 
     weights_path = resolve_weights(spec)
     kwargs: dict[str, Any] = {"weights": None, "weights_backbone": None, "num_classes": spec.num_classes}
-    threshold = SCORE_THRESHOLD
+    threshold = spec.confidence
     if spec.random_weights:
         torch.manual_seed(spec.seed)
         threshold = 0.0
@@ -88,19 +87,35 @@ def _build(spec: DetectionModelSpec) -> Detector:
     return Detector(spec, model, _coco_labels(), threshold)
 
 
+def _build_onnx(spec: DetectionModelSpec):
+    from .onnx_runtime import onnx_detector
+
+    return onnx_detector(spec, resolve_weights(spec))
+
+
+# The one place that branches on DetectionModelSpec.runtime.
+DETECTOR_FACTORIES = {"torchvision": _build, "onnx": _build_onnx}
+
+
 def get_detector(name: str) -> Detector:
     """The process-wide detector for model-zoo entry ``name`` (404 unknown, 400 not a
-    detector, 503 weights missing)."""
+    detector, 503 weights missing or damaged, or a file that does not match its entry)."""
     from core.errors import InvalidInput
 
     spec = get_model(name)
     if not isinstance(spec, DetectionModelSpec):
         raise InvalidInput(f"Model {name!r} is an embedding model, not a detection model.", code="not_a_detection_model")
     resolve_weights(spec)  # fail fast, before taking the lock
-    detector = _cache.get(name)
-    if detector is None:
+    cached = _cache.get(name)
+    if cached is None or cached[0] != spec:
         with _lock:
-            detector = _cache.get(name)
-            if detector is None:
-                detector = _cache[name] = _build(spec)
-    return detector
+            cached = _cache.get(name)
+            if cached is None or cached[0] != spec:
+                cached = _cache[name] = (spec, DETECTOR_FACTORIES[spec.runtime](spec))
+    return cached[1]
+
+
+def clear_detector_cache() -> None:
+    """Forget loaded detectors (tests; after replacing a weights file)."""
+    with _lock:
+        _cache.clear()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .registry import DetectionModelSpec, EmbeddingModelSpec, ModelSpec, all_models, get_model, random_weights_allowed
-from .weights import default_model_name, weights_status
+from .weights import checksum_state, default_model_name, weights_status
 
 
 def model_as_dict(spec: ModelSpec, *, detail: bool = False) -> dict:
@@ -20,6 +20,9 @@ def model_as_dict(spec: ModelSpec, *, detail: bool = False) -> dict:
         "usable": random_weights_allowed() or not spec.random_weights,
         "weights_present": status.present,
         "weights": status.as_dict(),
+        "runtime": spec.runtime,
+        "config_file": spec.source_file,
+        "checksum": checksum_state(spec, status),
     }
     if isinstance(spec, EmbeddingModelSpec):
         data.update(
@@ -31,14 +34,21 @@ def model_as_dict(spec: ModelSpec, *, detail: bool = False) -> dict:
             crop_pct=spec.crop_pct,
             interpolation=spec.interpolation,
         )
-        if spec.package:
-            data.update(package=spec.package, pip_install=spec.pip_install(), sha256=spec.sha256)
     elif isinstance(spec, DetectionModelSpec):
         data.update(labels_source=spec.labels_source, num_classes=spec.num_classes)
+        if spec.runtime == "onnx":
+            data.update(input_size=spec.input_size, output_layout=spec.output_layout, confidence=spec.confidence, iou=spec.iou)
         if detail:
-            from torchvision.models._meta import _COCO_CATEGORIES
+            if spec.labels:
+                data["labels"] = list(spec.labels)
+            else:
+                from torchvision.models._meta import _COCO_CATEGORIES
 
-            data["labels"] = list(_COCO_CATEGORIES)
+                data["labels"] = list(_COCO_CATEGORIES)
+    if spec.package:
+        data.update(package=spec.package, pip_install=spec.pip_install())
+    if spec.sha256:
+        data["sha256"] = spec.sha256
     return data
 
 

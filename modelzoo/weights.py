@@ -2,9 +2,10 @@
 
 Lookup order for a model called NAME:
 
-1. a local file ``settings.MODELS_DIR/NAME/model.safetensors`` (or ``model.pth`` /
-   ``pytorch_model.bin``): what ``manage.py modelzoo_download NAME`` writes, and where
-   an operator on an offline machine copies a file by hand;
+1. the entry's own ``weights.path`` when it names one (nowhere else is looked at then);
+   else a local file ``settings.MODELS_DIR/NAME/model.safetensors`` (or ``model.pth`` /
+   ``pytorch_model.bin`` / ``model.onnx``): what ``manage.py modelzoo_download NAME``
+   writes, and where an operator on an offline machine copies a file by hand;
 2. the installed pip package that ships the file (entries with ``package``), found
    through the package's metadata without importing it;
 3. the Hugging Face hub cache (timm models) or the torch hub cache (torchvision
@@ -43,7 +44,7 @@ from .registry import DEFAULT_PREFERENCE, MODELS, DetectionModelSpec, EmbeddingM
 
 logger = logging.getLogger(__name__)
 
-LOCAL_FILE_NAMES = ("model.safetensors", "model.pth", "pytorch_model.bin")
+LOCAL_FILE_NAMES = ("model.safetensors", "model.pth", "pytorch_model.bin", "model.onnx")
 HF_FILE_NAMES = ("model.safetensors", "pytorch_model.bin")
 HF_HOST = "huggingface.co"
 
@@ -83,7 +84,14 @@ def model_dir(spec: ModelSpec) -> Path:
     return Path(settings.MODELS_DIR) / spec.name
 
 
+def _is_onnx(spec: ModelSpec) -> bool:
+    return getattr(spec, "runtime", "") == "onnx"
+
+
 def _local_file(spec: ModelSpec) -> Path | None:
+    if spec.weights_path:
+        path = Path(spec.weights_path)
+        return path if path.is_file() and path.stat().st_size > 0 else None
     folder = model_dir(spec)
     for name in LOCAL_FILE_NAMES:
         path = folder / name
@@ -94,7 +102,7 @@ def _local_file(spec: ModelSpec) -> Path | None:
 
 def _package_file(spec: ModelSpec) -> Path | None:
     """The weights file inside the installed package, if the package is installed."""
-    if not isinstance(spec, EmbeddingModelSpec) or not spec.package:
+    if not spec.package:
         return None
     try:
         dist = importlib.metadata.distribution(spec.package_name)
@@ -104,7 +112,7 @@ def _package_file(spec: ModelSpec) -> Path | None:
     return path if path.is_file() else None
 
 
-def _package_expected_path(spec: EmbeddingModelSpec) -> Path:
+def _package_expected_path(spec: ModelSpec) -> Path:
     """Where pip puts the package's file in this environment."""
     try:
         return Path(importlib.metadata.distribution(spec.package_name).locate_file(spec.package_file))
@@ -137,8 +145,12 @@ def _hub_cached_file(spec: ModelSpec) -> Path | None:
 
 def weights_status(spec: ModelSpec) -> WeightsStatus:
     """Whether the weights are on this machine, and where (no network access)."""
-    if isinstance(spec, EmbeddingModelSpec) and spec.package:
+    if spec.package:
         expected = str(_package_expected_path(spec))
+    elif spec.weights_path:
+        expected = spec.weights_path
+    elif _is_onnx(spec):
+        expected = str(model_dir(spec) / "model.onnx")
     else:
         expected = str(model_dir(spec) / ("model.safetensors" if isinstance(spec, EmbeddingModelSpec) else "model.pth"))
     if spec.random_weights:
@@ -148,6 +160,8 @@ def weights_status(spec: ModelSpec) -> WeightsStatus:
     local = _local_file(spec)
     if local is not None:
         return WeightsStatus(present=True, source="local", path=str(local), expected_path=expected)
+    if spec.weights_path:
+        return WeightsStatus(present=False, source="missing", path=None, expected_path=expected)
     packaged = _package_file(spec)
     if packaged is not None:
         return WeightsStatus(present=True, source="package", path=str(packaged), expected_path=expected)
@@ -186,7 +200,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _verify_sha256(spec: EmbeddingModelSpec, path: Path) -> None:
+def _verify_sha256(spec: ModelSpec, path: Path) -> None:
     actual = file_sha256(path)
     if actual == spec.sha256:
         return
@@ -204,7 +218,9 @@ def _verify_sha256(spec: EmbeddingModelSpec, path: Path) -> None:
 
 
 def _missing_message(spec: ModelSpec, status: WeightsStatus) -> str:
-    if isinstance(spec, EmbeddingModelSpec) and spec.package:
+    if spec.weights_path:
+        return f"No weights for model {spec.name!r} on this machine: its configuration ({spec.source_file}) names the file {spec.weights_path}, which is not there."
+    if spec.package:
         return (
             f"No weights for model {spec.name!r} on this machine: they ship in the pip package {spec.package!r}, expected at "
             f"{status.expected_path}. Install it with `{spec.pip_install()}` (scripts/setup.sh does), "
@@ -229,13 +245,31 @@ def resolve_weights(spec: ModelSpec) -> Path | None:
         return None
     if not status.present:
         fields = {"expected_path": status.expected_path, "weights_source": spec.weights_source}
-        if isinstance(spec, EmbeddingModelSpec) and spec.package:
+        if spec.package:
             fields["package"] = spec.package
         raise WeightsMissing(_missing_message(spec, status), fields=fields)
     path = Path(status.path)
-    if isinstance(spec, EmbeddingModelSpec) and spec.sha256:
+    if spec.sha256:
         _verify_sha256(spec, path)
     return path
+
+
+def checksum_state(spec: ModelSpec, status: WeightsStatus | None = None) -> str:
+    """What is known of the weights file's integrity: ``verified`` (matches the pinned
+    sha256), ``mismatch``, ``unpinned`` (present, nothing to check against), ``missing``
+    or ``n/a`` (no file: random weights, a computed model). Hashes a pinned file once
+    per process for each size and modification time."""
+    status = status or weights_status(spec)
+    if status.source in ("random", "none"):
+        return "n/a"
+    if not status.present:
+        return "missing"
+    if not spec.sha256:
+        return "unpinned"
+    try:
+        return "verified" if file_sha256(Path(status.path)) == spec.sha256 else "mismatch"
+    except OSError:
+        return "missing"
 
 
 def default_model_name() -> str:
@@ -275,7 +309,13 @@ def download_weights(spec: ModelSpec, *, force: bool = False, timeout: float = 1
         raise InvalidInput(f"Model {spec.name!r} has random weights; there is nothing to download.", code="nothing_to_download")
     if isinstance(spec, EmbeddingModelSpec) and not spec.needs_weights:
         raise InvalidInput(f"Model {spec.name!r} has no weights; there is nothing to download.", code="nothing_to_download")
-    if isinstance(spec, EmbeddingModelSpec) and spec.package:
+    if spec.weights_path:
+        raise InvalidInput(
+            f"Model {spec.name!r} is loaded from the file {spec.weights_path} named in {spec.source_file}: copy the file there.",
+            code="nothing_to_download",
+            fields={"expected_path": spec.weights_path},
+        )
+    if spec.package:
         packaged = _package_file(spec)
         if packaged is not None and not force:
             return packaged
@@ -290,7 +330,7 @@ def download_weights(spec: ModelSpec, *, force: bool = False, timeout: float = 1
     folder = model_dir(spec)
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".download-") as tmpdir:
-        if isinstance(spec, EmbeddingModelSpec):
+        if isinstance(spec, EmbeddingModelSpec) and spec.hf_hub_id:
             from huggingface_hub import constants as hf_constants
 
             if hf_constants.HF_HUB_OFFLINE:
@@ -312,10 +352,13 @@ def download_weights(spec: ModelSpec, *, force: bool = False, timeout: float = 1
         _check_reachable(urlparse(spec.weights_url).hostname or "", timeout)
         import torch.hub
 
-        tmp = Path(tmpdir) / "model.pth"
+        file_name = "model.onnx" if _is_onnx(spec) else "model.pth"
+        tmp = Path(tmpdir) / file_name
         try:
             torch.hub.download_url_to_file(spec.weights_url, str(tmp), progress=False)
         except Exception as exc:
             raise DownloadFailed(f"Could not download {spec.weights_url}: {exc}") from None
-        rename_into_place(tmp, folder / "model.pth")
-        return folder / "model.pth"
+        if spec.sha256 and file_sha256(tmp) != spec.sha256:
+            raise DownloadFailed(f"The file downloaded from {spec.weights_url} has sha256 {file_sha256(tmp)}, not the pinned {spec.sha256}; nothing was saved.")
+        rename_into_place(tmp, folder / file_name)
+        return folder / file_name

@@ -193,6 +193,8 @@ STORAGES = {
 INDEX_DIR = DATA_DIR / "indexes"
 SHARE_INDEXES = env_bool("VFRAME_SHARE_INDEXES", bool(S3_BUCKET))
 MODELS_DIR = env_path("VFRAME_MODELS_DIR", DATA_DIR / "models")
+# The operator's model zoo entries (TOML, merged over modelzoo/models.toml); '' for none.
+MODELZOO_FILE = env_str("VFRAME_MODELZOO_FILE", "")
 
 # --- Limits ---------------------------------------------------------------------------
 MAX_UPLOAD_BYTES = env_int("VFRAME_MAX_UPLOAD_BYTES", 50 * 1024 * 1024, minimum=1024)

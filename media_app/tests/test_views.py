@@ -121,3 +121,65 @@ def test_paths_outside_the_shared_folders_are_for_staff_unless_their_app_says_ot
         assert curator.get(f"/files/{index}").status_code == 404  # not that app's path
     finally:
         hooks.file_access.unregister(notes_of_their_author)
+
+
+@pytest.mark.parametrize(
+    "header, first, last",
+    [("bytes=0-99", 0, 99), ("bytes=100-", 100, None), ("bytes=-50", -50, None), ("bytes=10-999999999", 10, None)],
+)
+def test_a_byte_range_is_answered_206_with_its_bytes_and_content_range(stored, user, isolated_storage, header, first, last):
+    client = Client()
+    client.force_login(user)
+    data = (isolated_storage / stored.file.name).read_bytes()
+    size = len(data)
+    start = size + first if first < 0 else first
+    end = size - 1 if last is None else last
+
+    res = client.get(f"/files/{stored.file.name}", HTTP_RANGE=header)
+
+    assert res.status_code == 206
+    assert b"".join(res.streaming_content) == data[start : end + 1]
+    assert res["Content-Range"] == f"bytes {start}-{end}/{size}"
+    assert res["Content-Length"] == str(end - start + 1)
+    assert res["Accept-Ranges"] == "bytes"
+
+
+def test_a_whole_file_says_it_accepts_ranges_and_its_length(stored, user, isolated_storage):
+    client = Client()
+    client.force_login(user)
+
+    res = client.get(f"/files/{stored.file.name}")
+
+    assert res.status_code == 200 and res["Accept-Ranges"] == "bytes"
+    assert res["Content-Length"] == str((isolated_storage / stored.file.name).stat().st_size)
+
+
+@pytest.mark.parametrize("header", ["bytes=0-1,5-6", "items=0-5", "bytes=9-3", "bytes=-"])
+def test_several_or_unreadable_ranges_get_the_whole_file(stored, user, isolated_storage, header):
+    client = Client()
+    client.force_login(user)
+
+    res = client.get(f"/files/{stored.file.name}", HTTP_RANGE=header)
+
+    assert res.status_code == 200
+    assert b"".join(res.streaming_content) == (isolated_storage / stored.file.name).read_bytes()
+
+
+def test_a_range_past_the_end_is_a_416_naming_the_size(stored, user, isolated_storage):
+    client = Client()
+    client.force_login(user)
+    size = (isolated_storage / stored.file.name).stat().st_size
+
+    res = client.get(f"/files/{stored.file.name}", HTTP_RANGE=f"bytes={size}-")
+
+    assert res.status_code == 416 and res["Content-Range"] == f"bytes */{size}"
+
+
+def test_a_range_of_a_file_someone_may_not_read_is_still_a_404(stored, db):
+    # The range is read only after the ownership checks: no byte of a hidden file leaks.
+    from django.contrib.auth import get_user_model
+
+    client = Client()
+    client.force_login(get_user_model().objects.create_user("other-curator"))
+
+    assert client.get("/files/reports/nobody/report.html", HTTP_RANGE="bytes=0-10").status_code == 404

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "media_app",
     "collections_app",
     "search_app",
+    "text_app",
     "tasks_app",
     "modelzoo",
 ]
@@ -378,6 +379,15 @@ EMBED_BATCH_SIZE_CUDA = env_int("VFRAME_EMBED_BATCH_SIZE_CUDA", 128, minimum=1)
 LOADER_WORKERS_CUDA = env_int("VFRAME_LOADER_WORKERS_CUDA", 0, minimum=0)
 # Allow the random-weight test entries of the model zoo (tests and demos only).
 ALLOW_RANDOM_WEIGHTS = env_bool("VFRAME_ALLOW_RANDOM_WEIGHTS", False)
+
+# Words in pictures (text_app, docs/text-search.md). Labels: the top-k ImageNet classes
+# of LABEL_MODEL's classifier head, stored at ingest (one classifier pass per picture).
+# OCR costs many times an embedding (docs/benchmarks.md), so an ingest reads text only when asked (--ocr).
+LABEL_MODEL = env_str("VFRAME_LABEL_MODEL", "efficientnet_lite0")
+LABELS_TOP_K = env_int("VFRAME_LABELS_TOP_K", 5, minimum=1)
+LABELS_AT_INGEST = env_bool("VFRAME_LABELS_AT_INGEST", True)
+OCR_THREADS = env_int("VFRAME_OCR_THREADS", 1, minimum=0)  # per ONNX session; 0: one per core
+OCR_MIN_CONFIDENCE = env_float("VFRAME_OCR_MIN_CONFIDENCE", 0.5)
 
 LOGGING = {
     "version": 1,

@@ -35,6 +35,7 @@ class Command(BaseCommand):
             "--feature", type=int, action="append", dest="features", metavar="ID", help="Index into this feature (repeatable; default: every active feature)"
         )
         parser.add_argument("--no-index", action="store_true", help="Import only; do not update any feature's index")
+        parser.add_argument("--ocr", action="store_true", help="Also read the text on every picture (about 1 s each on one core; see docs/text-search.md)")
         parser.add_argument("--workers", type=int, help=f"Files decoded in parallel (default {settings.INGEST_WORKERS}, VFRAME_INGEST_WORKERS)")
         parser.add_argument("--username", default="", help="Name recorded on collection memberships (default: the OS user)")
         video = parser.add_argument_group("video keyframes (defaults from VFRAME_VIDEO_* settings)")
@@ -98,6 +99,7 @@ class Command(BaseCommand):
             collection=collection,
             username=opts["username"] or _os_user(),
             features=features,  # embedded from the import's own decode
+            ocr=opts["ocr"],
         )
         self.verbosity = opts["verbosity"]
         self.show_progress = not opts["no_progress"] and self.verbosity > 0

@@ -1,0 +1,267 @@
+"""Words: how text is cut into tokens, and what a word query may say.
+
+One tokenizer serves the stored text and the query, on both databases, so a word found
+by OCR is matched by the same word typed in any script:
+
+- NFKC, then casefold (``ＳＥＲＩＡＬ`` and ``serial`` are one token);
+- a token is a run of letters (with their combining marks) or a run of digits, so
+  Cyrillic, Greek, Arabic or Devanagari words stay whole and ``AK47`` is ``ak 47``
+  (OCR often drops the space before a number); everything else separates;
+- Chinese, Japanese kana and other scripts written without spaces are cut into single
+  characters (a CJK word is then a phrase of its characters), since neither
+  PostgreSQL's parser nor SQLite's ``unicode61`` tokenizer segments them.
+
+The stored search document is the tokens joined by single spaces; PostgreSQL
+(``to_tsvector('simple', ...)``) and FTS5 (``unicode61``) split it back into exactly
+these tokens.
+
+The query language is deliberately small and the same everywhere::
+
+    rifle 4471            both words (AND)
+    "serial number"       a phrase: these tokens next to each other, in order
+    tank OR missile       either
+    -training             not this word (or -"a phrase")
+
+Punctuation inside a word splits it into a phrase (``4471-B`` is the phrase
+``4471 b``). Characters that are full-text operators in PostgreSQL or FTS5 (``& | ! ( )
+* : ^ ~ < > { } [ ] \\ + @``) and the bare words ``AND``, ``NOT`` and ``NEAR`` are
+refused with a 400 that says so, rather than passed to a database that would reject or
+reinterpret them; inside double quotes every character is plain text.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+
+from core.errors import InvalidInput
+
+MAX_QUERY_CHARS = 256
+"""Longest accepted query, in characters (after trimming)."""
+MAX_QUERY_TERMS = 32
+"""Most terms (words or phrases) in one query."""
+
+# Scripts written without spaces between words: each character is a token.
+_SINGLE_CHAR_RANGES = (
+    (0x2E80, 0x2FDF),  # CJK radicals, Kangxi radicals
+    (0x3005, 0x3007),  # 々 〆 〇
+    (0x3040, 0x30FF),  # Hiragana, Katakana
+    (0x31F0, 0x31FF),  # Katakana phonetic extensions
+    (0x3400, 0x4DBF),  # CJK extension A
+    (0x4E00, 0x9FFF),  # CJK unified ideographs
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0xFF66, 0xFF9F),  # half-width Katakana (NFKC folds most)
+    (0x20000, 0x2FA1F),  # CJK extensions B..F, compatibility supplement
+)
+_OPERATOR_CHARS = set("&|!()*:^~<>{}[]\\+@")
+_OPERATOR_WORDS = {"AND", "NOT", "NEAR"}
+
+
+def _single(ch: str) -> bool:
+    cp = ord(ch)
+    return any(lo <= cp <= hi for lo, hi in _SINGLE_CHAR_RANGES)
+
+
+def _token_char(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in "LNM"
+
+
+def tokenize(text: str) -> list[str]:
+    """The tokens of ``text``, in order (see the module docstring)."""
+    text = unicodedata.normalize("NFKC", text or "").casefold()
+    tokens: list[str] = []
+    word: list[str] = []
+    for ch in text:
+        if _token_char(ch):
+            if word and ch.isdigit() != word[-1].isdigit() and unicodedata.category(ch)[0] != "M":
+                # OCR often drops the space between a word and a number ("NO4471"):
+                # letters and digits are separate tokens on both sides of a search.
+                tokens.append("".join(word))
+                word = []
+            if _single(ch):
+                if word:
+                    tokens.append("".join(word))
+                    word = []
+                tokens.append(ch)
+            else:
+                word.append(ch)
+        elif word:
+            tokens.append("".join(word))
+            word = []
+    if word:
+        tokens.append("".join(word))
+    return tokens
+
+
+def search_document(text: str) -> str:
+    """What is stored and indexed for ``text``: its tokens joined by spaces."""
+    return " ".join(tokenize(text))
+
+
+@dataclass(frozen=True)
+class Term:
+    """A word or phrase: its tokens, matched next to each other in order."""
+
+    tokens: tuple[str, ...]
+    source: str
+
+    @property
+    def is_phrase(self) -> bool:
+        return len(self.tokens) > 1
+
+
+@dataclass(frozen=True)
+class WordsQuery:
+    """A parsed query: every group must match (a group is terms joined by OR), and no
+    excluded term may."""
+
+    text: str
+    groups: tuple[tuple[Term, ...], ...]
+    excluded: tuple[Term, ...] = field(default=())
+
+    @property
+    def tokens(self) -> set[str]:
+        """Every token the query looks for (not the excluded ones): what a hit's
+        matching lines are picked by."""
+        return {t for group in self.groups for term in group for t in term.tokens}
+
+
+def _invalid(message: str, field_name: str) -> InvalidInput:
+    return InvalidInput(message, fields={field_name: [message]})
+
+
+def _lex(text: str, field_name: str) -> list[tuple[str, str, bool]]:
+    """(kind, value, negated) items: kind 'term' (value is the raw text) or 'or'."""
+    items: list[tuple[str, str, bool]] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch.isspace():
+            i += 1
+            continue
+        negated = False
+        if ch == "-" and i + 1 < n and not text[i + 1].isspace():
+            negated = True
+            i += 1
+            ch = text[i]
+        if ch == '"':
+            end = text.find('"', i + 1)
+            if end < 0:
+                raise _invalid('Unbalanced double quote: close the phrase with a second ".', field_name)
+            items.append(("term", text[i + 1 : end], negated))
+            i = end + 1
+            continue
+        start = i
+        while i < n and not text[i].isspace() and text[i] != '"':
+            if text[i] in _OPERATOR_CHARS:
+                raise _invalid(
+                    f'{text[i]!r} is full-text operator syntax, which is not accepted. Search words, "exact phrases", '
+                    "OR between alternatives and -word to exclude; put text with such characters in double quotes.",
+                    field_name,
+                )
+            i += 1
+        word = text[start:i]
+        if word == "OR" and not negated:
+            items.append(("or", word, False))
+        elif word in _OPERATOR_WORDS:
+            raise _invalid(
+                f"{word} is full-text operator syntax, which is not accepted: words are all required already, "
+                'use -word to exclude one, or write "' + word.lower() + '" in quotes to search for the word.',
+                field_name,
+            )
+        else:
+            items.append(("term", word, negated))
+    return items
+
+
+def parse_query(text: str, *, field_name: str = "q") -> WordsQuery:
+    """Parse a word query; InvalidInput (400, naming ``field_name``) for an empty or
+    whitespace-only query, one longer than MAX_QUERY_CHARS or with more than
+    MAX_QUERY_TERMS terms, operator syntax, a dangling OR, or nothing left to search
+    for but excluded terms."""
+    if text is None or not str(text).strip():
+        raise _invalid("The query is empty: give at least one word.", field_name)
+    text = str(text).strip()
+    if len(text) > MAX_QUERY_CHARS:
+        raise _invalid(f"The query is {len(text)} characters long; at most {MAX_QUERY_CHARS} are accepted.", field_name)
+    if "\x00" in text:
+        raise _invalid("The query contains a NUL character.", field_name)
+    items = _lex(text, field_name)
+    if sum(1 for kind, _, _ in items if kind == "term") > MAX_QUERY_TERMS:
+        raise _invalid(f"The query has more than {MAX_QUERY_TERMS} words or phrases.", field_name)
+    groups: list[list[Term]] = []
+    excluded: list[Term] = []
+    pending_or = False
+    previous_kind = None
+    for kind, value, negated in items:
+        if kind == "or":
+            if previous_kind != "term" or pending_or:
+                raise _invalid("OR must stand between two words or phrases.", field_name)
+            pending_or = True
+            previous_kind = kind
+            continue
+        previous_kind = kind
+        tokens = tuple(tokenize(value))
+        if negated:
+            if pending_or:
+                raise _invalid("An excluded term (-word) cannot be one side of an OR.", field_name)
+            if tokens:
+                excluded.append(Term(tokens, value))
+            continue
+        if not tokens:
+            if pending_or:
+                raise _invalid("OR must stand between two words or phrases.", field_name)
+            continue  # punctuation only: nothing to match
+        term = Term(tokens, value)
+        if pending_or and groups:
+            groups[-1].append(term)
+        else:
+            groups.append([term])
+        pending_or = False
+    if pending_or:
+        raise _invalid("OR must stand between two words or phrases.", field_name)
+    if not groups:
+        if excluded:
+            raise _invalid("The query only excludes words: give at least one word to search for.", field_name)
+        raise _invalid("The query has no words to search for (only punctuation).", field_name)
+    return WordsQuery(text=text, groups=tuple(tuple(g) for g in groups), excluded=tuple(excluded))
+
+
+# --- compiled forms ----------------------------------------------------------------------------
+
+
+def _pg_term(term: Term) -> str:
+    # Tokens hold only letters, digits and marks: no quote or backslash to escape.
+    return "(" + " <-> ".join(f"'{t}'" for t in term.tokens) + ")" if term.is_phrase else f"'{term.tokens[0]}'"
+
+
+def to_tsquery(query: WordsQuery) -> str:
+    """The query as PostgreSQL ``tsquery`` input (cast with ``::tsquery``: lexemes are
+    taken as they are, already normalised by :func:`tokenize`)."""
+    parts = ["(" + " | ".join(_pg_term(t) for t in group) + ")" for group in query.groups]
+    parts += ["!" + _pg_term(t) for t in query.excluded]
+    return " & ".join(parts)
+
+
+def _fts5_term(term: Term) -> str:
+    return '"' + " ".join(term.tokens) + '"'
+
+
+def to_fts5(query: WordsQuery) -> str:
+    """The query as an SQLite FTS5 MATCH expression (every token quoted)."""
+    expr = " AND ".join("(" + " OR ".join(_fts5_term(t) for t in group) + ")" for group in query.groups)
+    for term in query.excluded:
+        expr = f"({expr}) NOT {_fts5_term(term)}"
+    return expr
+
+
+def line_matches(query: WordsQuery, line: str) -> bool:
+    """Whether a stored line shows one of the query's terms (a phrase: all its tokens
+    in order, next to each other)."""
+    tokens = tokenize(line)
+    for group in query.groups:
+        for term in group:
+            n = len(term.tokens)
+            if any(tuple(tokens[i : i + n]) == term.tokens for i in range(len(tokens) - n + 1)):
+                return True
+    return False

@@ -1,0 +1,35 @@
+"""Pictures with text for the text app's tests: words rendered with Debian's fonts
+(fonts-dejavu-core, fonts-wqy-microhei; .ci/run installs them)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+WQY = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+
+
+def text_picture(lines: list[str], *, size: tuple[int, int] = (640, 360), font: Path = DEJAVU, px: int = 36, fmt: str = "PNG") -> bytes:
+    """Dark words, one line each, on a light textured background."""
+    img = Image.new("RGB", size, (228, 222, 205))
+    draw = ImageDraw.Draw(img)
+    for x in range(0, size[0], 24):
+        draw.line([(x, 0), (x + 40, size[1])], fill=(214, 208, 190), width=3)
+    face = ImageFont.truetype(str(font), px)
+    y = 30
+    for line in lines:
+        draw.text((30, y), line, fill=(20, 20, 24), font=face)
+        y += int(px * 1.8)
+    out = io.BytesIO()
+    img.save(out, format=fmt)
+    return out.getvalue()
+
+
+def store_picture(data: bytes, name: str = "picture.png"):
+    from media_app.services import media_create_image
+
+    media, _ = media_create_image(stream=io.BytesIO(data), original_name=name)
+    return media

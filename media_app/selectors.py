@@ -9,8 +9,8 @@ import shutil
 from collections.abc import Sequence
 
 from django.conf import settings
-from django.db.models import Count, IntegerField, Max, Min, OuterRef, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, IntegerField, Max, Min, OuterRef, QuerySet, Subquery, Sum, Value, Window
+from django.db.models.functions import Abs, Coalesce
 
 from core.errors import InvalidInput, NotFound
 
@@ -81,19 +81,45 @@ def media_get_by_sha256(*, sha256: str) -> Media:
     return media
 
 
+_SIBLING_FIELDS = ("id", "sha256", "media_type", "thumbnail", "frame_number", "timestamp", "parent_id")
+
+
+def _siblings_queryset(media: Media) -> QuerySet[Media] | None:
+    if media.media_type == MediaType.VIDEO_FRAME and media.parent_id:
+        return Media.objects.filter(parent_id=media.parent_id).exclude(pk=media.pk)
+    if media.media_type == MediaType.VIDEO:
+        return Media.objects.filter(parent_id=media.pk)
+    return None
+
+
 def media_siblings(*, media: Media) -> Sequence[Media]:
     """The other frames of the same video, in frame order.
 
     For a frame: its parent's frames except itself; for a video: all its frames; for
     an image: none.
     """
-    if media.media_type == MediaType.VIDEO_FRAME and media.parent_id:
-        qs = Media.objects.filter(parent_id=media.parent_id).exclude(pk=media.pk)
-    elif media.media_type == MediaType.VIDEO:
-        qs = Media.objects.filter(parent_id=media.pk)
-    else:
+    qs = _siblings_queryset(media)
+    if qs is None:
         return []
-    return list(qs.order_by("frame_number", "id").only("id", "sha256", "media_type", "thumbnail", "frame_number", "timestamp", "parent_id"))
+    return list(qs.order_by("frame_number", "id").only(*_SIBLING_FIELDS))
+
+
+def media_siblings_window(*, media: Media, limit: int) -> tuple[list[Media], int]:
+    """At most ``limit`` of :func:`media_siblings`, the nearest in frame number to this
+    frame (a video's first ones), in frame order, and how many there are in all, in one
+    query: a video of ten thousand keyframes does not list them all in every answer."""
+    qs = _siblings_queryset(media)
+    if qs is None:
+        return [], 0
+    here = (media.frame_number or 0) if media.media_type == MediaType.VIDEO_FRAME else 0
+    near = (
+        qs.only(*_SIBLING_FIELDS)
+        .annotate(total=Window(Count("id")), distance=Abs(Coalesce("frame_number", Value(0)) - Value(here)))
+        .order_by("distance", "frame_number", "id")[:limit]
+    )
+    rows = list(near)
+    rows.sort(key=lambda m: (m.frame_number if m.frame_number is not None else -1, m.pk))
+    return rows, (rows[0].total if rows else 0)
 
 
 def media_random(*, media_type: str | None = None) -> Media:

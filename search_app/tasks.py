@@ -34,7 +34,9 @@ class FeatureIdField(IdField):
 
 class BuildIndexParams(serializers.Serializer):
     feature_id = FeatureIdField(help_text="Id of the feature whose index to build or update.")
-    full = serializers.BooleanField(default=False, help_text="Re-embed every media instead of only those not yet in the index.")
+    full = serializers.BooleanField(
+        default=False, help_text="Rebuild the index from every stored vector, and try again the files whose decode failed before (skipped otherwise)."
+    )
 
 
 class BatchQuerySerializer(serializers.Serializer):

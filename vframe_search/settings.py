@@ -208,6 +208,8 @@ BATCH_ZIP_MAX_UNCOMPRESSED = env_int("VFRAME_BATCH_ZIP_MAX_UNCOMPRESSED", 512 * 
 # A member that would expand more than this many times is skipped unread (a ZIP bomb).
 BATCH_ZIP_MAX_RATIO = env_int("VFRAME_BATCH_ZIP_MAX_RATIO", 100, minimum=1)
 THUMBNAIL_SIZE = env_int("VFRAME_THUMBNAIL_SIZE", 320, minimum=32)
+# Other frames of its video listed with a media (media/id/<id>/: the nearest ones).
+MAX_SIBLINGS = env_int("VFRAME_MAX_SIBLINGS", 200, minimum=1)
 PAGE_SIZE = env_int("VFRAME_PAGE_SIZE", 30, minimum=1)
 MAX_PAGE_SIZE = env_int("VFRAME_MAX_PAGE_SIZE", 500, minimum=1)
 SEARCH_PAGE_SIZE = env_int("VFRAME_SEARCH_PAGE_SIZE", 30, minimum=1)
@@ -297,6 +299,10 @@ SPECTACULAR_SETTINGS = {
 
 # --- Redis, Channels, Celery --------------------------------------------------------------
 REDIS_URL = env_redis_url("REDIS_URL")
+# Every Redis connection gives up after these: a stalled Redis (up, but not answering)
+# must fail a cache read, a rate-limit count or a task start, never hang the request.
+REDIS_CONNECT_TIMEOUT = env_float("VFRAME_REDIS_CONNECT_TIMEOUT", 2.0, minimum=0.1)
+REDIS_TIMEOUT = env_float("VFRAME_REDIS_TIMEOUT", 2.0, minimum=0.1)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -313,6 +319,7 @@ if REDIS_URL:
                         # first and the socket dies (1011) after 5 s of quiet. Reads
                         # may take longer than the blocking pop.
                         "socket_timeout": 15,
+                        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
                     }
                 ]
             },
@@ -322,6 +329,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": REDIS_CONNECT_TIMEOUT, "socket_timeout": REDIS_TIMEOUT},
         }
     }
 else:
@@ -337,6 +345,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = env_float("VFRAME_BROKER_TIMEOUT", 3.0, minimum=0.1)
+# A worker waits for tasks with 1 s blocking pops, so reads may take a little longer
+# than REDIS_TIMEOUT; a task start from a request still gives up within seconds.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": REDIS_CONNECT_TIMEOUT, "socket_timeout": max(REDIS_TIMEOUT, 5.0)}
 CELERY_TASK_DEFAULT_QUEUE = "vframe"
 # Without a broker, tasks run in a thread pool of the process that enqueued them.
 TASKS_INLINE = not bool(REDIS_URL)

@@ -101,18 +101,25 @@ class MediaSerializer(FieldsOnceMixin, _FileUrlsMixin, serializers.ModelSerializ
 
 
 class MediaDetailSerializer(MediaSerializer):
-    """One media with the other frames of its video (``siblings`` in the context)."""
+    """One media with the other frames of its video (``siblings`` in the context, at most
+    ``VFRAME_MAX_SIBLINGS`` of them, the nearest to this frame; ``siblings_count`` in the
+    context: how many there are in all)."""
 
     siblings = serializers.SerializerMethodField()
+    siblings_count = serializers.SerializerMethodField()
 
     class Meta(MediaSerializer.Meta):
-        fields = [*MediaSerializer.Meta.fields, "siblings"]
+        fields = [*MediaSerializer.Meta.fields, "siblings", "siblings_count"]
         read_only_fields = fields
 
     @extend_schema_field(MediaCompactSerializer(many=True))
     def get_siblings(self, obj: Media) -> list[dict]:
         siblings = self.context.get("siblings", [])
         return MediaCompactSerializer(siblings, many=True, context=self.context).data
+
+    @extend_schema_field(serializers.IntegerField(help_text="The other frames of the video in all; siblings lists at most VFRAME_MAX_SIBLINGS of them."))
+    def get_siblings_count(self, obj: Media) -> int:
+        return int(self.context.get("siblings_count", len(self.context.get("siblings", []))))
 
 
 class UploadSerializer(FieldsOnceMixin, _FileUrlsMixin, serializers.ModelSerializer):

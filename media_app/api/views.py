@@ -22,7 +22,7 @@ from core.api.throttles import ScopedRateThrottle
 from core.errors import PayloadTooLarge
 
 from ..models import Media, MediaType, Upload
-from ..selectors import media_get, media_get_by_sha256, media_info, media_list, media_random, media_siblings, upload_get, upload_list
+from ..selectors import media_get, media_get_by_sha256, media_info, media_list, media_random, media_siblings_window, upload_get, upload_list
 from ..services import media_delete, upload_create, upload_delete
 from .serializers import (
     DeletedSerializer,
@@ -72,7 +72,8 @@ class MediaViewSet(viewsets.GenericViewSet):
         return super().get_permissions()
 
     def _detail(self, media: Media) -> Response:
-        context = {**self.get_serializer_context(), "siblings": media_siblings(media=media)}
+        siblings, count = media_siblings_window(media=media, limit=settings.MAX_SIBLINGS)
+        context = {**self.get_serializer_context(), "siblings": siblings, "siblings_count": count}
         return Response(MediaDetailSerializer(media, context=context).data)
 
     @extend_schema(summary="List media", parameters=[_MEDIA_TYPE_PARAM], responses={200: MediaSerializer(many=True), **_errors(400)})

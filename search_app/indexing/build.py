@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import shutil
 import time
 import uuid
@@ -285,6 +286,41 @@ def _media_sources(ids: np.ndarray, chunk: int = 2000) -> Iterator[tuple[int, An
             yield pk, (default_storage.path(name) if local else partial(default_storage.open, name, "rb"))
 
 
+def _file_signatures(ids) -> dict[int, list | None]:
+    """Size and modification time of each media's file, to tell a changed file from the
+    one that failed; None where the storage is not local or the file is gone."""
+    out: dict[int, list | None] = {}
+    for pk, name in Media.objects.filter(pk__in=[int(i) for i in ids]).values_list("pk", "file"):
+        try:
+            st = os.stat(default_storage.path(name))
+            out[pk] = [st.st_size, st.st_mtime_ns]
+        except (NotImplementedError, OSError):
+            out[pk] = None
+    return out
+
+
+def _still_failing(failed: dict[int, dict], todo: np.ndarray) -> dict[int, dict]:
+    """The remembered failures to skip this time: media still without a vector whose
+    file is as it was when its decode failed (a changed or replaced file is tried again;
+    deleted media are forgotten)."""
+    if not failed:
+        return {}
+    missing = set(todo.tolist())
+    candidates = {pk: entry for pk, entry in failed.items() if pk in missing}
+    if not candidates:
+        return {}
+    now = _file_signatures(candidates)
+    return {pk: entry for pk, entry in candidates.items() if pk in now and now[pk] == entry.get("file")}
+
+
+def _failure_records(skipped: list[tuple[int, str]]) -> dict[int, dict]:
+    if not skipped:
+        return {}
+    signatures = _file_signatures(pk for pk, _ in skipped)
+    at = timezone.now().isoformat()
+    return {int(pk): {"reason": str(reason)[:500], "file": signatures.get(int(pk)), "at": at} for pk, reason in skipped}
+
+
 def _embed_missing(
     *, feature: Feature, spec: EmbeddingModelSpec, store, todo: np.ndarray, heartbeat: _Heartbeat, reporter: Reporter
 ) -> tuple[int, list[tuple[int, str]]]:
@@ -361,7 +397,12 @@ def _build_once(pk: int, token: str, reporter: Reporter, full: bool) -> dict:
     if vanished.size:
         store.add_deleted(vanished)
     todo = np.setdiff1d(db_ids, stored, assume_unique=True)
+    # Media whose decode failed before are not decoded again at every build: only on a
+    # full build, or when their file changed since.
+    known_failed = _still_failing({} if full else store.failed(), todo)
+    todo = np.setdiff1d(todo, np.fromiter(known_failed, dtype=np.int64, count=len(known_failed)), assume_unique=True)
     embedded, skipped = _embed_missing(feature=feature, spec=spec, store=store, todo=todo, heartbeat=heartbeat, reporter=reporter)
+    store.set_failed({**known_failed, **_failure_records(skipped)})
     sharing.push_vectors(pk, store)
 
     heartbeat.check()
@@ -388,7 +429,7 @@ def _build_once(pk: int, token: str, reporter: Reporter, full: bool) -> dict:
     if meta is not None:
         # Published before the database names the version, so no host looks for it early.
         sharing.push_version(pk, current + 1, feature.index_type)
-    fields: dict[str, Any] = {"skipped_count": len(skipped), "heartbeat_at": timezone.now()}
+    fields: dict[str, Any] = {"skipped_count": len(skipped) + len(known_failed), "heartbeat_at": timezone.now()}
     if meta is not None:
         fields.update(index_version=current + 1, item_count=meta["count"], built_at=timezone.now())
     if not Feature.objects.filter(pk=pk, build_token=token).update(**fields):
@@ -402,6 +443,7 @@ def _build_once(pk: int, token: str, reporter: Reporter, full: bool) -> dict:
     return {
         "embedded": int(embedded),
         "skipped": len(skipped),
+        "failed_before": len(known_failed),
         "removed": int(meta["removed"]) if meta else 0,
         "version": current + 1 if meta else current,
         "count": int(meta["count"]) if meta else Feature.objects.filter(pk=pk).values_list("item_count", flat=True).first() or 0,
@@ -416,10 +458,13 @@ def feature_update_index(*, feature: Feature, reporter: Reporter | None = None, 
     exception is re-raised; the previous index version stays usable). If another build
     of the feature is running, nothing runs here: that build is asked to go round once
     more, and ``{"claimed": False, ...}`` is returned. ``full`` rebuilds the index from
-    the stored vectors instead of updating it (the model does not run again).
+    the stored vectors instead of updating it (the model does not run again on what is
+    stored) and tries again the files whose decode failed before.
 
-    Returns counts: ``embedded``, ``skipped`` (undecodable files), ``removed`` (deleted
-    media dropped), ``version``, ``count`` (items in the index), ``mode``.
+    Returns counts: ``embedded``, ``skipped`` (undecodable files), ``failed_before``
+    (files whose decode failed in an earlier build and that did not change: not tried
+    again unless ``full``), ``removed`` (deleted media dropped), ``version``, ``count``
+    (items in the index), ``mode``.
     """
     reporter = as_reporter(reporter)
     pk = feature.pk
@@ -444,7 +489,7 @@ def feature_update_index(*, feature: Feature, reporter: Reporter | None = None, 
             totals["rounds"] += 1
             for key in ("embedded", "skipped", "removed"):
                 totals[key] += result[key]
-            totals.update(version=result["version"], count=result["count"], mode=result["mode"])
+            totals.update(version=result["version"], count=result["count"], mode=result["mode"], failed_before=result["failed_before"])
             if Feature.objects.filter(pk=pk, build_token=token, build_requested=False).update(
                 status=FeatureStatus.READY, error="", build_token="", heartbeat_at=None
             ):

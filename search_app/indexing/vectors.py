@@ -7,6 +7,7 @@ Layout, under ``settings.INDEX_DIR/feature-<id>/vectors/``::
     shard-00000001.npz   ids (int64, n) + vectors (float32, n x dim), append-only
     shard-00000002.npz   ...
     deleted.npy          sorted int64 ids of media that were deleted (never shrinks)
+    failed.json          media whose file could not be decoded: {id: {reason, file, at}}
     .lock                flock for read-modify-write of deleted.npy and compaction
 
 Every file is written under a temporary name, fsynced and renamed into place, so a
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
 import re
 import threading
@@ -31,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.files import atomic_write, fsync_dir
+from core.files import atomic_write, atomic_write_bytes, fsync_dir
 
 SHARD_RE = re.compile(r"^shard-(\d{8})\.npz$")
 
@@ -142,7 +144,24 @@ class VectorStore:
                 atomic_write(self.root / "deleted.npy", lambda fh: np.save(fh, merged))
         return added
 
+    def set_failed(self, failed: dict[int, dict]) -> None:
+        """Replace the record of media whose decode failed (see :meth:`failed`)."""
+        with self._locked():
+            if not failed and not (self.root / "failed.json").exists():
+                return
+            data = json.dumps({str(k): v for k, v in sorted(failed.items())}, sort_keys=True).encode()
+            atomic_write_bytes(self.root / "failed.json", data)
+
     # --- reading ----------------------------------------------------------------------------
+
+    def failed(self) -> dict[int, dict]:
+        """Media whose file could not be decoded, by id: why, and the file's size and
+        modification time then (``file``, None where the storage does not tell)."""
+        try:
+            raw = json.loads((self.root / "failed.json").read_bytes())
+        except (OSError, ValueError):
+            return {}
+        return {int(k): v for k, v in raw.items() if isinstance(v, dict)} if isinstance(raw, dict) else {}
 
     def deleted(self) -> np.ndarray:
         path = self.root / "deleted.npy"

@@ -242,6 +242,40 @@ def test_undecodable_file_is_skipped_and_counted(make_media, tiny_feature):
     assert load_index(feature).ids.tolist() == [good.pk]
 
 
+def test_a_failed_decode_is_remembered_and_tried_again_only_on_full_or_when_the_file_changes(make_media, tiny_feature, monkeypatch, image_bytes):
+    import os
+
+    make_media(1)
+    bad = make_media(2)
+    with open(bad.file.path, "wb") as fh:
+        fh.write(b"this is not a jpeg any more")
+    feature = tiny_feature()
+    assert feature_update_index(feature=feature)["skipped"] == 1
+    assert _store(feature).failed()[bad.pk]["reason"]
+    decoded: list[int] = []
+    real = build._media_sources
+    monkeypatch.setattr(build, "_media_sources", lambda ids: decoded.extend(ids.tolist()) or real(ids))
+
+    make_media(3)  # a new media: the next build decodes it, not the bad one again
+    result = feature_update_index(feature=feature)
+    feature.refresh_from_db()
+    assert decoded == [max(m for m in decoded)] and bad.pk not in decoded
+    assert (result["skipped"], result["failed_before"], feature.skipped_count) == (0, 1, 1)
+
+    decoded.clear()
+    feature_update_index(feature=feature, full=True)  # full: every failure is tried again
+    assert decoded == [bad.pk]
+
+    decoded.clear()
+    with open(bad.file.path, "wb") as fh:  # the file is repaired: tried again, and indexed
+        fh.write(image_bytes(96, 72, seed=2))
+    os.utime(bad.file.path, ns=(1, 1))
+    result = feature_update_index(feature=feature)
+    feature.refresh_from_db()
+    assert decoded == [bad.pk] and result["embedded"] == 1 and feature.skipped_count == 0
+    assert _store(feature).failed() == {} and bad.pk in load_index(feature).ids.tolist()
+
+
 def test_progress_is_reported_through_the_reporter(make_media, tiny_feature):
     for s in range(5):
         make_media(s)

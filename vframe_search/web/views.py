@@ -19,7 +19,7 @@ from collections_app.rendering import render_notes_html
 from collections_app.selectors import collection_get, collection_list
 from core.errors import NotFound
 from media_app.models import MediaType
-from media_app.selectors import media_get, media_siblings
+from media_app.selectors import media_get, media_siblings_window
 from tasks_app import events
 
 from .login import LoginForm
@@ -116,7 +116,7 @@ def format_seconds(seconds: float | None) -> str:
 def _filmstrip(media) -> list[dict]:
     """The frames of the media's video in order; for a frame, itself included and marked,
     so the strip reads as the video does."""
-    frames = list(media_siblings(media=media))
+    frames = media_siblings_window(media=media, limit=settings.MAX_SIBLINGS)[0]  # the nearest ones of a long video
     if media.media_type == MediaType.VIDEO_FRAME:
         frames.append(media)
         frames.sort(key=lambda m: (m.frame_number if m.frame_number is not None else -1, m.pk))

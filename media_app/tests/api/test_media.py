@@ -159,7 +159,8 @@ def test_media_by_id_of_a_frame_lists_the_other_frames_of_its_video_in_frame_ord
 
     assert res.status_code == 200
     media = res.json()["res"]
-    assert media["id"] == frames[1].pk and set(media) == MEDIA_KEYS | {"siblings"}
+    assert media["id"] == frames[1].pk and set(media) == MEDIA_KEYS | {"siblings", "siblings_count"}
+    assert media["siblings_count"] == 2
     assert [s["id"] for s in media["siblings"]] == [frames[0].pk, frames[2].pk]
     assert [s["frame_number"] for s in media["siblings"]] == [0, 50]
     sibling = media["siblings"][0]
@@ -185,6 +186,24 @@ def test_media_by_id_costs_a_fixed_number_of_queries(api, library, django_assert
         res = api.get(f"/api/v1/media/id/{library['frames'][0].pk}/")
 
     assert len(res.json()["res"]["siblings"]) == 2
+
+
+def test_a_long_videos_siblings_are_capped_to_the_nearest_frames_and_counted(api, library, settings, django_assert_max_num_queries):
+    from media_app.models import Media, MediaType
+
+    video = library["video"]
+    Media.objects.bulk_create(
+        Media(sha256=f"{n:064x}", media_type=MediaType.VIDEO_FRAME, parent=video, frame_number=1000 + n, file=f"frames/{n}.jpg", byte_size=1)
+        for n in range(500)
+    )
+    settings.MAX_SIBLINGS = 10
+    middle = Media.objects.get(parent=video, frame_number=1250)
+    with django_assert_max_num_queries(3):  # token, media, siblings with their count
+        res = api.get(f"/api/v1/media/id/{middle.pk}/").json()["res"]
+    assert res["siblings_count"] == 502  # 3 frames of the library + 500 - itself
+    assert [s["frame_number"] for s in res["siblings"]] == [1245, 1246, 1247, 1248, 1249, 1251, 1252, 1253, 1254, 1255]
+    res = api.get(f"/api/v1/media/id/{video.pk}/").json()["res"]
+    assert res["siblings_count"] == 503 and [s["frame_number"] for s in res["siblings"]][:3] == [0, 25, 50] and len(res["siblings"]) == 10
 
 
 def test_media_by_unknown_id_is_a_404_envelope(api, db):

@@ -5,6 +5,7 @@ screenshots for people to look at."""
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +73,17 @@ def log_in(page, site: Site, username: str | None = None) -> None:
     page.fill("#id_password", site.seed["password"])
     page.click("button[type=submit]")
     page.wait_for_url(site.url("/"))
+
+
+def wait_until(page, expression: str, arg=None, timeout: float = 20.0) -> None:
+    """``page.wait_for_function`` for pages under the Content-Security-Policy: that one
+    compiles its expression inside the page, which the policy refuses (no 'unsafe-eval');
+    ``page.evaluate`` goes through the DevTools protocol, which the policy leaves alone."""
+    deadline = time.monotonic() + timeout
+    while not (page.evaluate(expression) if arg is None else page.evaluate(expression, arg)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {expression}")
+        page.wait_for_timeout(100)
 
 
 def shot(page, name: str) -> Path:

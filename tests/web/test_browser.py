@@ -15,7 +15,7 @@ import zipfile
 
 import pytest
 
-from .browser import DESKTOP, PHONE, Console, log_in, shot
+from .browser import DESKTOP, PHONE, Console, log_in, shot, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -115,10 +115,10 @@ def test_open_a_result_then_search_by_it(page, site):
     page.evaluate("window.__same_document = true")
     page.locator(f'#results .card[data-media-id="{next_id}"] a.thumb').click()
     page.wait_for_url(site.url(f"/?media={next_id}"))
-    page.wait_for_function(f"document.querySelector('#query-caption').textContent.includes('Image {next_id}')")
+    wait_until(page, f"document.querySelector('#query-caption').textContent.includes('Image {next_id}')")
     assert page.evaluate("window.__same_document === true")
     page.go_back()
-    page.wait_for_function(f"document.querySelector('#query-caption').textContent.includes('Image {target}')")
+    wait_until(page, f"document.querySelector('#query-caption').textContent.includes('Image {target}')")
 
 
 def test_video_frames_show_timestamp_and_parent_and_the_frame_page_shows_the_video_in_order(page, site):
@@ -154,7 +154,7 @@ def test_add_two_results_to_a_new_collection_then_export_it(page, site):
     page.click("#new-collection-button")
     page.fill("#new-collection-title", "Checkpoint leads")
     page.click("#new-collection-form button[type=submit]")
-    page.wait_for_function("document.querySelector('#current-collection').selectedOptions[0].textContent === 'Checkpoint leads (0)'")
+    wait_until(page, "document.querySelector('#current-collection').selectedOptions[0].textContent === 'Checkpoint leads (0)'")
 
     chosen = card_ids(page)[:2]
     for media_id in chosen:
@@ -190,7 +190,7 @@ def test_add_two_results_to_a_new_collection_then_export_it(page, site):
     assert page.locator("#notes-preview script").count() == 0
     page.click("#tab-write")
     page.click("#notes-form button[type=submit]")
-    page.wait_for_function("document.querySelector('#save-status').textContent === 'Saved.'")
+    wait_until(page, "document.querySelector('#save-status').textContent === 'Saved.'")
     page.click("#tab-preview")
     page.wait_for_selector("#notes-preview strong")
     shot(page, "collection")
@@ -239,7 +239,7 @@ def test_dashboard_runs_the_test_task_and_its_progress_bar_moves_to_done(page, s
     bar = task.locator("progress")
     # Seen part-way, then done: the bar moves with the websocket's progress events.
     bar.wait_for()
-    page.wait_for_function("([el]) => el.value > 0 && el.value < el.max", arg=[bar.element_handle()])
+    wait_until(page, "([el]) => el.value > 0 && el.value < el.max", arg=[bar.element_handle()])
     shot(page, "dashboard-task-running")
     task.locator(".state", has_text="done").wait_for()
     assert bar.evaluate("el => [el.value, el.max]") == [6, 6]
@@ -332,7 +332,7 @@ def test_a_page_of_100_results_uses_lazy_thumbnails(page, site):
     assert "Results 1–100" in page.locator("#results-summary").inner_text()
     page.click("#next-page")
     page.wait_for_url(re.compile(r"offset=100"))
-    page.wait_for_function("document.querySelector('#results-summary').textContent.startsWith('Results 101–')")
+    wait_until(page, "document.querySelector('#results-summary').textContent.startsWith('Results 101–')")
 
 
 def test_keyboard_reaches_upload_results_and_collection_toggles(page, site):
@@ -427,7 +427,7 @@ def test_drag_a_region_on_the_query_image_searches_it_and_the_link_keeps_it(page
     page.goto(f"/?media={site.media_id('scene_001.jpg')}")
     wait_for_results(page)
     img = page.locator("#query-image")
-    page.wait_for_function("document.querySelector('#query-image').complete && document.querySelector('#query-image').naturalWidth > 0")
+    wait_until(page, "document.querySelector('#query-image').complete && document.querySelector('#query-image').naturalWidth > 0")
     box = img.bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.1, box["y"] + box["height"] * 0.2)
     page.mouse.down()
@@ -448,7 +448,7 @@ def test_drag_a_region_on_the_query_image_searches_it_and_the_link_keeps_it(page
     page.click("#new-collection-button")
     page.fill("#new-collection-title", "Region leads")
     page.click("#new-collection-form button[type=submit]")
-    page.wait_for_function("document.querySelector('#current-collection').selectedOptions[0].textContent === 'Region leads (0)'")
+    wait_until(page, "document.querySelector('#current-collection').selectedOptions[0].textContent === 'Region leads (0)'")
     wait_for_results(page)
     first = card_ids(page)[0]
     page.locator(f'#results .card[data-media-id="{first}"] button.toggle').click()
@@ -462,7 +462,7 @@ def test_drag_a_region_on_the_query_image_searches_it_and_the_link_keeps_it(page
     assert searches[0]["query"]["box"] is not None
 
     page.click("#region-clear")
-    page.wait_for_function("!location.search.includes('box=')")
+    wait_until(page, "!location.search.includes('box=')")
     page.wait_for_selector("#region-status[hidden]", state="attached")
     wait_for_results(page)
 

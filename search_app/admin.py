@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from search_app.models import Feature, SearchRecord
+from search_app.models import DetectionFeature, Feature, SearchRecord
 from search_app.selectors import feature_storage_info
 from search_app.services import feature_schedule_build
 
@@ -62,6 +62,26 @@ class FeatureAdmin(admin.ModelAdmin):
         for feature in queryset:
             feature_schedule_build(feature=feature, full=True)
         self.message_user(request, f"Scheduled {queryset.count()} full rebuild(s).", messages.SUCCESS)
+
+
+@admin.register(DetectionFeature)
+class DetectionFeatureAdmin(admin.ModelAdmin):
+    """Which detection models store their boxes; ``manage.py build_index NAME`` runs one
+    on the media imported before it was added."""
+
+    list_display = ("id", "modelzoo_name", "at_ingest", "min_score", "created_at")
+    list_filter = ("at_ingest",)
+    readonly_fields = ("created_at", "updated_at")
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "modelzoo_name":
+            from django import forms
+
+            from modelzoo.registry import MODELS, DetectionModelSpec
+
+            choices = [(n, n) for n, m in MODELS.items() if isinstance(m, DetectionModelSpec)]
+            return forms.ChoiceField(choices=choices, label="Detection model")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
 
 @admin.register(SearchRecord)

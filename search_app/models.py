@@ -142,3 +142,55 @@ class SearchRecord(models.Model):
 
     def __str__(self) -> str:
         return f"search {self.pk} by {self.username or '-'} ({self.route})"
+
+
+class DetectionFeature(models.Model):
+    """A detection model from the model zoo whose boxes are stored for the media, so
+    they can be searched by label. With ``at_ingest`` it runs on every image and video
+    keyframe an ingest imports; ``manage.py build_index NAME`` runs it on the rest."""
+
+    modelzoo_name = models.CharField(max_length=100, unique=True)
+    at_ingest = models.BooleanField(default=True, help_text="Run on every image and video keyframe an ingest imports")
+    min_score = models.FloatField(default=0.0, help_text="Boxes scored lower are not stored (the model's own confidence threshold applies first)")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"detections of {self.modelzoo_name}"
+
+
+class Detection(models.Model):
+    """One box a detection feature found on a media (an image or a video keyframe):
+    label, score, and the box normalised to 0..1 on the upright image."""
+
+    feature = models.ForeignKey(DetectionFeature, on_delete=models.CASCADE, related_name="detections")
+    media = models.ForeignKey("media_app.Media", on_delete=models.CASCADE, related_name="+")
+    label = models.CharField(max_length=200)
+    label_id = models.IntegerField()
+    score = models.FloatField()
+    x1 = models.FloatField()
+    y1 = models.FloatField()
+    x2 = models.FloatField()
+    y2 = models.FloatField()
+
+    class Meta:
+        indexes = [models.Index(fields=["label", "score"]), models.Index(fields=["media", "feature"])]
+
+    def __str__(self) -> str:
+        return f"{self.label} {self.score:.2f} on media {self.media_id}"
+
+
+class DetectionRun(models.Model):
+    """That a detection feature has looked at a media, with how many boxes it kept: a
+    media with no boxes is not run again, and a repeated ingest changes nothing."""
+
+    feature = models.ForeignKey(DetectionFeature, on_delete=models.CASCADE, related_name="runs")
+    media = models.ForeignKey("media_app.Media", on_delete=models.CASCADE, related_name="+")
+    count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["feature", "media"], name="detection_run_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.feature.modelzoo_name} on media {self.media_id}: {self.count}"

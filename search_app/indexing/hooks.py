@@ -1,6 +1,7 @@
 """The search app's side of the media app's hooks: deleted media leave every index,
-vectors an ingest computed from its own decode go into the vector stores, and an ingest
-ends with an incremental index update. Registered by ``SearchAppConfig.ready()``."""
+vectors an ingest computed from its own decode go into the vector stores, an ingested
+media gets the boxes of the detection features that run at ingest, and an ingest ends
+with an incremental index update. Registered by ``SearchAppConfig.ready()``."""
 
 from __future__ import annotations
 
@@ -25,6 +26,12 @@ def on_ingest_index(*, features: list[Feature] | None, reporter: Any = None) -> 
     return [build.feature_update_index(feature=feature, reporter=reporter) for feature in features]
 
 
+def on_ingest_media_stored(*, media: Any, options: Any) -> str | None:
+    from search_app.detection.services import detections_on_ingest
+
+    return "; ".join(detections_on_ingest(media=media)) or None
+
+
 def info_counts() -> dict[str, int]:
     return {"features": Feature.objects.count()}
 
@@ -33,4 +40,5 @@ def register() -> None:
     hooks.media_deleted.register(on_media_deleted)
     hooks.ingest_vectors_ready.register(on_ingest_vectors)
     hooks.ingest_index.register(on_ingest_index)
+    hooks.ingest_media_stored.register(on_ingest_media_stored)
     hooks.info_counts.register(info_counts)

@@ -14,7 +14,7 @@ from django.db.models import Count, QuerySet
 from django.template.response import TemplateResponse
 from django.utils.safestring import mark_safe
 
-from media_app.admin import MediaAdmin
+from media_app.admin import MediaAdmin, _thumbnail_tag
 from media_app.models import Media
 
 from .models import Collection, CollectionMedia
@@ -24,12 +24,18 @@ from .services import collection_add_media, collection_touch
 _ACTION_PREVIEW = 20
 
 
+@admin.display(description="Thumbnail")
+def _membership_thumb(obj: CollectionMedia) -> str:
+    return _thumbnail_tag(obj.media.thumbnail.name) if obj.media_id else "-"
+
+
 class CollectionMediaInline(admin.TabularInline):
     model = CollectionMedia
     extra = 0
     raw_id_fields = ["media", "user"]
-    fields = ["media", "username", "user", "added_at"]
-    readonly_fields = ["added_at"]
+    fields = ["thumb", "media", "username", "user", "added_at", "search_record"]
+    readonly_fields = ["thumb", "added_at", "search_record"]
+    thumb = staticmethod(_membership_thumb)
     ordering = ["added_at", "id"]
     show_change_link = True
 
@@ -98,12 +104,15 @@ class CollectionAdmin(admin.ModelAdmin):
 
 @admin.register(CollectionMedia)
 class CollectionMediaAdmin(admin.ModelAdmin):
-    list_display = ["id", "collection", "media", "username", "added_at"]
+    list_display = ["thumb", "id", "collection", "media", "username", "added_at", "search_record"]
+    list_display_links = ["thumb", "id"]
     list_select_related = ["collection", "media"]
     raw_id_fields = ["collection", "media", "user"]
     search_fields = ["collection__title", "media__sha256", "media__original_name", "username"]
     list_filter = ["collection__archived"]
-    readonly_fields = ["added_at"]
+    # The search that found it is evidence of how: shown, never edited here.
+    readonly_fields = ["thumb", "added_at", "search_record"]
+    thumb = staticmethod(_membership_thumb)
     date_hierarchy = "added_at"
 
     # A membership changed here changes its collection, as the API's writes do.
@@ -124,10 +133,17 @@ class CollectionMediaAdmin(admin.ModelAdmin):
             collection_touch(collection_id=collection_id)
 
 
+class _CollectionChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Collection) -> str:
+        # The count says what it holds; the id alone read like one ("Case (1)").
+        return f"{obj.title} · {obj.item_count} item{'' if obj.item_count == 1 else 's'} · by {obj.username or '-'} · #{obj.pk}"
+
+
 class AddToCollectionForm(forms.Form):
-    collection = forms.ModelChoiceField(
-        queryset=Collection.objects.order_by("archived", "title", "id"),
-        help_text="The selected media are added to this collection; media already in it are left as they are.",
+    # Archived collections are closed records: they take no new media.
+    collection = _CollectionChoice(
+        queryset=Collection.objects.filter(archived=False).annotate(item_count=Count("items")).order_by("title", "id"),
+        help_text="The selected media are added to this collection; media already in it are left as they are. Archived collections are not listed.",
     )
 
 

@@ -19,7 +19,8 @@ class Collection(models.Model):
     media = models.ManyToManyField("media_app.Media", through="CollectionMedia", related_name="collections")
 
     def __str__(self) -> str:
-        return f"{self.title} ({self.pk})"
+        # "#id", not "(id)": a number in brackets reads as the item count pages show.
+        return f"{self.title} #{self.pk}"
 
 
 class CollectionMedia(models.Model):

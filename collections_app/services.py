@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.api.ids import id_in_range
-from core.errors import InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 from media_app.models import Media
 
 from .models import Collection, CollectionMedia
@@ -49,6 +49,12 @@ def _clean_notes(notes: Any) -> str:
     return notes
 
 
+def _check_not_archived(collection: Collection, action: str) -> None:
+    """An archived collection is a closed record: 409 until it is unarchived."""
+    if collection.archived:
+        raise Conflict(f"Collection {collection.pk} is archived: unarchive it to {action}.", code="archived")
+
+
 def _authenticated(user) -> Any:
     return user if getattr(user, "is_authenticated", False) else None
 
@@ -71,10 +77,14 @@ def collection_create(*, title: str, notes: str = "", archived: bool = False, us
 def collection_update(*, collection: Collection, **fields: Any) -> Collection:
     """Change any of title, notes, archived, username; other keys are a programming
     error. Only the given fields (and updated_at) are written, so two curators editing
-    different fields at once do not overwrite each other."""
+    different fields at once do not overwrite each other. An archived collection that
+    stays archived takes no change (409); re-sending the values it holds is no change."""
     unknown = set(fields) - UPDATABLE_FIELDS
     if unknown:
         raise TypeError(f"collection_update() got unexpected fields: {', '.join(sorted(unknown))}")
+    if collection.archived and fields.get("archived", True):
+        if any(getattr(collection, name) != value for name, value in fields.items() if name != "archived"):
+            _check_not_archived(collection, "change it")
     if "title" in fields:
         fields["title"] = _clean_title(fields["title"])
     if "notes" in fields:
@@ -97,7 +107,9 @@ def collection_touch(*, collection_id: int) -> None:
 
 @transaction.atomic
 def collection_delete(*, collection: Collection) -> None:
-    """Delete a collection and its memberships; the media themselves stay."""
+    """Delete a collection and its memberships; the media themselves stay. 409 for an
+    archived one: it is unarchived first, on purpose."""
+    _check_not_archived(collection, "delete it")
     collection.delete()
 
 
@@ -129,6 +141,7 @@ def collection_add_media(
     existing = _membership(collection, media)
     if existing is not None:
         return existing, False
+    _check_not_archived(collection, "add media")
     user = _authenticated(user)
     try:
         # The atomic block is the whole transaction when called from a view, so the
@@ -175,6 +188,7 @@ def _membership(collection: Collection, media: Media) -> CollectionMedia | None:
 def collection_remove_media(*, collection: Collection, media: Media | int) -> None:
     """Remove one media from a collection; NotFound when it is not a member."""
     media_id = media.pk if isinstance(media, Media) else media
+    _check_not_archived(collection, "remove media")
     # An id no row can have is simply not a member (and must not reach the database).
     deleted = CollectionMedia.objects.filter(collection=collection, media_id=media_id).delete()[0] if id_in_range(media_id) else 0
     if not deleted:

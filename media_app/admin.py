@@ -56,10 +56,14 @@ class MediaAdmin(_StoredFileAdmin):
     list_display_links = ("thumb", "id")
     list_filter = ("media_type", "format", "created_at")
     search_fields = ("sha256", "original_name", "source_path")
-    raw_id_fields = ("parent",)
+    # Provenance (where it came from, under which name, its hash, its video) is evidence:
+    # shown, never edited.
     readonly_fields = (
         "preview",
         "sha256",
+        "original_name",
+        "source_path",
+        "parent",
         "media_type",
         "file",
         "thumbnail",
@@ -112,7 +116,7 @@ class UploadAdmin(_StoredFileAdmin):
     list_filter = ("format", "created_at")
     search_fields = ("sha256", "original_name", "username")
     raw_id_fields = ("user",)
-    readonly_fields = ("preview", "sha256", "file", "thumbnail", "width", "height", "format", "byte_size", "created_at")
+    readonly_fields = ("preview", "sha256", "original_name", "file", "thumbnail", "width", "height", "format", "byte_size", "created_at")
     fields = (
         "preview",
         "sha256",

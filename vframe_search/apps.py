@@ -12,3 +12,7 @@ class VframeSearchConfig(AppConfig):
 
         # The admin's sign-in counts failures and locks out like the pages' one.
         admin.site.login_form = AdminLoginForm
+        # Every admin record links to its page ("View on site").
+        from .admin_links import link_admin_to_pages
+
+        link_admin_to_pages()

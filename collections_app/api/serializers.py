@@ -12,6 +12,7 @@ from media_app.api.serializers import file_url
 
 from ..models import Collection, CollectionMedia
 from ..rendering import render_notes_html
+from ..selectors import membership_found_by as found_by
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -49,6 +50,25 @@ class ArchivedFilterSerializer(serializers.Serializer):
     archived = serializers.ChoiceField(choices=["true", "false"], required=False)
 
 
+class FoundBySerializer(serializers.Serializer):
+    """The search whose answer showed the item when it was added."""
+
+    search_record = serializers.IntegerField(help_text="Id of the search record (staff browse it at search/records/).")
+    searched_at = serializers.DateTimeField()
+    searched_by = serializers.CharField()
+    query = serializers.CharField(help_text="The query in one line: media or upload, its sha256, a seed, a region.")
+    query_type = serializers.CharField()
+    query_media_id = serializers.IntegerField(allow_null=True)
+    query_upload_id = serializers.IntegerField(allow_null=True)
+    query_sha256 = serializers.CharField()
+    box = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+    feature_id = serializers.IntegerField()
+    modelzoo_name = serializers.CharField()
+    rank = serializers.IntegerField(allow_null=True)
+    score = serializers.FloatField(allow_null=True)
+    match = serializers.CharField(allow_null=True, help_text="exact, copy or similar, where the search said.")
+
+
 class CollectionItemSerializer(serializers.ModelSerializer):
     """One media in a collection, with who added it and when."""
 
@@ -57,11 +77,14 @@ class CollectionItemSerializer(serializers.ModelSerializer):
     media_type = serializers.CharField(source="media.media_type", read_only=True)
     original_name = serializers.CharField(source="media.original_name", read_only=True)
     thumbnail_url = serializers.SerializerMethodField()
+    parent = serializers.IntegerField(source="media.parent_id", read_only=True, allow_null=True, help_text="A frame's video; null otherwise.")
+    timestamp = serializers.FloatField(source="media.timestamp", read_only=True, allow_null=True, help_text="A frame's time in its video, in seconds.")
     added_by = serializers.CharField(source="username", read_only=True)
+    found_by = serializers.SerializerMethodField()
 
     class Meta:
         model = CollectionMedia
-        fields = ["media_id", "sha256", "media_type", "original_name", "thumbnail_url", "added_by", "added_at"]
+        fields = ["media_id", "sha256", "media_type", "original_name", "thumbnail_url", "parent", "timestamp", "added_by", "added_at", "found_by"]
         read_only_fields = fields
 
     # Absolute, like the media routes' URLs (a client follows either the same way), and
@@ -69,6 +92,10 @@ class CollectionItemSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_thumbnail_url(self, obj: CollectionMedia) -> str | None:
         return file_url(self.context.get("request"), obj.media.thumbnail.name)
+
+    @extend_schema_field(FoundBySerializer(allow_null=True))
+    def get_found_by(self, obj: CollectionMedia) -> dict | None:
+        return found_by(obj)
 
 
 class CollectionMembershipSerializer(CollectionItemSerializer):

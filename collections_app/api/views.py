@@ -23,6 +23,8 @@ from core.api.pagination import OffsetLimitPagination, parse_list_params
 from core.api.permissions import IsOwnerOrStaff
 from core.api.schema import error_responses
 from core.errors import InvalidInput
+from media_app.models import MediaType
+from media_app.selectors import media_type_validate
 
 from .. import selectors, services
 from ..export import collection_export_stream, export_filename
@@ -45,6 +47,7 @@ _errors = partial(
     {
         400: "Invalid input (per-field messages in error.fields) or malformed JSON.",
         404: "No such collection (or media).",
+        409: "The collection is archived: unarchive it first (PATCH archived=false).",
         415: "The body is not JSON.",
     },
 )
@@ -57,6 +60,7 @@ _ITEMS_PARAMS = [
     OpenApiParameter("limit", OpenApiTypes.INT, description="Items: how many to return"),
     OpenApiParameter("sort", OpenApiTypes.STR, enum=["date", "id"], description="Items: by membership id or by when they were added"),
     OpenApiParameter("order", OpenApiTypes.STR, enum=["asc", "desc"]),
+    OpenApiParameter("media_type", OpenApiTypes.STR, enum=MediaType.values, description="Items: only media of this type (items.count counts these)."),
 ]
 
 
@@ -147,10 +151,13 @@ class CollectionViewSet(viewsets.GenericViewSet):
         """The collection with one page of its items. Writes answer with the first page
         (their query string is not read: a bad one must not fail a committed write)."""
         collection = selectors.collection_get(collection_id=collection_id)
-        params = parse_list_params(query_params or {})
-        items = selectors.collection_items(collection=collection, sort=params["sort"], order=params["order"])
+        query_params = query_params or {}
+        params = parse_list_params(query_params)
+        media_type = media_type_validate(query_params.get("media_type"))
+        items = selectors.collection_items(collection=collection, sort=params["sort"], order=params["order"], media_type=media_type)
         offset, limit = params["offset"], params["limit"]
-        page = {**params, "count": collection.item_count, "results": list(items[offset : offset + limit])}
+        count = items.count() if media_type else collection.item_count
+        page = {**params, "count": count, "results": list(items[offset : offset + limit])}
         return CollectionDetailSerializer(collection, context={"request": request, "items_page": page}).data
 
     @extend_schema(
@@ -189,7 +196,7 @@ class CollectionViewSet(viewsets.GenericViewSet):
         summary="Update a collection (any subset of the fields)",
         parameters=[_ID_PARAM],
         request=CollectionWriteSerializer(partial=True),
-        responses={200: CollectionDetailSerializer, **_errors(400, 404, 415)},
+        responses={200: CollectionDetailSerializer, **_errors(400, 404, 409, 415)},
     )
     def update(self, request, pk: int):
         collection = selectors.collection_get(collection_id=pk)
@@ -205,7 +212,7 @@ class CollectionViewSet(viewsets.GenericViewSet):
 
     partial_update = update
 
-    @extend_schema(summary="Delete a collection (its media stay)", parameters=[_ID_PARAM], responses={200: CollectionDeletedSerializer, **_errors(404)})
+    @extend_schema(summary="Delete a collection (its media stay)", parameters=[_ID_PARAM], responses={200: CollectionDeletedSerializer, **_errors(404, 409)})
     def destroy(self, request, pk: int):
         collection = selectors.collection_get(collection_id=pk)
         self.check_object_permissions(request, collection)
@@ -241,7 +248,7 @@ class CollectionViewSet(viewsets.GenericViewSet):
         responses={
             201: OpenApiResponse(CollectionMembershipSerializer, description="Added."),
             200: OpenApiResponse(CollectionMembershipSerializer, description="Already in the collection; the existing membership."),
-            **_errors(400, 404, 415),
+            **_errors(400, 404, 409, 415),
         },
     )
     def add_media(self, request, pk: int):
@@ -265,7 +272,7 @@ class CollectionViewSet(viewsets.GenericViewSet):
         operation_id="collection_media_remove",
         summary="Remove media from a collection",
         parameters=[_ID_PARAM, _MEDIA_ID_PARAM],
-        responses={200: CollectionMediaRemovedSerializer, **_errors(404)},
+        responses={200: CollectionMediaRemovedSerializer, **_errors(404, 409)},
     )
     def remove_media(self, request, pk: int, media_id: int):
         collection = selectors.collection_get(collection_id=pk)

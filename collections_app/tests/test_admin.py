@@ -24,9 +24,10 @@ def test_both_models_are_registered_with_media_picked_by_id():
 
 
 def test_changelist_shows_title_user_item_count_archived_and_dates(admin_client, make_collection, make_media, user):
-    collection = make_collection("Convoy", archived=True)
+    collection = make_collection("Convoy")
     for seed in (1, 2):
         collection_add_media(collection=collection, media=make_media(seed), user=user)
+    Collection.objects.filter(pk=collection.pk).update(archived=True)  # filled, then closed
     res = admin_client.get(CHANGELIST)
     assert res.status_code == 200
     html = res.content.decode()
@@ -224,3 +225,17 @@ def test_the_admin_refuses_notes_beyond_the_limits_like_the_api(admin_client, ma
     assert "Lists and quotes may nest at most 20 levels deep" in res.content.decode()
     collection.refresh_from_db()
     assert collection.notes == "kept"
+
+
+def test_memberships_show_thumbnails_and_link_to_the_collection_page(admin_client, make_collection, make_media, user):
+    collection = make_collection("Case")
+    media = make_media(1)
+    membership, _ = collection_add_media(collection=collection, media=media, user=user)
+
+    inline = admin_client.get(f"{CHANGELIST}{collection.pk}/change/").content.decode()
+    listing = admin_client.get("/admin/collections_app/collectionmedia/").content.decode()
+    one = admin_client.get(f"/admin/collections_app/collectionmedia/{membership.pk}/change/").content.decode()
+
+    assert media.thumbnail.name in inline and media.thumbnail.name in listing
+    assert f'href="/collections/{collection.pk}/"' in inline and f'href="/collections/{collection.pk}/"' in one
+    assert str(collection) == f"Case #{collection.pk}"  # "(n)" is an item count everywhere else

@@ -72,7 +72,7 @@ def test_media_change_page_renders_with_read_only_hash_and_sizes(admin_client, l
     assert res.status_code == 200
     form_fields = res.context["adminform"].form.fields
     assert "sha256" not in form_fields and "byte_size" not in form_fields and "width" not in form_fields
-    assert "parent" in form_fields  # editable through a raw id, never a giant select
+    assert "parent" not in form_fields  # a frame's video is provenance: shown, linked, not edited
     assert frame.sha256 in res.content.decode()
 
 
@@ -200,3 +200,39 @@ def test_upload_deleted_in_the_admin_loses_its_files(admin_client, upload, isola
 
 def test_uploads_cannot_be_added_by_hand(admin_client, db):
     assert admin_client.get("/admin/media_app/upload/add/").status_code == 403
+
+
+def test_provenance_is_shown_but_not_editable(admin_client, library, upload):
+    image = library["images"][0]
+    page = admin_client.get(f"{CHANGELIST}{image.pk}/change/").content.decode()
+    for field in ("original_name", "source_path", "sha256", "parent"):
+        assert f'name="{field}"' not in page, field
+    assert image.source_path in page and image.sha256 in page
+
+    # A forged POST cannot change them either.
+    admin_client.post(f"{CHANGELIST}{image.pk}/change/", {"original_name": "renamed.jpg", "source_path": "/elsewhere"})
+    image.refresh_from_db()
+    assert image.original_name == "one.jpg" and image.source_path != "/elsewhere"
+    assert 'name="original_name"' not in admin_client.get(f"/admin/media_app/upload/{upload.pk}/change/").content.decode()
+
+
+def test_add_to_collection_lists_active_collections_with_their_item_counts(admin_client, library):
+    from collections_app.services import collection_add_media
+
+    full = Collection.objects.create(title="Convoy", username="ana")
+    for image in library["images"]:
+        collection_add_media(collection=full, media=image, user=None)
+    Collection.objects.create(title="Closed", archived=True)
+    selected = [str(m.pk) for m in library["images"]]
+
+    page = admin_client.post(CHANGELIST, {"action": "add_to_collection", ACTION_CHECKBOX_NAME: selected}).content.decode()
+
+    assert f"Convoy · 2 items · by ana · #{full.pk}" in page
+    assert "Closed" not in page
+
+
+def test_records_link_to_their_pages(admin_client, library, upload):
+    image, video = library["images"][0], library["video"]
+    assert f'href="/media/{image.pk}/"' in admin_client.get(f"{CHANGELIST}{image.pk}/change/").content.decode()
+    assert f'href="/media/{video.pk}/"' in admin_client.get(f"{CHANGELIST}{video.pk}/change/").content.decode()
+    assert f'href="/?upload={upload.pk}"' in admin_client.get(f"/admin/media_app/upload/{upload.pk}/change/").content.decode()

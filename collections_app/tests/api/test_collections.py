@@ -62,9 +62,10 @@ def test_list_is_empty_with_paging_fields(api):
 
 def test_list_shows_each_collection_with_its_item_count(api, make_collection, make_media, user):
     empty = make_collection("Empty")
-    full = make_collection("Full", notes="n", archived=True)
+    full = make_collection("Full", notes="n")
     for seed in (1, 2, 3):
         collection_add_media(collection=full, media=make_media(seed), user=user)
+    Collection.objects.filter(pk=full.pk).update(archived=True)  # filled, then closed
     res = ok(api.get(BASE))
     assert res["count"] == 2
     by_id = {row["id"]: row for row in res["results"]}
@@ -606,3 +607,83 @@ def test_a_bad_query_string_on_a_write_does_not_fail_the_committed_write(api, ma
     assert res["items"]["limit"] == 30
     res = ok(api.put(f"{BASE}{res['id']}/?offset=-1", {"title": "T2"}, format="json"))
     assert res["title"] == "T2"
+
+
+# --- archived collections are read-only ------------------------------------------------
+
+
+def test_an_archived_collection_takes_no_change_until_it_is_unarchived(api, make_collection, make_media):
+    media = make_media(1)
+    collection = make_collection("Closed case", notes="final", archived=True)
+    detail = f"{BASE}{collection.pk}/"
+
+    for res in (
+        api.patch(detail, {"notes": "rewritten"}, format="json"),
+        api.put(detail, {"title": "Other"}, format="json"),
+        api.post(f"{detail}media/", {"media_id": media.pk}, format="json"),
+        api.delete(detail),
+    ):
+        assert error(res, 409)["code"] == "archived"
+    collection.refresh_from_db()
+    assert (collection.title, collection.notes, collection.archived) == ("Closed case", "final", True)
+    assert not CollectionMedia.objects.filter(collection=collection).exists()
+
+    # What it holds already is no change; unarchiving (with a change in the same request) is.
+    ok(api.patch(detail, {"title": "Closed case", "archived": True}, format="json"))
+    res = ok(api.patch(detail, {"archived": False, "notes": "reopened"}, format="json"))
+    assert (res["archived"], res["notes"]) == (False, "reopened")
+
+
+def test_items_of_an_archived_collection_cannot_be_removed(api, make_collection, make_media):
+    media = make_media(1)
+    collection = make_collection("Closed case")
+    collection_add_media(collection=collection, media=media, user=collection.user)
+    ok(api.patch(f"{BASE}{collection.pk}/", {"archived": True}, format="json"))
+
+    assert error(api.delete(f"{BASE}{collection.pk}/media/{media.pk}/"), 409)["code"] == "archived"
+    assert CollectionMedia.objects.filter(collection=collection, media=media).exists()
+
+
+# --- items: how each was found, and a filter by type --------------------------------------
+
+
+def test_items_say_how_they_were_found_and_hand_added_ones_say_null(api, user, make_collection, make_media):
+    from search_app.models import SearchRecord
+
+    found, by_hand = make_media(1), make_media(2)
+    record = SearchRecord.objects.create(
+        user=user,
+        username=user.username,
+        route="media",
+        query_type="media",
+        query_media_id=found.pk + 1000,
+        query_sha256="ab" * 32,
+        box=[0.1, 0.2, 0.5, 0.6],
+        feature_id=7,
+        modelzoo_name="efficientnet_lite0",
+        weights_checksum="sha256:x",
+        index_version=3,
+        results=[{"rank": 2, "media_id": found.pk, "sha256": found.sha256, "score": 0.987654, "match": "copy"}],
+    )
+    collection = make_collection("Leads")
+    collection_add_media(collection=collection, media=found, user=user, search_record_id=record.pk)
+    collection_add_media(collection=collection, media=by_hand, user=user)
+
+    items = {i["media_id"]: i for i in ok(api.get(f"{BASE}{collection.pk}/"))["items"]["results"]}
+
+    how = items[found.pk]["found_by"]
+    assert (how["search_record"], how["rank"], how["score"], how["match"]) == (record.pk, 2, 0.987654, "copy")
+    assert (how["query_type"], how["query_media_id"], how["box"], how["feature_id"]) == ("media", found.pk + 1000, [0.1, 0.2, 0.5, 0.6], 7)
+    assert how["query"] == f"media {found.pk + 1000} (sha256 {'ab' * 32}) region 0.1,0.2,0.5,0.6"
+    assert items[by_hand.pk]["found_by"] is None
+
+
+def test_items_filter_by_media_type_and_count_what_they_keep(api, make_collection, make_media, user):
+    collection = make_collection("Mixed")
+    for seed in (1, 2):
+        collection_add_media(collection=collection, media=make_media(seed), user=user)
+
+    assert ok(api.get(f"{BASE}{collection.pk}/", {"media_type": "image"}))["items"]["count"] == 2
+    empty = ok(api.get(f"{BASE}{collection.pk}/", {"media_type": "video"}))["items"]
+    assert (empty["count"], empty["results"]) == (0, [])
+    assert "media_type" in error(api.get(f"{BASE}{collection.pk}/", {"media_type": "poster"}), 400)["fields"]

@@ -13,6 +13,8 @@ Layout::
     searches.json                            the search records that led to the items
                                              (query, feature, model, weights checksum,
                                              index version, parameters, results, rerun)
+    detections.json                          the boxes detection models stored for the
+                                             items (model, label, score, normalised box)
 """
 
 from __future__ import annotations
@@ -517,15 +519,33 @@ def _report_html(header: dict, entries: list[_Entry]) -> Iterator[str]:
     yield HTML_PAGE_END
 
 
+def export_detections(items: Iterable[CollectionMedia]) -> dict[int, list[dict]]:
+    """The stored detections of the items' media, read now (the stream reads no rows)."""
+    from search_app.detection.selectors import media_detections
+
+    return media_detections(media_ids=[membership.media_id for membership in items])
+
+
+def _detections_json(entries: list[_Entry], detections: dict[int, list[dict]]) -> Iterator[str]:
+    found = [{"media_id": e.media.pk, "sha256": e.media.sha256, "detections": detections.get(e.media.pk, [])} for e in entries]
+    yield json.dumps({"items": found}, indent=2, ensure_ascii=False)
+
+
 def collection_export_stream(
-    *, collection: Collection, items: Iterable[CollectionMedia], exported_by: str = "", now: datetime | None = None
+    *,
+    collection: Collection,
+    items: Iterable[CollectionMedia],
+    exported_by: str = "",
+    now: datetime | None = None,
+    detections: dict[int, list[dict]] | None = None,
 ) -> Iterator[bytes]:
     """Yield the ZIP of a collection chunk by chunk.
 
     ``items`` are the memberships with ``media`` and ``media__parent`` loaded; nothing
     here touches the database, so the stream may be consumed after the view returned.
     A stored file that cannot be read is left out of the ZIP and listed as missing,
-    never an error half-way through the download.
+    never an error half-way through the download. ``detections`` (from
+    :func:`export_detections`) adds detections.json.
     """
     now = now or timezone.now()
     sink = _ChunkSink()
@@ -544,6 +564,7 @@ def collection_export_stream(
         ("report.md", _report_md(header, entries)),
         ("report.html", _report_html(header, entries)),
         ("searches.json", _searches_json(entries)),
+        *((("detections.json", _detections_json(entries, detections)),) if detections is not None else ()),
     ):
         yield from _write_member(zf, sink, _member_info(arcname, moment=now, compress=_TEXT_COMPRESSION), pieces)
     zf.close()

@@ -27,7 +27,7 @@ from media_app.models import MediaType
 from media_app.selectors import media_type_validate
 
 from .. import selectors, services
-from ..export import collection_export_stream, export_filename
+from ..export import collection_export_stream, export_detections, export_filename
 from ..models import Collection
 from .serializers import (
     ArchivedFilterSerializer,
@@ -222,7 +222,7 @@ class CollectionViewSet(viewsets.GenericViewSet):
     @extend_schema(
         operation_id="collection_export",
         summary="Export a collection as a ZIP",
-        description="Streams a ZIP: the original files under media/, manifest.json, manifest.csv, report.md and report.html.",
+        description="Streams a ZIP: the original files under media/, manifest.json, manifest.csv, report.md, report.html, searches.json and detections.json.",
         parameters=[_ID_PARAM],
         responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The ZIP archive."), **_errors(404)},
     )
@@ -233,7 +233,9 @@ class CollectionViewSet(viewsets.GenericViewSet):
         items = list(selectors.collection_items(collection=collection))
         now = timezone.now()
         response = ZipStreamingResponse(
-            collection_export_stream(collection=collection, items=items, exported_by=request.user.get_username(), now=now),
+            collection_export_stream(
+                collection=collection, items=items, exported_by=request.user.get_username(), now=now, detections=export_detections(items)
+            ),
             content_type="application/zip",
         )
         response["Content-Disposition"] = content_disposition_header(True, export_filename(collection=collection, now=now))

@@ -17,7 +17,7 @@ from modelzoo.embedding import get_embedder
 from modelzoo.onnx_runtime import ModelMismatch, Placement, nms, prepare_square
 from modelzoo.registry import get_model
 from modelzoo.weights import WeightsChecksumMismatch, file_sha256
-from tests.onnx_models import YOLO_SIZE, detector_entry, export_embedder, export_yolo, operator_zoo, write_labels
+from tests.onnx_models import detector_entry, export_embedder, export_yolo, operator_zoo, write_labels
 
 
 def picture(colour, size=(128, 64)) -> Image.Image:

@@ -24,7 +24,7 @@ from media_app.models import Media, MediaType
 pytestmark = pytest.mark.django_db
 
 BASE = "/api/v1/collection/"
-TEXT_MEMBERS = ["manifest.json", "manifest.csv", "report.md", "report.html", "searches.json"]
+TEXT_MEMBERS = ["manifest.json", "manifest.csv", "report.md", "report.html", "searches.json", "detections.json"]
 
 
 def read_zip(response) -> tuple[zipfile.ZipFile, list[bytes]]:
@@ -334,7 +334,7 @@ def test_export_with_another_method_is_405(api, make_collection):
 
 def test_export_runs_a_fixed_number_of_queries_however_many_items(api, case, django_assert_max_num_queries):
     collection, _ = case
-    with django_assert_max_num_queries(3):  # token, collection, items with media and parent
+    with django_assert_max_num_queries(4):  # token, collection, items with media and parent, their detections
         res = api.get(f"{BASE}{collection.pk}/export/")
         read_zip(res)
 

@@ -446,6 +446,15 @@ def get_embedder(name: str | None = None, *, dtype: str | None = None) -> Embedd
     return embedder
 
 
+def embedder_loaded(name: str | None = None, *, dtype: str | None = None) -> bool:
+    """Whether this process has model ``name`` in memory already (no load, no checks):
+    the first query with a model that is not waits for it to load."""
+    spec_name = name or default_model_name()
+    dtype = dtype or settings.EMBED_DTYPE
+    # On whichever device: asking which one would import torch.
+    return any(key[:2] == (spec_name, dtype) for key in list(_cache))
+
+
 def clear_embedder_cache() -> None:
     """Forget loaded models (tests; after replacing a weights file)."""
     with _cache_lock:

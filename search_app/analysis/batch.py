@@ -375,6 +375,7 @@ def batch_search_run(
         rows.append({"name": query["name"], "upload": upload, "record_id": record.pk, "matches": matches})
         report(n, total, f"{query['name']}: {len(matches)} match(es)")
 
+    _attach_detections(rows)
     files = _write_reports(
         task_id=task_id,
         rows=rows,
@@ -416,7 +417,22 @@ CSV_FIELDS = [
     "media_type",
     "original_name",
     "source_path",
+    "detections",
 ]
+
+
+def _attach_detections(rows: list[dict]) -> None:
+    """Give every match the boxes detection features stored for it (one query)."""
+    from search_app.detection.selectors import media_detections
+
+    found = media_detections(media_ids=sorted({m["media"].pk for row in rows for m in row["matches"]}))
+    for row in rows:
+        for m in row["matches"]:
+            m["detections"] = found.get(m["media"].pk, [])
+
+
+def _detections_text(match: dict) -> str:
+    return "; ".join(f"{d['label']} {d['score']:.2f}" for d in match.get("detections", []))
 
 
 def _report_rows(rows: list[dict]) -> Iterator[list]:
@@ -430,7 +446,7 @@ def _report_rows(rows: list[dict]) -> Iterator[list]:
             yield base + [""] * (len(CSV_FIELDS) - len(base))
         for m in row["matches"]:
             media = m["media"]
-            yield [*base, m["rank"], m["score"], media.pk, media.sha256, media.media_type, media.original_name, media.source_path]
+            yield [*base, m["rank"], m["score"], media.pk, media.sha256, media.media_type, media.original_name, media.source_path, _detections_text(m)]
 
 
 def _report_csv(rows: list[dict]) -> bytes:
@@ -479,13 +495,13 @@ def _report_html(*, rows: list[dict], skipped: list[dict], skipped_count: int, f
             out.append("<p><em>No match above the threshold.</em></p>\n")
             continue
         out.append(
-            "<table>\n<thead><tr><th>Rank</th><th>Score</th><th>Match</th><th>Media id</th><th>Name / source</th><th>SHA-256</th></tr></thead>\n<tbody>\n"
+            "<table>\n<thead><tr><th>Rank</th><th>Score</th><th>Match</th><th>Media id</th><th>Name / source</th><th>SHA-256</th><th>Detections</th></tr></thead>\n<tbody>\n"
         )
         for m in row["matches"]:
             media = m["media"]
             out.append(
                 f"<tr><td>{m['rank']}</td><td>{m['score']:.4f}</td><td>{_img(media.thumbnail.name, media.original_name)}</td><td>{media.pk}</td>"
-                f"<td>{e(media.original_name)}<br>{e(media.source_path or '')}</td><td><code>{e(media.sha256)}</code></td></tr>\n"
+                f"<td>{e(media.original_name)}<br>{e(media.source_path or '')}</td><td><code>{e(media.sha256)}</code></td><td>{e(_detections_text(m))}</td></tr>\n"
             )
         out.append("</tbody>\n</table>\n")
     if skipped:

@@ -139,3 +139,20 @@ def test_only_detection_models_make_detection_features(detector_zoo):
 
     with pytest.raises(InvalidInput):
         detection_feature_create(modelzoo_name="efficientnet_lite0")
+
+
+def test_batch_reports_list_the_stored_detections_of_each_match(detector_zoo, folder):
+    from types import SimpleNamespace
+
+    from search_app.analysis.batch import _attach_detections, _report_html, _report_rows
+
+    detection_feature_create(modelzoo_name=detector_zoo)
+    ingest(folder / "red.png")
+    red = Media.objects.get(original_name="red.png")
+    upload = SimpleNamespace(sha256="0" * 64, pk=1, thumbnail=SimpleNamespace(name=""))
+    rows = [{"name": "query.jpg", "upload": upload, "record_id": 1, "matches": [{"rank": 1, "score": 0.9, "media": red}]}]
+    _attach_detections(rows)
+    lines = list(_report_rows(rows))
+    assert lines[0][-1] == "detections" and lines[1][-1] == "munition 0.90; vehicle 0.70"
+    page = _report_html(rows=rows, skipped=[], skipped_count=0, feature=None, k=10, min_score=None, created="now").decode()
+    assert "<th>Detections</th>" in page and "munition 0.90; vehicle 0.70" in page

@@ -9,6 +9,7 @@ from django.db.models import QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from core.errors import Conflict, NotFound
+from modelzoo.embedding import embedder_loaded
 from modelzoo.registry import MODELS
 from search_app.indexing import engine
 from search_app.indexing.index import read_meta
@@ -128,6 +129,8 @@ def search_info() -> dict[str, Any]:
             "architecture": getattr(spec, "architecture", None),
             "embedding_dim": getattr(spec, "embedding_dim", None),
             "random_weights": getattr(spec, "random_weights", None),
+            # False until this process has loaded it: the next search waits for the load.
+            "loaded": embedder_loaded(feature.modelzoo_name),
         }
     return {
         "default_feature": None

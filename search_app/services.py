@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 from typing import Any
 
 from django.db import transaction
@@ -167,3 +168,45 @@ def detection_model_load(*, key: str, user=None) -> str:
     stored = "" if key == DETECTION_OFF else key
     SearchDefaults.objects.update_or_create(pk=1, defaults={"detection_model": stored, "updated_by": getattr(user, "username", "") or ""})
     return key
+
+
+_warming = threading.Lock()
+_warm_started = False
+
+
+def search_warm(*, background: bool = True) -> bool:
+    """Load the default feature's index and model into this process, so the first search
+    after start-up does not wait for them (seconds for a real model). Once per process;
+    returns whether this call started it. In a background thread by default: a server
+    answers while it loads, and ``search/info/`` says whether the model is in memory."""
+    global _warm_started
+    with _warming:
+        if _warm_started:
+            return False
+        _warm_started = True
+
+    def warm() -> None:
+        from modelzoo.embedding import get_embedder
+        from search_app.selectors import feature_for_search
+
+        try:
+            feature = feature_for_search()
+            engine.get_index(feature)
+            get_embedder(feature.modelzoo_name)
+            logger.info("search warmed: feature %s, model %s", feature.pk, feature.modelzoo_name)
+        except Exception as exc:  # nothing to warm yet, or it fails as the first search would
+            logger.info("search not warmed: %s", exc)
+
+    def in_thread() -> None:
+        from django.db import connections
+
+        try:
+            warm()
+        finally:
+            connections.close_all()  # this thread's own
+
+    if background:
+        threading.Thread(target=in_thread, name="search-warm", daemon=True).start()
+    else:
+        warm()
+    return True

@@ -19,6 +19,13 @@ from .routing import websocket_urlpatterns  # noqa: E402
 
 # Once per server process, as it starts: uploads killed mid-write leave temporary files.
 sweep_incoming_at_start()
+# The model loads in the background as the server starts. Not in gunicorn's master
+# (its config sets VFRAME_WEB_WORKERS): torch must not cross the fork, so each worker
+# warms itself after it (serving.after_fork).
+if "VFRAME_WEB_WORKERS" not in os.environ:
+    from .serving import warm_search_at_start  # noqa: E402
+
+    warm_search_at_start()
 
 application = ProtocolTypeRouter(
     {

@@ -87,3 +87,18 @@ def after_fork() -> None:
     from django.db.backends.postgresql.base import DatabaseWrapper
 
     DatabaseWrapper._connection_pools.clear()
+    from django.apps import apps
+
+    if apps.ready:  # VFRAME_PRELOAD=0: the worker imports the app only after this
+        warm_search_at_start()
+
+
+def warm_search_at_start() -> None:
+    """Load the default model (and index) in the background as this process starts to
+    serve, unless VFRAME_WARM_AT_START is off: the first search then does not wait."""
+    from django.conf import settings
+
+    if settings.SEARCH_WARM_AT_START:
+        from search_app.services import search_warm
+
+        search_warm()

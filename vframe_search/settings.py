@@ -391,6 +391,9 @@ EMBED_BATCH_SIZE_CUDA = env_int("VFRAME_EMBED_BATCH_SIZE_CUDA", 128, minimum=1)
 LOADER_WORKERS_CUDA = env_int("VFRAME_LOADER_WORKERS_CUDA", 0, minimum=0)
 # Allow the random-weight test entries of the model zoo (tests and demos only).
 ALLOW_RANDOM_WEIGHTS = env_bool("VFRAME_ALLOW_RANDOM_WEIGHTS", False)
+# Each server process loads the default feature's index and model as it starts, in the
+# background (search_app.services.search_warm), so the first search does not wait seconds.
+SEARCH_WARM_AT_START = env_bool("VFRAME_WARM_AT_START", True)
 
 # Words in pictures (text_app, docs/text-search.md). Labels: the top-k ImageNet classes
 # of LABEL_MODEL's classifier head, stored at ingest (one classifier pass per picture).

@@ -499,3 +499,29 @@ def test_vectors_are_unique_and_normalised_on_disk(make_media, tiny_feature):
     ids, vectors = _store(feature).load()
     assert len(ids) == len(set(ids.tolist())) == 6
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_warming_loads_the_default_features_index_and_model_and_info_says_so(tiny_feature, make_media, monkeypatch):
+    from modelzoo import embedding
+    from search_app.indexing import engine
+    from search_app.selectors import search_info
+
+    for seed in range(3):
+        make_media(seed)
+    feature = tiny_feature()
+    feature_update_index(feature=feature)
+    engine.clear()
+    embedding.clear_embedder_cache()
+    monkeypatch.setattr(services, "_warm_started", False)
+    assert search_info()["model"]["loaded"] is False
+
+    assert services.search_warm(background=False) is True
+
+    assert search_info()["model"]["loaded"] is True
+    assert feature.pk in {x["feature_id"] for x in search_info()["loaded"]}
+    assert services.search_warm(background=False) is False  # once per process
+
+
+def test_warming_with_nothing_to_search_yet_is_quiet(db, monkeypatch):
+    monkeypatch.setattr(services, "_warm_started", False)
+    assert services.search_warm(background=False) is True  # no feature: logged, not raised

@@ -89,8 +89,9 @@ class FindDuplicatesParams(serializers.Serializer):
     threshold = serializers.FloatField(
         min_value=duplicates.MIN_THRESHOLD,
         max_value=duplicates.MAX_THRESHOLD,
-        default=duplicates.DEFAULT_THRESHOLD,
-        help_text="Cosine similarity at which two items are near-duplicates.",
+        required=False,
+        allow_null=True,
+        help_text="Cosine similarity at which two items are near-duplicates (default: the feature's model's, measured per model).",
     )
     k = serializers.IntegerField(min_value=1, max_value=duplicates.MAX_K, default=duplicates.DEFAULT_K, help_text="Nearest neighbours looked at per item.")
 
@@ -147,7 +148,7 @@ def batch_search(
 
 
 @shared_task(bind=True, acks_late=True)
-def find_duplicates(self, feature_id: int, threshold: float = duplicates.DEFAULT_THRESHOLD, k: int = duplicates.DEFAULT_K) -> dict:
+def find_duplicates(self, feature_id: int, threshold: float | None = None, k: int = duplicates.DEFAULT_K) -> dict:
     """Near-duplicate groups of feature ``feature_id``'s current index, stored as its
     latest run. Idempotent: a rerun over the same index writes the same run."""
     feature = Feature.objects.filter(pk=feature_id).first()

@@ -110,6 +110,14 @@ MATRIX: list[Cell] = [
         C("DELETE", "/api/v1/feature/{feature}/", "delete a feature, its vectors and index", 403, 200),
         C("GET", "/api/v1/feature/{feature}/duplicates/", "browse or export a feature's near-duplicate groups", 200, 200),
         C("POST", "/api/v1/feature/{feature}/duplicates/", "start a near-duplicate run (only reads the index)", 202, 202, body={"threshold": 0.95, "k": 5}),
+        C(
+            "POST",
+            "/api/v1/feature/{feature}/duplicates/review/",
+            "mark a near-duplicate group reviewed (team state, no media change)",
+            200,
+            200,
+            body={"media_ids": ["{media}", "{media2}"], "keep": "{media}"},
+        ),
         C("GET", "/api/v1/modelzoo/", "list models", 200, 200),
         C("GET", "/api/v1/modelzoo/name/{model}/", "fetch a model", 200, 200),
     ),
@@ -241,6 +249,8 @@ def _fill(value, world: dict, role: str):
     """Placeholders in paths and bodies; ids stay ints in JSON bodies."""
     if isinstance(value, dict):
         return {k: _fill(v, world, role) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, world, role) for v in value]
     if not isinstance(value, str) or "{" not in value:
         return value
 

@@ -394,6 +394,17 @@ ALLOW_RANDOM_WEIGHTS = env_bool("VFRAME_ALLOW_RANDOM_WEIGHTS", False)
 # Each server process loads the default feature's index and model as it starts, in the
 # background (search_app.services.search_warm), so the first search does not wait seconds.
 SEARCH_WARM_AT_START = env_bool("VFRAME_WARM_AT_START", True)
+# Near-duplicate threshold per model, "name=0.9,other=0.85": replaces the value measured
+# for that model (search_app.analysis.duplicates.MODEL_THRESHOLDS).
+DUPLICATE_THRESHOLDS: dict[str, float] = {}
+for _pair in filter(None, (p.strip() for p in env_str("VFRAME_DUPLICATE_THRESHOLDS", "").split(","))):
+    _name, _, _value = _pair.partition("=")
+    try:
+        DUPLICATE_THRESHOLDS[_name.strip()] = float(_value)
+        if not _name.strip() or not -1.0 <= DUPLICATE_THRESHOLDS[_name.strip()] <= 1.0:
+            raise ValueError
+    except ValueError:
+        raise ImproperlyConfigured(f"VFRAME_DUPLICATE_THRESHOLDS: expected name=similarity pairs (-1..1) separated by commas, got {_pair!r}") from None
 
 # Words in pictures (text_app, docs/text-search.md). Labels: the top-k ImageNet classes
 # of LABEL_MODEL's classifier head, stored at ingest (one classifier pass per picture).

@@ -40,7 +40,21 @@ from search_app.models import Feature
 
 # The parameters of a run, checked by validate_run_params here and by the serializers of
 # the task (search_app.tasks.FindDuplicatesParams) and the API from these same numbers.
+# The threshold depends on the model (default_threshold); this is for models not measured.
 DEFAULT_THRESHOLD = 0.9
+# Measured on the demo library (bench/duplicate_thresholds.py): scenes and their edited
+# copies, where the true groups are known. Each is above the highest similarity of two
+# unrelated items there (efficientnet_lite0: 0.837, mobilenetv2: 0.899; the random-weight
+# models find everything alike) and keeps most copies (lite0 at 0.9: 10 groups of the 10
+# with copies, 84% of the true pairs, none wrong). VFRAME_DUPLICATE_THRESHOLDS overrides.
+MODEL_THRESHOLDS = {
+    "efficientnet_lite0": 0.9,
+    "efficientnet_lite1": 0.9,
+    "mobilenetv2": 0.93,
+    "phash": 0.75,  # at most 8 of 64 bits differ
+    "resnet18-random": 0.995,
+    "tiny-random": 0.95,
+}
 MIN_THRESHOLD, MAX_THRESHOLD = -1.0, 1.0  # a cosine similarity
 DEFAULT_K = 10
 MAX_K = 50
@@ -135,6 +149,23 @@ def _paths(feature_id: int) -> tuple[Path, Path]:
     return folder / "duplicates.json", folder / "duplicates.npz"
 
 
+def default_threshold(modelzoo_name: str) -> float:
+    """The similarity at which a model's items count as near-duplicates when none is
+    asked for: the operator's setting, else what the model zoo entry says, else the
+    value measured here, else DEFAULT_THRESHOLD."""
+    from django.conf import settings
+
+    from modelzoo.registry import MODELS
+
+    configured = getattr(settings, "DUPLICATE_THRESHOLDS", {}).get(modelzoo_name)
+    if configured is not None:
+        return float(configured)
+    listed = getattr(MODELS.get(modelzoo_name), "duplicate_threshold", None)
+    if listed is not None:
+        return float(listed)
+    return MODEL_THRESHOLDS.get(modelzoo_name, DEFAULT_THRESHOLD)
+
+
 def validate_run_params(*, threshold, k) -> tuple[float, int]:
     """400 naming the field for a threshold outside [MIN_THRESHOLD, MAX_THRESHOLD] or k
     outside [1, MAX_K]."""
@@ -157,14 +188,17 @@ def validate_run_params(*, threshold, k) -> tuple[float, int]:
 
 
 def feature_duplicate_groups(
-    *, feature: Feature, threshold: float = DEFAULT_THRESHOLD, k: int = DEFAULT_K, reporter: Callable[[int, int, str], None] | None = None
+    *, feature: Feature, threshold: float | None = None, k: int = DEFAULT_K, reporter: Callable[[int, int, str], None] | None = None
 ) -> dict:
     """Find the near-duplicate edges of ``feature``'s current index and store them as its
-    latest run (replacing the previous one). Idempotent: the same index and parameters
-    give the same run. Returns the run's description (what ``duplicates.json`` holds)."""
+    latest run (replacing the previous one); ``threshold`` None is the model's default.
+    Idempotent: the same index and parameters give the same run. Returns the run's
+    description (what ``duplicates.json`` holds)."""
     from search_app.indexing import engine
     from search_app.selectors import check_searchable
 
+    if threshold is None:
+        threshold = default_threshold(feature.modelzoo_name)
     threshold, k = validate_run_params(threshold=threshold, k=k)
     check_searchable(feature)
     index = engine.get_index(feature)
@@ -220,7 +254,10 @@ def duplicate_groups(*, feature_id: int, threshold: float | None = None) -> tupl
     run kept no edges below its threshold)."""
     run = duplicate_run_get(feature_id=feature_id)
     if run is None:
-        return None, float(threshold if threshold is not None else DEFAULT_THRESHOLD), (), {}
+        if threshold is None:
+            modelzoo_name = Feature.objects.filter(pk=feature_id).values_list("modelzoo_name", flat=True).first()
+            threshold = default_threshold(modelzoo_name) if modelzoo_name else DEFAULT_THRESHOLD
+        return None, float(threshold), (), {}
     used = float(run["threshold"]) if threshold is None else float(threshold)
     if used < float(run["threshold"]) - 1e-9:
         raise InvalidInput(
@@ -276,3 +313,56 @@ def media_duplicates(*, feature: Feature, media_id: int, threshold: float | None
                 sims = index.get_vectors(present) @ index.get_vectors([media_id])[0]
                 scores = {m: round(float(v), 6) for m, v in zip(present, sims.tolist(), strict=True)}
     return run, used, group, scores
+
+
+# --- reviews ------------------------------------------------------------------------------------
+# A curator marks a group reviewed, optionally naming the one member to keep (the others
+# are then copies of it; nothing is deleted: they stay evidence). A review belongs to
+# the group's members, not to its number, which changes with the threshold; it is kept in
+# the feature's folder beside the run, so another run keeps the reviews of unchanged groups.
+
+
+def group_key(media_ids: Iterable[int]) -> str:
+    """A group's identity: its member ids, ascending."""
+    return ",".join(str(m) for m in sorted({int(m) for m in media_ids}))
+
+
+def _reviews_path(feature_id: int) -> Path:
+    return feature_dir(feature_id) / "duplicates-reviews.json"
+
+
+def duplicate_reviews(*, feature_id: int) -> dict[str, dict]:
+    """Reviews of the feature's groups by group_key: reviewed_by, reviewed_at, keep."""
+    try:
+        reviews = json.loads(_reviews_path(feature_id).read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return reviews if isinstance(reviews, dict) else {}
+
+
+def duplicate_review_set(*, feature: Feature, media_ids: Iterable[int], reviewed: bool = True, keep: int | None = None, username: str = "") -> dict | None:
+    """Mark the group of ``media_ids`` reviewed by ``username`` (``keep``: the member to
+    keep, or None), or unmark it with ``reviewed=False``; returns the review or None.
+    Idempotent. Writers queue on a lock file and the file is replaced atomically, so two
+    curators reviewing at once lose neither review."""
+    import fcntl
+
+    ids = sorted({int(m) for m in media_ids})
+    if len(ids) < 2:
+        raise InvalidInput("A group has at least two media.", fields={"media_ids": ["At least two media ids."]})
+    if Media.objects.filter(pk__in=ids).count() != len(ids):
+        raise InvalidInput("Some of these media do not exist.", fields={"media_ids": ["Unknown media id."]})
+    if keep is not None and int(keep) not in ids:
+        raise InvalidInput(f"Media {keep} is not in the group.", fields={"keep": ["Not a member of the group."]})
+    path = _reviews_path(feature.pk)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = group_key(ids)
+    with open(path.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        reviews = duplicate_reviews(feature_id=feature.pk)
+        if reviewed:
+            reviews[key] = {"reviewed_by": username, "reviewed_at": timezone.now().isoformat(), "keep": None if keep is None else int(keep)}
+        else:
+            reviews.pop(key, None)
+        atomic_write_bytes(path, json.dumps(reviews, indent=1, sort_keys=True).encode())
+    return reviews.get(key)

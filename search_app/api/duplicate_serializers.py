@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from media_app.api.serializers import MediaCompactSerializer
 from media_app.models import Media
-from search_app.analysis.duplicates import DuplicateGroup
+from search_app.analysis.duplicates import DuplicateGroup, group_key
 
 
 def _run_field() -> serializers.DictField:
@@ -39,12 +39,26 @@ class _GroupMembersField(serializers.Field):
         return MediaCompactSerializer(shown, many=True, context=self.context).data
 
 
+# A curator's review of a group: who, when, and the member to keep (null: none chosen).
+class DuplicateReviewSerializer(serializers.Serializer):
+    reviewed_by = serializers.CharField()
+    reviewed_at = serializers.DateTimeField()
+    keep = serializers.IntegerField(allow_null=True)
+
+
 class DuplicateGroupSerializer(serializers.Serializer):
     group = serializers.IntegerField(source="number")
     size = serializers.IntegerField()
     score_min = serializers.FloatField()
     score_max = serializers.FloatField()
+    media_ids = serializers.ListField(child=serializers.IntegerField(), help_text="Every member's id, also those beyond the members listed in media.")
+    review = serializers.SerializerMethodField()
     media = _GroupMembersField()
+
+    @extend_schema_field(DuplicateReviewSerializer(allow_null=True))
+    def get_review(self, group: DuplicateGroup) -> dict | None:
+        review = self.context.get("reviews", {}).get(group_key(group.media_ids))
+        return DuplicateReviewSerializer(review).data if review else None
 
 
 # One page of a feature's groups in its latest run.
@@ -52,6 +66,7 @@ class DuplicateGroupsPageSerializer(serializers.Serializer):
     feature_id = serializers.IntegerField()
     run = _run_field()
     threshold = serializers.FloatField()
+    default_threshold = serializers.FloatField(help_text="What a run uses when no threshold is given: measured per model.")
     count = serializers.IntegerField()
     offset = serializers.IntegerField()
     limit = serializers.IntegerField()

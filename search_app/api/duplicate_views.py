@@ -19,7 +19,7 @@ from core.errors import InvalidInput
 from media_app.models import Media
 from media_app.selectors import media_get
 from search_app.analysis import duplicates
-from search_app.api.duplicate_serializers import DuplicateGroupsPageSerializer, MediaDuplicatesSerializer
+from search_app.api.duplicate_serializers import DuplicateGroupsPageSerializer, DuplicateReviewSerializer, MediaDuplicatesSerializer
 from search_app.selectors import feature_for_search, feature_get
 from search_app.tasks import FindDuplicatesParams
 from tasks_app.api.serializers import TaskStartedSerializer
@@ -99,8 +99,17 @@ class FeatureDuplicatesView(APIView):
         shown = [m for g in page for m in g.media_ids[:shown_per_group]]
         media = {m.pk: m for m in Media.objects.filter(pk__in=shown)}
         answer = DuplicateGroupsPageSerializer(
-            {"feature_id": feature.pk, "run": run, "threshold": threshold, "count": len(groups), "offset": offset, "limit": limit, "results": page},
-            context={"request": request, "media": media, "members_shown": shown_per_group},
+            {
+                "feature_id": feature.pk,
+                "run": run,
+                "threshold": threshold,
+                "default_threshold": duplicates.default_threshold(feature.modelzoo_name),
+                "count": len(groups),
+                "offset": offset,
+                "limit": limit,
+                "results": page,
+            },
+            context={"request": request, "media": media, "members_shown": shown_per_group, "reviews": duplicates.duplicate_reviews(feature_id=feature.pk)},
         )
         response = Response(answer.data)
         if everything:
@@ -122,6 +131,36 @@ class FeatureDuplicatesView(APIView):
         p = _params(RunStartSerializer, request.data)
         run = task_start(name="find_duplicates", params={"feature_id": feature.pk, **p}, user=request.user)
         return Response(TaskStartedSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ReviewSerializer(serializers.Serializer):
+    media_ids = serializers.ListField(child=IdField(), min_length=2, max_length=10_000, help_text="Every member of the group (media_ids of the group).")
+    reviewed = serializers.BooleanField(default=True, help_text="false takes the review back.")
+    keep = IdField(required=False, allow_null=True, help_text="The member to keep; the others are its copies (nothing is deleted).")
+
+
+class FeatureDuplicateReviewView(APIView):
+    """POST: mark a near-duplicate group reviewed (and which member to keep), or not."""
+
+    @extend_schema(
+        summary="Mark a near-duplicate group reviewed",
+        request=ReviewSerializer,
+        responses={
+            200: DuplicateReviewSerializer(allow_null=True),
+            400: error_response("Fewer than two media, an unknown media, or keep not in the group."),
+            404: error_response("No such feature."),
+        },
+    )
+    def post(self, request, id: int):
+        feature = feature_get(feature_id=id_or_404(id))
+        body = ReviewSerializer(data=request.data)
+        if not body.is_valid():
+            raise InvalidInput("Invalid review.", fields=body.errors)
+        data = body.validated_data
+        review = duplicates.duplicate_review_set(
+            feature=feature, media_ids=data["media_ids"], reviewed=data["reviewed"], keep=data.get("keep"), username=request.user.get_username()
+        )
+        return Response(DuplicateReviewSerializer(review).data if review else None)
 
 
 class MediaDuplicatesView(APIView):

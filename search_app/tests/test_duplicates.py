@@ -116,3 +116,65 @@ def test_csv_export_neutralises_spreadsheet_formulas_in_file_names(db):
     rows = list(csv.DictReader(io.StringIO("".join(duplicate_groups_csv([group])))))
     assert [r["original_name"] for r in rows] == ["'" + name for name in names]
     assert [int(r["media_id"]) for r in rows] == [m.pk for m in media] and rows[0]["group"] == "1"
+
+
+# --- thresholds per model ---------------------------------------------------------------------
+
+
+def test_each_model_has_its_measured_threshold_and_the_setting_overrides_it(settings):
+    from search_app.analysis.duplicates import DEFAULT_THRESHOLD, default_threshold
+
+    settings.DUPLICATE_THRESHOLDS = {}
+    # Measured on the demo library (bench/duplicate_thresholds.py).
+    assert default_threshold("efficientnet_lite0") == 0.9
+    assert default_threshold("phash") == 0.75
+    assert default_threshold("resnet18-random") == 0.995  # random weights find everything alike
+    assert default_threshold("not-measured") == DEFAULT_THRESHOLD
+    settings.DUPLICATE_THRESHOLDS = {"phash": 0.8}
+    assert default_threshold("phash") == 0.8
+
+
+def test_a_run_without_a_threshold_uses_the_models(planted, settings):
+    feature, originals, copies = planted
+    settings.DUPLICATE_THRESHOLDS = {}
+
+    run = feature_duplicate_groups(feature=feature, k=5)
+
+    assert run["threshold"] == 0.75
+    _, used, groups, _ = duplicate_groups(feature_id=feature.pk)
+    assert used == 0.75 and {originals[0].pk, *(c.pk for c in copies[0])} <= set(groups[0].media_ids)
+
+
+def test_no_run_yet_reads_at_the_models_threshold(planted, settings):
+    feature, _, _ = planted
+    settings.DUPLICATE_THRESHOLDS = {}
+    assert duplicate_groups(feature_id=feature.pk)[1] == 0.75
+
+
+# --- reviews ------------------------------------------------------------------------------------
+
+
+def test_a_group_is_marked_reviewed_with_the_member_to_keep_then_unmarked(planted):
+    from search_app.analysis.duplicates import duplicate_review_set, duplicate_reviews, group_key
+
+    feature, originals, copies = planted
+    members = [originals[0].pk, *(c.pk for c in copies[0])]
+
+    review = duplicate_review_set(feature=feature, media_ids=reversed(members), keep=originals[0].pk, username="ana")
+
+    assert (review["reviewed_by"], review["keep"]) == ("ana", originals[0].pk)
+    assert duplicate_reviews(feature_id=feature.pk) == {group_key(members): review}
+    assert duplicate_review_set(feature=feature, media_ids=members, keep=None, username="bo")["keep"] is None  # idempotent, last word wins
+    assert duplicate_review_set(feature=feature, media_ids=members, reviewed=False) is None
+    assert duplicate_reviews(feature_id=feature.pk) == {}
+
+
+@pytest.mark.parametrize("members, keep, field", [("one", None, "media_ids"), ("unknown", None, "media_ids"), ("pair", "outsider", "keep")])
+def test_a_review_of_something_that_is_not_a_group_is_400(planted, members, keep, field):
+    from search_app.analysis.duplicates import duplicate_review_set
+
+    feature, originals, _ = planted
+    ids = {"one": [originals[0].pk], "unknown": [originals[0].pk, 10**9], "pair": [originals[0].pk, originals[1].pk]}[members]
+    with pytest.raises(InvalidInput) as raised:
+        duplicate_review_set(feature=feature, media_ids=ids, keep=originals[5].pk if keep else None)
+    assert field in raised.value.fields

@@ -150,3 +150,22 @@ def test_media_and_groups_pages_render_their_sections(client, user, corpus):
     groups = client.get("/duplicates/")
     assert groups.status_code == 200 and b"duplicates.js" in groups.content
     assert b'href="/duplicates/"' in client.get("/dashboard/").content
+
+
+def test_groups_carry_their_members_ids_and_review_and_the_page_the_models_threshold(api, corpus, settings):
+    originals, copies = corpus
+    settings.DUPLICATE_THRESHOLDS = {}
+    feature = build("phash")
+    url = f"/api/v1/feature/{feature.pk}/duplicates/"
+    assert ok(api.get(url))["default_threshold"] == 0.75
+    feature_duplicate_groups(feature=feature, threshold=0.8, k=5)
+    group = ok(api.get(url))["results"][0]
+    assert group["review"] is None and sorted(group["media_ids"]) == sorted([originals[0].pk, *(c.pk for c in copies)])
+
+    review = ok(api.post(f"{url}review/", {"media_ids": group["media_ids"], "keep": originals[0].pk}, format="json"))
+
+    assert (review["reviewed_by"], review["keep"]) == ("curator", originals[0].pk)
+    assert ok(api.get(url))["results"][0]["review"] == review
+    assert ok(api.post(f"{url}review/", {"media_ids": group["media_ids"], "reviewed": False}, format="json")) is None
+    assert "keep" in err(api.post(f"{url}review/", {"media_ids": group["media_ids"], "keep": originals[5].pk}, format="json"), 400)["fields"]
+    err(api.post("/api/v1/feature/999999/duplicates/review/", {"media_ids": group["media_ids"]}, format="json"), 404)

@@ -387,10 +387,20 @@
           "tr",
           { dataset: { model: m.name } },
           h("td", null, h("strong", null, m.name), m.default ? h("span", { class: "badge" }, "default") : null, m.random_weights ? h("span", { class: "badge warn", title: "Seeded random weights: tests and demos only" }, "random") : null),
-          h("td", null, m.type),
+          h("td", null, m.type, m.runtime ? h("div", { class: "muted small" }, m.runtime) : null),
           h("td", { class: "mono small" }, m.architecture),
-          h("td", null, weights, m.usable ? null : h("div", { class: "muted small" }, "disabled here"), h("div", { class: "muted small mono" }, m.weights_source)),
-          h("td", { class: "small" }, m.licence),
+          h(
+            "td",
+            null,
+            weights,
+            m.usable ? null : h("div", { class: "muted small" }, "disabled here"),
+            h("div", { class: "muted small mono" }, m.weights_source),
+            // The weights file against its pinned sha256 (verified, mismatch, unpinned).
+            m.checksum && m.checksum !== "n/a" && m.checksum !== "missing"
+              ? h("div", { class: "small zoo-checksum " + (m.checksum === "mismatch" ? "error" : "muted") }, "checksum " + m.checksum)
+              : null
+          ),
+          h("td", { class: "small" }, m.licence, m.config_file ? h("div", { class: "muted small mono", title: m.config_file }, "from " + m.config_file.split("/").pop()) : null),
           h("td", null, actions)
         );
       })

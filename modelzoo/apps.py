@@ -10,7 +10,8 @@ class ModelzooConfig(AppConfig):
     verbose_name = "Model zoo"
 
     def ready(self):
-        from . import checks  # noqa: F401 (registers the system check)
+        # Imported for what they register: the system check, the clip runtime's embedder.
+        from . import checks, clip  # noqa: F401
         from .registry import CONFIG_ERROR, MODELS, EmbeddingModelSpec
 
         # A faulty configuration is never used in part: refuse to start, naming the

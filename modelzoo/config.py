@@ -38,12 +38,13 @@ TABLE_KEYS = {
     "output": {"embedding_dim", "layer", "labels", "labels_source", "num_classes", "layout", "confidence", "iou", "max_detections"},
 }
 FILE_KEYS = {"model", "default_preference"}
-RUNTIMES = {"embedding": ("timm", "onnx", "phash"), "detection": ("torchvision", "onnx")}
+RUNTIMES = {"embedding": ("timm", "onnx", "phash", "clip"), "detection": ("torchvision", "onnx")}
 # The weights sources each runtime can load.
 WEIGHTS_SOURCES = {
     ("embedding", "timm"): ("hub", "package", "path", "random"),
     ("embedding", "onnx"): ("path", "package", "url"),
     ("embedding", "phash"): (),
+    ("embedding", "clip"): ("hub", "path", "random"),
     ("detection", "torchvision"): ("url", "path", "random"),
     ("detection", "onnx"): ("path", "package", "url"),
 }

@@ -24,9 +24,10 @@ UNIT_STD = (1.0, 1.0, 1.0)
 
 ModelType = Literal["embedding", "detection"]
 # How an embedding entry turns an image into a vector: a timm network, a perceptual
-# hash computed with numpy (no weights, no torch), or an ONNX file run by ONNX Runtime.
+# hash computed with numpy (no weights, no torch), an ONNX file run by ONNX Runtime, or
+# a CLIP-style model whose text tower embeds words too (modelzoo.clip).
 # modelzoo.embedding maps each to its Embedder class, the one place that branches on it.
-EmbeddingBackend = Literal["timm", "phash", "onnx"]
+EmbeddingBackend = Literal["timm", "phash", "onnx", "clip"]
 DetectionRuntime = Literal["torchvision", "onnx"]
 # How a weights file maps onto the timm model: "timm", by tensor name as timm saves it;
 # "by-order", another implementation's state dict whose tensors match timm's one for

@@ -23,7 +23,7 @@ from search_app.api.search_serializers import (
 from search_app.query import records
 from search_app.query.compare import hit_scores
 from search_app.query.search import SearchOptions, search_run
-from search_app.query.sources import MediaSource, QuerySource, RandomSource, Sha256Source, UploadSource
+from search_app.query.sources import MediaSource, QuerySource, RandomSource, Sha256Source, UploadSource, WordsFilter
 from search_app.selectors import search_info
 from search_app.services import detection_model_load, feature_load
 
@@ -42,6 +42,11 @@ SEARCH_PARAMS = [
         description="Also score each hit under this feature (e.g. the perceptual hash): adds scores {feature id: cosine} to every result.",
     ),
     OpenApiParameter("box", OpenApiTypes.STR, description="Region search: x1,y1,x2,y2 normalised to 0..1 on the upright query image (not on a whole video)."),
+    OpenApiParameter(
+        "text",
+        OpenApiTypes.STR,
+        description='Only pictures whose text (OCR) matches these words, same syntax as search/text/?q= (words, "phrase", OR, -word).',
+    ),
 ]
 
 
@@ -68,7 +73,14 @@ class StaffSettingView(APIView):
 
 
 def _search(request, source: QuerySource, options: SearchOptions, *, route: str) -> Response:
-    """Search with ``source``, log the search, and answer with its page."""
+    """Search with ``source`` (only pictures whose text matches ``text=``, when given),
+    log the search, and answer with its page."""
+    text = request.query_params.get("text")
+    if text is not None:
+        from text_app.query import parse_query
+
+        parse_query(text, field_name="text")  # a bad query is a 400 before anything runs
+        source = WordsFilter(source, text)
     outcome = search_run(source=source, options=options)
     compare_id = parse_compare_feature(request.query_params)
     # Every answered search is logged; its id lets the page cite it when a hit is

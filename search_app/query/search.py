@@ -25,6 +25,9 @@ from search_app.selectors import feature_for_search
 
 # Deepest result reachable by paging (offset + limit).
 MAX_DEPTH = 4096
+# A source limiting the results to at most this many media (words) is scored exactly
+# over them instead of through the index's approximate neighbours.
+EXACT_ALLOWED_MAX = 50_000
 # Pages ending this deep or less load their candidates' rows in the first query.
 ROWS_FIRST_DEPTH = 64
 
@@ -84,10 +87,17 @@ def search_run(*, source: QuerySource, options: SearchOptions) -> SearchOutcome:
         if members is None:
             raise InvalidInput(f"No collection with id {options.collection_id}.", fields={"collection": ["No such collection."]})
         in_collection = set(members)
+    allowed = source.allowed_ids()  # an image query filtered by words
+    if allowed is not None:
+        in_collection = allowed if in_collection is None else in_collection & allowed
     need = options.offset + options.limit
 
-    def knn(k: int, ef: int):
-        return index.search(vector, k, ef=ef)
+    if allowed is not None and len(allowed) <= EXACT_ALLOWED_MAX:
+        knn = _exact_knn(index, vector, allowed)
+    else:
+
+        def knn(k: int, ef: int):
+            return index.search(vector, k, ef=ef)
 
     kept: list[Candidate] = []
     depth = need + len(exclude)
@@ -161,6 +171,19 @@ def search_run(*, source: QuerySource, options: SearchOptions) -> SearchOutcome:
             "rank": round((t_rank - t_vec) * 1000, 2),
         },
     )
+
+
+def _exact_knn(index: LoadedIndex, vector, allowed: set[int]):
+    """A knn over only ``allowed`` (the pictures whose words match), scored exactly:
+    every one of them can be reached by paging, not only those among the nearest
+    MAX_DEPTH of the whole index."""
+    import numpy as np
+
+    ids = np.setdiff1d(np.intersect1d(index.ids, np.fromiter(allowed, dtype=np.int64, count=len(allowed))), index.excluded)
+    scores = index.get_vectors(ids) @ vector if ids.size else np.zeros(0, dtype=np.float32)
+    order = np.lexsort((ids, -scores))
+    ids, scores = ids[order], scores[order].astype(np.float32)
+    return lambda k, ef: (ids[:k], scores[:k])
 
 
 def _result_media(ids: list[int]) -> list[Media]:

@@ -1,35 +1,23 @@
 """What a search searches with, and how that becomes a query vector.
 
 Every kind of query is a :class:`QuerySource`: a stored media, an upload, a region (box)
-of either, a random pick (a seed names a stored media) and a sha256 (names a media or an
-upload). :func:`~search_app.query.search.search_run`, the side-by-side scores of
-:mod:`~search_app.query.compare`, the detections, the search record and the answer's
-``query`` block use only this interface, so "which kind of query -> which vector" is
-decided here and nowhere else.
+of either, a random pick (a seed names a stored media), a sha256 (names a media or an
+upload) and words (:class:`TextSource`: a CLIP text tower's vector, or a search of the
+text read on pictures). :func:`~search_app.query.search.search_run`, the side-by-side
+scores of :mod:`~search_app.query.compare`, the detections, the search record and the
+answer's ``query`` block use only this interface, so "which kind of query -> which
+vector" is decided here and nowhere else. A source may also limit the results to some
+media (:meth:`QuerySource.allowed_ids`: :class:`WordsFilter`, an image query filtered
+by words).
 
 Adding a kind of query is one subclass here: defining it registers it under its
-``kind``, which also puts its ``type`` into the answer's documented choices. Text
-queries (``search/text/?q=``) would be::
-
-    class TextSource(QuerySource):
-        kind = "text"
-
-        def __init__(self, text: str) -> None:
-            self.text = text
-
-        def vector(self, feature, index):
-            return embedder(feature).embed_text(self.text).astype(np.float32)
-
-        def record_params(self):
-            return {"q": self.text}  # logged with the search, and asked again by its rerun
-
-        @classmethod
-        def rerun_path(cls, record):
-            return "/api/v1/search/text/" if record.query_type == cls.kind else None
-
-and a route that calls ``search_run(source=TextSource(q), options=options)``. The
-defaults cover the rest: no item of the collection to leave out of the results, no image
-to detect objects on or to crop a region from.
+``kind``, which also puts its ``type`` into the answer's documented choices.
+:class:`TextSource` is the example: ``vector`` (the text tower's embedding),
+``record_params`` (logged with the search, and asked again by its rerun) and
+``rerun_path``, and a route (``search/text/``) that calls
+``search_run(source=TextSource(q, mode="clip"), options=options)``. The defaults cover
+the rest: no item of the collection to leave out of the results, no image to detect
+objects on or to crop a region from.
 
 Vectors that cost a model run are kept: an upload's per model (QueryVector), a region's
 per image, box and model (RegionVector), so repeating or paging a query costs only the
@@ -112,6 +100,11 @@ class QuerySource(ABC):
         """Media ids that are the query itself, left out of the results unless
         ``include_self`` asks for them."""
         return set()
+
+    def allowed_ids(self) -> set[int] | None:
+        """The only media ids the results may hold (a filter by words), or None for
+        no such limit."""
+        return None
 
     def image(self) -> Media | Upload | None:
         """The stored image the query shows (object detections run on it, a region
@@ -316,6 +309,9 @@ class RegionSource(QuerySource):
     def self_ids(self) -> set[int]:
         return self.of.self_ids()
 
+    def allowed_ids(self) -> set[int] | None:
+        return self.of.allowed_ids()
+
     def image(self) -> Media | Upload | None:
         return self.of.image()
 
@@ -417,6 +413,88 @@ class Sha256Source(QuerySource):
     @staticmethod
     def path(sha256: str) -> str:
         return f"/api/v1/search/sha256/{sha256}/"
+
+
+class TextSource(QuerySource):
+    """Words. With ``mode="clip"`` they are a query vector: the text tower of the
+    feature's CLIP-style model embeds them into the same space as its images
+    (400 ``no_text_tower`` for a feature whose model has none). With ``mode="words"``
+    (the default) they are searched in the text read on pictures and in their labels by
+    :mod:`search_app.text.search`, which logs the search through this source too."""
+
+    kind = "text"
+
+    def __init__(self, text: str = "", *, mode: str = "words", label: str = "", params: dict[str, Any] | None = None) -> None:
+        self.text = text
+        self.mode = mode
+        self.label = label
+        self.params = params or {}
+
+    def vector(self, feature: Feature, index: LoadedIndex) -> np.ndarray:
+        model = embedder(feature)
+        if not hasattr(model, "embed_text"):
+            raise InvalidInput(
+                f"Feature {feature.pk}'s model {feature.modelzoo_name} has no text tower: search words in pictures (mode=words), "
+                "or pick a feature built with a CLIP model.",
+                code="no_text_tower",
+                fields={"feature": ["This feature's model cannot embed text."]},
+            )
+        return np.asarray(model.embed_text(self.text), dtype=np.float32)
+
+    def record_params(self) -> dict[str, Any]:
+        return {"q": self.text or None, "label": self.label or None, "mode": self.mode, **self.params}
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "q": self.text, "label": self.label or None, "mode": self.mode}
+
+    @classmethod
+    def rerun_path(cls, record: SearchRecord) -> str | None:
+        return "/api/v1/search/text/" if record.query_type == cls.kind else None
+
+
+class WordsFilter(QuerySource):
+    """Another query, its results limited to pictures whose text matches the word query
+    ``text`` (``search/upload/<id>/?text=...``). The matching ids are found once, then
+    filter the ranked list like a collection does, so paging stays exact."""
+
+    def __init__(self, of: QuerySource, text: str) -> None:
+        self.of = of
+        self.text = text
+        self._allowed: set[int] | None = None
+
+    @property
+    def type(self) -> str:
+        return self.of.type
+
+    def resolve(self, *, feature: Feature, index: LoadedIndex) -> QuerySource:
+        resolved = WordsFilter(self.of.resolve(feature=feature, index=index), self.text)
+        resolved._allowed = self._allowed
+        return resolved
+
+    def vector(self, feature: Feature, index: LoadedIndex) -> np.ndarray:
+        return self.of.vector(feature, index)
+
+    def allowed_ids(self) -> set[int] | None:
+        if self._allowed is None:
+            from text_app.selectors import media_ids_matching
+
+            self._allowed = media_ids_matching(self.text, field_name="text")
+        return self._allowed
+
+    def self_ids(self) -> set[int]:
+        return self.of.self_ids()
+
+    def image(self) -> Media | Upload | None:
+        return self.of.image()
+
+    def record_fields(self) -> dict[str, Any]:
+        return self.of.record_fields()
+
+    def record_params(self) -> dict[str, Any]:
+        return {**self.of.record_params(), "text": self.text}
+
+    def describe(self) -> dict[str, Any]:
+        return self.of.describe()
 
 
 def query_types() -> list[str]:

@@ -61,7 +61,9 @@ def stack(tmp_path_factory):
     clear_owned_keys(redis_url)
     tmp = tmp_path_factory.mktemp("live")
     database = create_live_database(tmp)
-    env = live_env(database_url=database.url, redis_url=redis_url, data_dir=tmp / "data")
+    # These tests start several tasks at once as the curator; the per-user quota has
+    # tests of its own (tests/hardening/test_work_bounds.py).
+    env = live_env(database_url=database.url, redis_url=redis_url, data_dir=tmp / "data", VFRAME_TASKS_PER_USER="10")
     procs: list[Proc] = []
     try:
         tokens = bootstrap(env)

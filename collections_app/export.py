@@ -87,6 +87,9 @@ MANIFEST_FIELDS = [
     "search_params",
     "search_rank",
     "search_score",
+    # What was read on the picture (OCR lines, one per line) and its ImageNet labels.
+    "ocr_text",
+    "labels",
 ]
 
 
@@ -126,6 +129,7 @@ class _Entry:
     arcname: str
     status: str = STATUS_OK
     error: str = ""
+    words: dict = field(default_factory=dict)  # text_app.selectors.media_text_summary's entry
 
     @property
     def media(self) -> Media:
@@ -330,6 +334,8 @@ def manifest_row(entry: _Entry) -> dict:
         "added_by": membership.username,
         "added_at": _iso(membership.added_at),
         **_record_columns(entry),
+        "ocr_text": entry.words.get("ocr_text") or None,
+        "labels": entry.words.get("labels") or None,
     }
 
 
@@ -526,6 +532,13 @@ def export_detections(items: Iterable[CollectionMedia]) -> dict[int, list[dict]]
     return media_detections(media_ids=[membership.media_id for membership in items])
 
 
+def export_words(items: Iterable[CollectionMedia]) -> dict[int, dict[str, str]]:
+    """The text read on the items' media and their labels, read now (two queries)."""
+    from text_app.selectors import media_text_summary
+
+    return media_text_summary([membership.media_id for membership in items])
+
+
 def _detections_json(entries: list[_Entry], detections: dict[int, list[dict]]) -> Iterator[str]:
     found = [{"media_id": e.media.pk, "sha256": e.media.sha256, "detections": detections.get(e.media.pk, [])} for e in entries]
     yield json.dumps({"items": found}, indent=2, ensure_ascii=False)
@@ -538,6 +551,7 @@ def collection_export_stream(
     exported_by: str = "",
     now: datetime | None = None,
     detections: dict[int, list[dict]] | None = None,
+    words: dict[int, dict[str, str]] | None = None,
 ) -> Iterator[bytes]:
     """Yield the ZIP of a collection chunk by chunk.
 
@@ -545,12 +559,14 @@ def collection_export_stream(
     here touches the database, so the stream may be consumed after the view returned.
     A stored file that cannot be read is left out of the ZIP and listed as missing,
     never an error half-way through the download. ``detections`` (from
-    :func:`export_detections`) adds detections.json.
+    :func:`export_detections`) adds detections.json; ``words`` (from
+    :func:`export_words`) fills each item's ``ocr_text`` and ``labels``.
     """
     now = now or timezone.now()
     sink = _ChunkSink()
     zf = zipfile.ZipFile(sink, mode="w", allowZip64=True)
-    entries = [_Entry(membership=membership, arcname=member_name(membership.media)) for membership in items]
+    words = words or {}
+    entries = [_Entry(membership=membership, arcname=member_name(membership.media), words=words.get(membership.media_id, {})) for membership in items]
     counts = _Counts(items=len(entries))
     for entry in entries:
         yield from _media_member(zf, sink, entry)

@@ -131,3 +131,23 @@ def media_words(media_ids: list[int]) -> dict[int, dict[str, Any]]:
     for row in MediaLabel.objects.filter(media_id__in=media_ids, modelzoo_name=label_model_name()).order_by("media_id", "rank"):
         out[row.media_id]["labels"].append({"label": label_name(row.label_id), "label_id": row.label_id, "score": round(row.score, 6)})
     return out
+
+
+def media_text_summary(media_ids: list[int]) -> dict[int, dict[str, str]]:
+    """Per media, for exports and reports, in two queries: ``ocr_text`` (the lines read,
+    one per line; "" when none or OCR has not run) and ``labels`` ("tank 0.912; ...", most
+    likely first). Media with neither are left out."""
+    from modelzoo.labels import label_model_name, label_name
+
+    out: dict[int, dict[str, str]] = {}
+    if not media_ids:
+        return out
+    for media_id, text in MediaWords.objects.filter(media_id__in=media_ids).exclude(text="").values_list("media_id", "text"):
+        out.setdefault(media_id, {"ocr_text": "", "labels": ""})["ocr_text"] = text
+    labels: dict[int, list[str]] = defaultdict(list)
+    rows = MediaLabel.objects.filter(media_id__in=media_ids, modelzoo_name=label_model_name()).order_by("media_id", "rank")
+    for media_id, label_id, score in rows.values_list("media_id", "label_id", "score"):
+        labels[media_id].append(f"{label_name(label_id)} {score:.3f}")
+    for media_id, names in labels.items():
+        out.setdefault(media_id, {"ocr_text": "", "labels": ""})["labels"] = "; ".join(names)
+    return out

@@ -27,7 +27,7 @@ from media_app.models import MediaType
 from media_app.selectors import media_type_validate
 
 from .. import selectors, services
-from ..export import collection_export_stream, export_detections, export_filename
+from ..export import collection_export_stream, export_detections, export_filename, export_words
 from ..models import Collection
 from .serializers import (
     ArchivedFilterSerializer,
@@ -234,7 +234,12 @@ class CollectionViewSet(viewsets.GenericViewSet):
         now = timezone.now()
         response = ZipStreamingResponse(
             collection_export_stream(
-                collection=collection, items=items, exported_by=request.user.get_username(), now=now, detections=export_detections(items)
+                collection=collection,
+                items=items,
+                exported_by=request.user.get_username(),
+                now=now,
+                detections=export_detections(items),
+                words=export_words(items),
             ),
             content_type="application/zip",
         )

@@ -376,6 +376,7 @@ def batch_search_run(
         report(n, total, f"{query['name']}: {len(matches)} match(es)")
 
     _attach_detections(rows)
+    _attach_words(rows)
     files = _write_reports(
         task_id=task_id,
         rows=rows,
@@ -418,6 +419,8 @@ CSV_FIELDS = [
     "original_name",
     "source_path",
     "detections",
+    "ocr_text",
+    "labels",
 ]
 
 
@@ -429,6 +432,16 @@ def _attach_detections(rows: list[dict]) -> None:
     for row in rows:
         for m in row["matches"]:
             m["detections"] = found.get(m["media"].pk, [])
+
+
+def _attach_words(rows: list[dict]) -> None:
+    """Give every match the text read on it and its labels (two queries)."""
+    from text_app.selectors import media_text_summary
+
+    found = media_text_summary(sorted({m["media"].pk for row in rows for m in row["matches"]}))
+    for row in rows:
+        for m in row["matches"]:
+            m["words"] = found.get(m["media"].pk, {})
 
 
 def _detections_text(match: dict) -> str:
@@ -446,7 +459,11 @@ def _report_rows(rows: list[dict]) -> Iterator[list]:
             yield base + [""] * (len(CSV_FIELDS) - len(base))
         for m in row["matches"]:
             media = m["media"]
-            yield [*base, m["rank"], m["score"], media.pk, media.sha256, media.media_type, media.original_name, media.source_path, _detections_text(m)]
+            words = m.get("words", {})
+            yield [
+                *base, m["rank"], m["score"], media.pk, media.sha256, media.media_type, media.original_name, media.source_path, _detections_text(m),
+                words.get("ocr_text", ""), words.get("labels", ""),
+            ]  # fmt: skip
 
 
 def _report_csv(rows: list[dict]) -> bytes:
@@ -495,13 +512,14 @@ def _report_html(*, rows: list[dict], skipped: list[dict], skipped_count: int, f
             out.append("<p><em>No match above the threshold.</em></p>\n")
             continue
         out.append(
-            "<table>\n<thead><tr><th>Rank</th><th>Score</th><th>Match</th><th>Media id</th><th>Name / source</th><th>SHA-256</th><th>Detections</th></tr></thead>\n<tbody>\n"
+            "<table>\n<thead><tr><th>Rank</th><th>Score</th><th>Match</th><th>Media id</th><th>Name / source</th><th>SHA-256</th><th>Detections</th><th>Text read / labels</th></tr></thead>\n<tbody>\n"
         )
         for m in row["matches"]:
             media = m["media"]
             out.append(
                 f"<tr><td>{m['rank']}</td><td>{m['score']:.4f}</td><td>{_img(media.thumbnail.name, media.original_name)}</td><td>{media.pk}</td>"
-                f"<td>{e(media.original_name)}<br>{e(media.source_path or '')}</td><td><code>{e(media.sha256)}</code></td><td>{e(_detections_text(m))}</td></tr>\n"
+                f"<td>{e(media.original_name)}<br>{e(media.source_path or '')}</td><td><code>{e(media.sha256)}</code></td><td>{e(_detections_text(m))}</td>"
+                f"<td>{_words_html(m.get('words', {}))}</td></tr>\n"
             )
         out.append("</tbody>\n</table>\n")
     if skipped:
@@ -509,6 +527,13 @@ def _report_html(*, rows: list[dict], skipped: list[dict], skipped_count: int, f
         out.extend(f"<tr><td>{e(s['name'])}</td><td>{e(s['code'])}</td><td>{e(s['message'])}</td></tr>\n" for s in skipped)
         out.append("</tbody>\n</table>\n")
     return html_page("Batch reverse search", "".join(out), css=_REPORT_CSS, data_images=True).encode("utf-8")
+
+
+def _words_html(words: dict) -> str:
+    e = html.escape
+    text = "<br>".join(e(line) for line in words.get("ocr_text", "").splitlines())
+    labels = e(words.get("labels", ""))
+    return text + ("<br><small>" + labels + "</small>" if labels else "")
 
 
 def _write_reports(*, task_id: str, rows, skipped, skipped_count, records, feature, k, min_score) -> dict[str, str]:

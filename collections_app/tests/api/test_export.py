@@ -334,7 +334,7 @@ def test_export_with_another_method_is_405(api, make_collection):
 
 def test_export_runs_a_fixed_number_of_queries_however_many_items(api, case, django_assert_max_num_queries):
     collection, _ = case
-    with django_assert_max_num_queries(4):  # token, collection, items with media and parent, their detections
+    with django_assert_max_num_queries(6):  # token, collection, items with media and parent, their detections, text read, labels
         res = api.get(f"{BASE}{collection.pk}/export/")
         read_zip(res)
 

@@ -48,7 +48,9 @@ class Command(BaseCommand):
         def write(fh) -> None:
             written = 0
             with ProgressBar(self.stderr, f"collection {collection.pk}", enabled=show, unit="B") as bar:
-                for chunk in collection_export_stream(collection=collection, items=items, exported_by="manage.py export_collection", detections=export_detections(items)):
+                for chunk in collection_export_stream(
+                    collection=collection, items=items, exported_by="manage.py export_collection", detections=export_detections(items)
+                ):
                     fh.write(chunk)
                     written += len(chunk)
                     bar(min(written, total), total, f"{len(items)} items")

@@ -23,6 +23,9 @@ class Media(models.Model):
     media_type = models.CharField(max_length=16, choices=MediaType.choices, db_index=True)
     file = models.FileField(max_length=255)
     thumbnail = models.FileField(max_length=255, blank=True)
+    # A video browsers cannot play as it is gets an H.264/AAC MP4 copy for the pages;
+    # ``file`` stays the original, byte for byte, the evidence.
+    playable = models.FileField(max_length=255, blank=True, help_text="A copy of a video that browsers play, when the original is not one")
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)
     format = models.CharField(max_length=16, blank=True, help_text="Decoded format, e.g. JPEG, PNG, mp4")

@@ -211,9 +211,11 @@ def media_create_video(
     keyframes: Sequence[Keyframe],
     original_name: str = "",
     source_path: str = "",
+    playable: Path | None = None,
 ) -> tuple[Media, bool]:
     """Store a video and its keyframes (extracted by media_app.video) as Media rows,
-    all or nothing.
+    all or nothing; ``playable`` is a copy browsers play (media_app.video.
+    transcode_playable), stored beside the original when the original is not one.
 
     Every file is written first (the video byte for byte, its thumbnail, each frame and
     frame thumbnail), then the video row and all its frame rows are created in one
@@ -236,6 +238,11 @@ def media_create_video(
                 stream=fh, sha256=sha256, prefix="media", extension=info.extension, thumbnail=keyframes[0].thumb_path.read_bytes()
             )
         stored += [file_name, thumb_name]
+        playable_name = ""
+        if playable is not None:
+            with open(playable, "rb") as fh:
+                playable_name = default_storage.save(sharded_name("media", sha256, "playable.mp4"), File(fh))
+            stored.append(playable_name)
         frame_names = []
         for kf in keyframes:
             with open(kf.path, "rb") as fh:
@@ -250,6 +257,7 @@ def media_create_video(
                 media_type=MediaType.VIDEO,
                 file=file_name,
                 thumbnail=thumb_name,
+                playable=playable_name,
                 width=info.width,
                 height=info.height,
                 format=info.format,
@@ -301,7 +309,7 @@ def _frame_name(video_name: str, timestamp: float) -> str:
 def media_delete(*, media: Media) -> None:
     """Delete a media (and, for a video, its frames): rows, files, and index entries."""
     rows = [media, *media.frames.all()] if media.media_type == MediaType.VIDEO else [media]
-    names = [n for m in rows for n in (m.file.name, m.thumbnail.name)]
+    names = [n for m in rows for n in (m.file.name, m.thumbnail.name, m.playable.name) if n]
     ids = [m.pk for m in rows]
     with transaction.atomic():
         media.delete()
@@ -320,3 +328,34 @@ def _clean_name(name: str) -> str:
     if name in (".", ".."):
         return ""
     return name[:255]
+
+
+def media_make_playable(*, media: Media) -> bool:
+    """Give a video stored before copies were made at ingest the copy browsers play
+    (media_app.video.transcode_playable), when its original is not playable as it is.
+    Returns whether a copy was stored. Idempotent: a video with a copy, or one that
+    plays as it is, is left alone; of two concurrent runs one copy is kept."""
+    import shutil
+    import tempfile
+
+    from .video import browser_playable, probe_video, transcode_playable
+
+    if media.media_type != MediaType.VIDEO or media.playable:
+        return False
+    with tempfile.TemporaryDirectory(prefix="vframe-playable-") as tmp:
+        try:
+            source = Path(default_storage.path(media.file.name))
+        except NotImplementedError:  # remote storage: FFmpeg reads a local copy
+            source = Path(tmp) / f"original.{media.format or 'video'}"
+            with default_storage.open(media.file.name, "rb") as src, open(source, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1024 * 1024)
+        if browser_playable(probe_video(source)):
+            return False
+        copy = transcode_playable(source, Path(tmp) / "playable.mp4")
+        with open(copy, "rb") as fh:
+            name = default_storage.save(sharded_name("media", media.sha256, "playable.mp4"), File(fh))
+    if not Media.objects.filter(pk=media.pk, playable="").update(playable=name):
+        storage_delete_quietly(name)  # another run stored one first, or the media is gone
+        return False
+    media.playable.name = name
+    return True

@@ -78,6 +78,8 @@ class VideoInfo:
     duration: float | None
     fps: float | None
     codec: str
+    pix_fmt: str = ""
+    audio_codec: str = ""  # "" when it has no audio
 
 
 @dataclass(frozen=True)
@@ -235,8 +237,17 @@ def _info(container, stream, path: Path, rotation: int = 0) -> VideoInfo:
         duration = container.duration / av.time_base
     elif stream.duration and stream.time_base:
         duration = float(stream.duration * stream.time_base)
+    audio = next((a for a in container.streams.audio if a.codec_context is not None), None)
     return VideoInfo(
-        format=fmt, extension=VIDEO_EXTENSIONS[fmt], width=width, height=height, duration=duration, fps=_fps(stream), codec=stream.codec_context.name
+        format=fmt,
+        extension=VIDEO_EXTENSIONS[fmt],
+        width=width,
+        height=height,
+        duration=duration,
+        fps=_fps(stream),
+        codec=stream.codec_context.name,
+        pix_fmt=stream.codec_context.pix_fmt or "",
+        audio_codec=audio.codec_context.name if audio is not None else "",
     )
 
 
@@ -406,3 +417,105 @@ def _write_keyframe(frame, rotation: int, out_dir: Path, *, video_sha256: str, f
         reason=reason,
         score=round(score, 4),
     )
+
+
+# --- a copy browsers play ----------------------------------------------------------------------
+# What every current browser plays in a <video> element: H.264 (8-bit 4:2:0) with AAC or
+# MP3 in MP4, or VP8/VP9/AV1 with Opus or Vorbis in WebM. Anything else (MPEG-4 Part 2,
+# HEVC, ProRes, MJPEG in AVI, PCM audio...) shows a poster and a play button that does
+# nothing, so the ingest stores an H.264/AAC MP4 copy beside the original, which stays
+# the evidence.
+_PLAYABLE = {
+    "mp4": ({"h264"}, {"aac", "mp3", ""}),
+    "mov": ({"h264"}, {"aac", "mp3", ""}),
+    "webm": ({"vp8", "vp9", "av1"}, {"opus", "vorbis", ""}),
+}
+_PLAYABLE_PIX_FMTS = {"yuv420p", "yuvj420p", ""}
+_PLAYABLE_CRF = "23"  # x264's default quality: visually close, a fraction of the size
+
+
+def browser_playable(info: VideoInfo) -> bool:
+    """Whether browsers play the original as it is."""
+    video_codecs, audio_codecs = _PLAYABLE.get(info.format, (set(), set()))
+    return info.codec in video_codecs and info.audio_codec in audio_codecs and (info.format == "webm" or info.pix_fmt in _PLAYABLE_PIX_FMTS)
+
+
+def transcode_playable(path: Path, out: Path, *, should_stop: Callable[[], bool] | None = None) -> Path:
+    """Write an H.264/AAC MP4 of the video at ``path`` to ``out`` (upright, even-sized,
+    the moov atom first so a browser starts playing before the end has arrived).
+
+    Raises InvalidInput when the video cannot be decoded, :class:`Interrupted` when
+    ``should_stop()`` turns true. Damaged data after the first frame ends the copy there.
+    """
+    from fractions import Fraction
+
+    rotation = _rotation(path)
+    with _open(path) as src:
+        _check_container(src)
+        vin = _video_stream(src)
+        ain = next((a for a in src.streams.audio if a.codec_context is not None and a.codec_context.sample_rate), None)
+        vin.codec_context.thread_type = "AUTO"
+        rate = vin.average_rate or vin.guessed_rate or Fraction(25)
+        written = 0
+        with av.open(str(out), mode="w", format="mp4", options={"movflags": "+faststart"}) as dst:
+            # Every stream exists before the first packet is written (the header).
+            width, height = vin.codec_context.width, vin.codec_context.height
+            if round(rotation / 90) % 2 == 1:
+                width, height = height, width
+            vout = dst.add_stream("libx264", rate=rate)
+            vout.width, vout.height = width - width % 2, height - height % 2
+            vout.pix_fmt = "yuv420p"
+            vout.options = {"crf": _PLAYABLE_CRF, "preset": "veryfast"}
+            aout = dst.add_stream("aac", rate=48000, layout="stereo") if ain is not None else None
+            resampler = av.AudioResampler(format="fltp", layout="stereo", rate=48000) if aout is not None else None
+            try:
+                for packet in src.demux(*(s for s in (vin, ain) if s is not None)):
+                    if should_stop is not None and should_stop():
+                        raise Interrupted()
+                    for frame in packet.decode():
+                        if packet.stream is vin:
+                            if rotation % 360:
+                                upright = av.VideoFrame.from_image(_upright(frame.to_image(), rotation))
+                                upright.pts, upright.time_base = frame.pts, frame.time_base
+                                frame = upright
+                            frame = _reformat_keeping_time(frame, vout.width, vout.height)
+                            for out_packet in vout.encode(frame):
+                                dst.mux(out_packet)
+                            written += 1
+                        elif resampler is not None:
+                            for chunk in resampler.resample(frame):
+                                for out_packet in aout.encode(chunk):
+                                    dst.mux(out_packet)
+            except av.FFmpegError as exc:
+                if not written:
+                    raise InvalidInput(f"Video could not be decoded (truncated or corrupt): {exc}", code="corrupt_video") from None
+            if not written:
+                raise InvalidInput("Video has no decodable frame (truncated or corrupt).", code="corrupt_video")
+            for out_packet in vout.encode():
+                dst.mux(out_packet)
+            if aout is not None:
+                for chunk in resampler.resample(None):
+                    for out_packet in aout.encode(chunk):
+                        dst.mux(out_packet)
+                for out_packet in aout.encode():
+                    dst.mux(out_packet)
+    return out
+
+
+def _rotation(path: Path) -> int:
+    """The display rotation of the video's first frame (phones store portrait video as
+    rotated landscape), in degrees; 0 when none decodes."""
+    with _open(path) as container:
+        stream = _video_stream(container)
+        try:
+            for frame in container.decode(stream):
+                return int(getattr(frame, "rotation", 0) or 0)
+        except av.FFmpegError:
+            pass
+    return 0
+
+
+def _reformat_keeping_time(frame, width: int, height: int):
+    converted = frame.reformat(width=width, height=height, format="yuv420p")
+    converted.pts, converted.time_base = frame.pts, frame.time_base
+    return converted

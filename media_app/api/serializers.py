@@ -55,10 +55,11 @@ class MediaCompactSerializer(FieldsOnceMixin, serializers.ModelSerializer):
 class MediaSerializer(FieldsOnceMixin, _FileUrlsMixin, serializers.ModelSerializer):
     """One media. Every key is always present; the frame keys (parent, parent_sha256,
     frame_number, timestamp) are null except on frames, the video keys (duration,
-    frame_count) null except on videos, so scripts can rely on one shape."""
+    frame_count, playable_url) null except on videos, so scripts can rely on one shape."""
 
     parent_sha256 = serializers.SerializerMethodField()
     frame_count = serializers.SerializerMethodField()
+    playable_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Media
@@ -68,6 +69,7 @@ class MediaSerializer(FieldsOnceMixin, _FileUrlsMixin, serializers.ModelSerializ
             "media_type",
             "file_url",
             "thumbnail_url",
+            "playable_url",
             "width",
             "height",
             "format",
@@ -91,6 +93,16 @@ class MediaSerializer(FieldsOnceMixin, _FileUrlsMixin, serializers.ModelSerializ
         # Selectors annotate it; a bare instance costs one query.
         annotated = getattr(obj, "parent_sha256", None)
         return annotated if annotated is not None else obj.parent.sha256
+
+    @extend_schema_field(
+        serializers.URLField(
+            allow_null=True, help_text="Videos: what a browser plays, the H.264/AAC copy made at ingest when the original is not playable, else the original."
+        )
+    )
+    def get_playable_url(self, obj: Media) -> str | None:
+        if obj.media_type != MediaType.VIDEO:
+            return None
+        return file_url(self.context.get("request"), obj.playable.name or obj.file.name)
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_frame_count(self, obj: Media) -> int | None:

@@ -161,9 +161,10 @@ def _remove_unreferenced(shas: Sequence[str], prefixes: Sequence[str]) -> int:
     referenced: set[str] = set()
     for i in range(0, len(shas), 500):
         chunk = shas[i : i + 500]
-        for model in (Media, Upload):
-            for file_name, thumb_name in model.objects.filter(sha256__in=chunk).values_list("file", "thumbnail"):
-                referenced.update((file_name, thumb_name))
+        for file_name, thumb_name, playable_name in Media.objects.filter(sha256__in=chunk).values_list("file", "thumbnail", "playable"):
+            referenced.update((file_name, thumb_name, playable_name))
+        for file_name, thumb_name in Upload.objects.filter(sha256__in=chunk).values_list("file", "thumbnail"):
+            referenced.update((file_name, thumb_name))
     removed = 0
     for sha in shas:
         for prefix in prefixes:

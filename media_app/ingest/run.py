@@ -27,7 +27,7 @@ from .. import hooks
 from ..imaging import ACCEPTED_FORMATS, CallerOwnedStream, hash_stream, open_image, open_image_reduced
 from ..models import Media
 from ..services import media_create_image, media_create_video
-from ..video import Interrupted, KeyframeOptions, extract_keyframes, probe_video
+from ..video import Interrupted, KeyframeOptions, VideoInfo, browser_playable, extract_keyframes, probe_video, transcode_playable
 from .embed import IngestEmbedding
 from .recovery import Owner, ingest_recover
 from .results import DUPLICATE, IMPORTED, INTERRUPTED, FileResult, IngestOptions, IngestSummary, os_code, os_message, skipped
@@ -286,9 +286,18 @@ class _Batch:
         scratch = self.owner.scratch_dir()
         try:
             info, keyframes, warning = extract_keyframes(path, video_sha256=sha256, out_dir=scratch, options=self.keyframes, should_stop=self.stop.is_set)
+            playable, problem = _playable_copy(path, info, scratch, should_stop=self.stop.is_set)
+            warning = "; ".join(w for w in (warning, problem) if w)
             with self.owner.journal([sha256, *(k.sha256 for k in keyframes)], ("media", "thumbs", "frames")):
                 media, created = media_create_video(
-                    path=path, sha256=sha256, byte_size=size, info=info, keyframes=keyframes, original_name=path.name, source_path=str(path)
+                    path=path,
+                    sha256=sha256,
+                    byte_size=size,
+                    info=info,
+                    keyframes=keyframes,
+                    original_name=path.name,
+                    source_path=str(path),
+                    playable=playable,
                 )
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -317,6 +326,20 @@ class _Batch:
         for warning in hooks.ingest_media_stored(media=media, options=self.options):
             if warning:
                 result.warning = warning
+
+
+def _playable_copy(path: Path, info: VideoInfo, scratch: Path, *, should_stop: Callable[[], bool]) -> tuple[Path | None, str]:
+    """An H.264/AAC MP4 of a video browsers cannot play as it is, in ``scratch``, and a
+    warning when making it failed (the original is stored and searchable all the same)."""
+    if browser_playable(info):
+        return None, ""
+    try:
+        return transcode_playable(path, scratch / "playable.mp4", should_stop=should_stop), ""
+    except Interrupted:
+        raise
+    except Exception as exc:  # a copy for viewing must never cost the evidence its import
+        logger.warning("no playable copy of %s: %s", path, exc)
+        return None, f"no copy browsers play ({info.codec} in {info.format}): {exc}"
 
 
 def _classify(fh: BinaryIO, path: Path) -> str:

@@ -50,7 +50,7 @@ def stored(root: Path) -> set[str]:
 
 
 def referenced() -> set[str]:
-    return {name for pair in Media.objects.values_list("file", "thumbnail") for name in pair if name}
+    return {name for names in Media.objects.values_list("file", "thumbnail", "playable") for name in names if name}
 
 
 def ingest_leftovers(data_dir: Path) -> list[Path]:
@@ -413,3 +413,76 @@ def test_the_ingest_folder_task_is_confined(allowed_and_outside, settings, staff
     assert run_.state == TaskState.SUCCESS, run_.error
     assert run_.result["images"] == 2 and run_.result["skipped"] == {"symlink_outside_allowed": 2, "broken_symlink": 1}
     assert {m.original_name for m in Media.objects.all()} == {"real.jpg", "also.jpg"}
+
+
+# --- a copy browsers play -----------------------------------------------------------------------
+
+
+def test_a_video_browsers_cannot_play_gets_an_h264_copy_beside_the_untouched_original(src, isolated_storage, data_dir, django_capture_on_commit_callbacks):
+    from media_app.video import browser_playable, probe_video
+
+    original = write_video(src / "cctv.mp4", [(1, 1.0), (2, 1.0)], codec="mpeg4")  # MPEG-4 Part 2, as the demo's
+    summary, results = run(original)
+
+    video = Media.objects.get(media_type=MediaType.VIDEO)
+    assert summary.videos == 1 and not results[str(original)].warning
+    assert default_storage.open(video.file.name).read() == original.read_bytes()  # the evidence, byte for byte
+    assert video.playable.name.endswith(".playable.mp4") and video.format == "mp4"
+    copy = probe_video(Path(default_storage.path(video.playable.name)))
+    assert (copy.codec, copy.pix_fmt, copy.width, copy.height) == ("h264", "yuv420p", 64, 48) and browser_playable(copy)
+    assert copy.duration == pytest.approx(2.0, abs=0.2)
+    assert stored(isolated_storage) == referenced()
+
+    # Deleting the video takes its copy along.
+    from media_app.services import media_delete
+
+    with django_capture_on_commit_callbacks(execute=True):
+        media_delete(media=video)
+    assert stored(isolated_storage) == set()
+
+
+def test_a_video_browsers_play_is_stored_without_a_copy(src, isolated_storage):
+    run(write_video(src / "phone.mp4", [(1, 1.0)]))  # H.264 in MP4
+    assert Media.objects.get(media_type=MediaType.VIDEO).playable.name == ""
+
+
+def test_a_failed_copy_is_a_warning_and_the_video_is_still_imported(src, isolated_storage, monkeypatch):
+    from media_app.ingest import run as run_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("encoder missing")
+
+    monkeypatch.setattr(run_module, "transcode_playable", broken)
+    original = write_video(src / "cctv.avi", [(1, 1.0)], codec="mpeg4", container="avi")
+    summary, results = run(original)
+
+    assert summary.videos == 1 and Media.objects.get(media_type=MediaType.VIDEO).playable.name == ""
+    assert "no copy browsers play (mpeg4 in avi): encoder missing" in results[str(original)].warning
+    assert stored(isolated_storage) == referenced()
+
+
+def test_recovery_keeps_a_stored_copy_its_row_references(src, isolated_storage, data_dir):
+    from media_app.ingest.recovery import _remove_unreferenced
+
+    run(write_video(src / "cctv.mp4", [(1, 1.0)], codec="mpeg4"))
+    video = Media.objects.get(media_type=MediaType.VIDEO)
+    assert _remove_unreferenced([video.sha256], ["media", "thumbs"]) == 0
+    assert default_storage.exists(video.playable.name)
+
+
+def test_videos_stored_before_copies_existed_get_one_from_the_command(src, isolated_storage):
+    from django.core.management import call_command
+
+    run(write_video(src / "cctv.mp4", [(1, 1.0)], codec="mpeg4"), write_video(src / "phone.mp4", [(2, 1.0)]))
+    Media.objects.update(playable="")
+    for name in [n for n in stored(isolated_storage) if n.endswith(".playable.mp4")]:
+        default_storage.delete(name)
+
+    out = io.StringIO()
+    call_command("make_playable", stdout=out)
+
+    assert "1 copies made, 1 videos play as they are" in out.getvalue()
+    cctv = Media.objects.get(original_name="cctv.mp4")
+    assert cctv.playable.name and default_storage.exists(cctv.playable.name)
+    call_command("make_playable", stdout=io.StringIO())  # again: nothing to do
+    assert Media.objects.exclude(playable="").count() == 1

@@ -284,3 +284,53 @@ def test_upright_applies_display_rotation():
     assert _upright(img, 90).size == (20, 40)
     assert _upright(img, -90).size == (20, 40)
     assert _upright(img, 180).size == (40, 20)
+
+
+@pytest.mark.parametrize(
+    "codec, container, playable",
+    [("libx264", "mp4", True), ("mpeg4", "mp4", False), ("libx264", "matroska", False), ("libvpx-vp9", "webm", True), ("mjpeg", "avi", False)],
+)
+def test_browser_playable_names_what_browsers_play(tmp_path, codec, container, playable):
+    from media_app.video import browser_playable
+
+    path = write_video(tmp_path / f"v.{container}", [(1, 0.5)], codec=codec, container=container)
+    assert browser_playable(probe_video(path)) is playable
+
+
+def test_the_playable_copy_is_h264_aac_mp4_upright_with_every_frame(tmp_path):
+    from media_app.video import browser_playable, transcode_playable
+
+    src = tmp_path / "odd.mkv"
+    with av.open(str(src), "w") as out:  # odd size, PCM audio: neither plays in a browser
+        video = out.add_stream("mpeg4", rate=10)
+        video.width, video.height, video.pix_fmt = 65, 49, "yuv420p"
+        audio = out.add_stream("pcm_s16le", rate=44100, layout="mono")
+        for n in range(20):
+            frame = av.VideoFrame.from_ndarray(scene_pattern(n // 10, 65, 49), format="rgb24")
+            frame.pts = n
+            for packet in video.encode(frame):
+                out.mux(packet)
+            sound = av.AudioFrame.from_ndarray(np.zeros((1, 4410), np.int16), format="s16", layout="mono")
+            sound.sample_rate, sound.pts = 44100, n * 4410
+            for packet in audio.encode(sound):
+                out.mux(packet)
+        for stream in (video, audio):
+            for packet in stream.encode():
+                out.mux(packet)
+    assert not browser_playable(probe_video(src))
+
+    copy = transcode_playable(src, tmp_path / "copy.mp4")
+
+    info = probe_video(copy)
+    assert browser_playable(info) and (info.codec, info.audio_codec, info.width, info.height) == ("h264", "aac", 64, 48)
+    with av.open(str(copy)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 20
+    assert info.duration == pytest.approx(2.0, abs=0.15)
+
+
+def test_a_file_that_is_no_video_has_no_copy(tmp_path):
+    from media_app.video import transcode_playable
+
+    (tmp_path / "x.mp4").write_bytes(b"not a video at all")
+    with pytest.raises(DomainError):
+        transcode_playable(tmp_path / "x.mp4", tmp_path / "copy.mp4")

@@ -19,6 +19,7 @@ MEDIA_KEYS = {
     "media_type",
     "file_url",
     "thumbnail_url",
+    "playable_url",
     "width",
     "height",
     "format",
@@ -380,3 +381,19 @@ def test_media_list_with_an_offset_beyond_any_table_is_a_400_not_a_database_erro
 
     assert res.status_code == 400
     assert "offset" in res.json()["error"]["fields"]
+
+
+def test_a_videos_playable_url_is_its_copy_else_its_original_and_null_for_images(api, make_video, make_image):
+    video = make_video(frames=1)
+    image = make_image(seed=3)
+
+    def ok(res):
+        assert res.status_code == 200, res.content
+        return res.json()["res"]
+
+    plays = ok(api.get(f"/api/v1/media/id/{video.pk}/"))
+    assert plays["playable_url"] == plays["file_url"]
+    Media.objects.filter(pk=video.pk).update(playable="media/aa/bb/copy.playable.mp4")
+    copied = ok(api.get(f"/api/v1/media/id/{video.pk}/"))
+    assert copied["playable_url"].endswith("/files/media/aa/bb/copy.playable.mp4") and copied["file_url"] == plays["file_url"]
+    assert ok(api.get(f"/api/v1/media/id/{image.pk}/"))["playable_url"] is None

@@ -60,6 +60,31 @@
 
   load();
 
+  // --- Video: start at #t=seconds (a frame's "Open the video" link), say when it cannot play --
+  const video = $("#media-video");
+  if (video) {
+    const wanted = () => {
+      const match = /(?:^#|&)t=(\d+(?:\.\d+)?)/.exec(location.hash);
+      return match ? Number(match[1]) : null;
+    };
+    const seek = () => {
+      const t = wanted();
+      if (t === null) return;
+      const go = () => {
+        video.currentTime = Math.min(t, video.duration || t);
+      };
+      if (video.readyState >= 1) go();
+      else video.addEventListener("loadedmetadata", go, { once: true });
+    };
+    seek();
+    window.addEventListener("hashchange", seek);
+    video.addEventListener("error", () => {
+      const code = video.error ? video.error.code : 0;
+      const why = code === 4 ? "its format or codec is not one this browser plays" : code === 2 ? "the network failed while loading it" : "it could not be decoded";
+      showError(errorNode, "This video does not play here: " + why + ". “Download original” gives the file (" + (video.dataset.format || "video") + ") for a desktop player.");
+    });
+  }
+
   // --- Near-duplicates: this media's group in the default feature's latest run ----------------
   const dupList = $("#media-duplicates");
   const dupNote = $("#media-duplicates-note");

@@ -156,3 +156,16 @@ def test_batch_reports_list_the_stored_detections_of_each_match(detector_zoo, fo
     assert lines[0][-1] == "detections" and lines[1][-1] == "munition 0.90; vehicle 0.70"
     page = _report_html(rows=rows, skipped=[], skipped_count=0, feature=None, k=10, min_score=None, created="now").decode()
     assert "<th>Detections</th>" in page and "munition 0.90; vehicle 0.70" in page
+
+
+def test_an_onnx_detector_selected_for_queries_runs_on_the_query_image(detector_zoo, folder, staff):
+    from media_app.services import media_create_image
+    from search_app.query.detections import query_detections
+    from search_app.query.sources import MediaSource
+    from search_app.services import detection_model_load
+
+    with (folder / "red.png").open("rb") as fh:
+        red, _ = media_create_image(stream=fh, original_name="red.png")
+    assert detection_model_load(key=detector_zoo, user=staff) == detector_zoo
+    found = query_detections(source=MediaSource(red))
+    assert found["model"] == detector_zoo and [(d["label"], d["score"]) for d in found["items"]] == [("munition", 0.9), ("vehicle", 0.7)]

@@ -8,8 +8,11 @@ Layout::
     media/<id>_<sha256[:12]>_<name>.<ext>   the stored originals, byte for byte
     manifest.json, manifest.csv              one row per item, with its status and, when
                                              it was added from a search, that search
-    report.md, report.html                   title, notes, counts, the item table, and
-                                             how each item was found
+    queries/<kind>-<id>_<sha256[:12]>.<ext>  the query images of the searches that found
+                                             items, byte for byte, checked like the items
+    report.md, report.html                   title, notes, counts, the queries and the item
+                                             table (thumbnails in the HTML), and how each
+                                             item was found
     searches.json                            the search records that led to the items
                                              (query, feature, model, weights checksum,
                                              index version, parameters, results, rerun)
@@ -40,6 +43,7 @@ from django.utils.text import slugify
 from core.reports import HTML_PAGE_END, UTF8_BOM, csv_chunks, html_page_head
 from media_app.models import Media, MediaType
 
+from .evidence import QueryFile, demote_headings, thumbnail_data_uri
 from .models import Collection, CollectionMedia
 from .rendering import render_notes_html
 
@@ -87,6 +91,10 @@ MANIFEST_FIELDS = [
     "search_params",
     "search_rank",
     "search_score",
+    "search_match",
+    # The search's query image in this ZIP (queries/...), and its sha256.
+    "search_query_file",
+    "search_query_sha256",
     # What was read on the picture (OCR lines, one per line) and its ImageNet labels.
     "ocr_text",
     "labels",
@@ -130,6 +138,7 @@ class _Entry:
     status: str = STATUS_OK
     error: str = ""
     words: dict = field(default_factory=dict)  # text_app.selectors.media_text_summary's entry
+    query: QueryFile | None = None  # the query image of the search it was found by, when stored
 
     @property
     def media(self) -> Media:
@@ -308,6 +317,9 @@ def _record_columns(entry: _Entry) -> dict:
         "search_params": json.dumps(record.params, sort_keys=True),
         "search_rank": hit["rank"] if hit else None,
         "search_score": hit["score"] if hit else None,
+        "search_match": hit.get("match") if hit else None,
+        "search_query_file": entry.query.arcname if entry.query is not None and entry.query.status != STATUS_MISSING else None,
+        "search_query_sha256": record.query_sha256 or None,
     }
 
 
@@ -339,7 +351,7 @@ def manifest_row(entry: _Entry) -> dict:
     }
 
 
-def _collection_header(collection: Collection, *, now: datetime, exported_by: str, counts: _Counts) -> dict:
+def _collection_header(collection: Collection, *, now: datetime, exported_by: str, counts: _Counts, queries: list[QueryFile] = ()) -> dict:
     return {
         "format": "vframe-collection-export/1",
         "collection": {
@@ -354,6 +366,7 @@ def _collection_header(collection: Collection, *, now: datetime, exported_by: st
         "exported_at": _iso(now),
         "exported_by": exported_by,
         "counts": counts.as_dict(),
+        "queries": [q.as_dict() for q in queries],
     }
 
 
@@ -398,7 +411,8 @@ def _report_md(header: dict, entries: list[_Entry]) -> Iterator[str]:
     yield f"# {_md(c['title'])}\n\n"
     yield f"Collection {c['id']}, curated by {_md(c['username']) or 'unknown'}. Exported {header['exported_at']} by {_md(header['exported_by']) or 'unknown'}.\n\n"
     yield "## Summary\n\n" + "".join(f"- {line}\n" for line in _counts_lines(header["counts"])) + "\n"
-    yield "## Notes\n\n" + ((c["notes"].strip() + "\n\n") if c["notes"].strip() else "_No notes._\n\n")
+    yield "## Notes\n\n" + ((demote_headings(c["notes"].strip()) + "\n\n") if c["notes"].strip() else "_No notes._\n\n")
+    yield from _queries_md(header["queries"])
     yield "## Items\n\n"
     if not entries:
         yield "_This collection is empty._\n"
@@ -420,6 +434,24 @@ def _report_md(header: dict, entries: list[_Entry]) -> Iterator[str]:
         ]
         yield "| " + " | ".join(_md(cell) for cell in cells) + " |\n"
     yield from _found_md(entries)
+
+
+def _queries_md(queries: list[dict]) -> Iterator[str]:
+    if not queries:
+        return
+    yield "## Queries\n\nThe images searched with to find the items, in queries/ byte for byte.\n\n"
+    yield "| Query | File | SHA-256 | Original name | Status | Search records |\n|---|---|---|---|---|---|\n"
+    for q in queries:
+        cells = [
+            f"{q['kind']} {q['id']}",
+            q["file"] or "(not included)",
+            q["sha256"],
+            q["original_name"],
+            q["status"],
+            ", ".join(map(str, q["search_records"])),
+        ]
+        yield "| " + " | ".join(_md(cell) for cell in cells) + " |\n"
+    yield "\n"
 
 
 def _found_lines(entries: list[_Entry]) -> Iterator[tuple[int, _Entry, dict]]:
@@ -471,10 +503,10 @@ def _found_html(entries: list[_Entry]) -> Iterator[str]:
         yield "<p><em>No item was added from a recorded search.</em></p>\n"
         return
     yield "<p>Each search is in searches.json with its full results and the API path that reruns it.</p>\n"
-    yield "<table>\n<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in _FOUND_HEADERS) + "</tr></thead>\n<tbody>\n"
+    yield '<div class="table-wrap"><table>\n<thead><tr>' + "".join(f"<th>{e(h)}</th>" for h in _FOUND_HEADERS) + "</tr></thead>\n<tbody>\n"
     for index, entry, row in found:
         yield "<tr>" + "".join(f"<td>{e('' if c is None else str(c))}</td>" for c in _found_cells(index, entry, row)) + "</tr>\n"
-    yield "</tbody>\n</table>\n"
+    yield "</tbody>\n</table></div>\n"
 
 
 def _searches_json(entries: list[_Entry]) -> Iterator[str]:
@@ -493,34 +525,82 @@ def _searches_json(entries: list[_Entry]) -> Iterator[str]:
 
 
 _REPORT_CSS = """.status-missing, .status-hash_mismatch, .status-incomplete { color: #a00; font-weight: bold; }
-.notes { max-width: 60rem; }
+body { max-width: 80rem; }
+.notes { max-width: 60rem; overflow-x: auto; border-left: 3px solid #ccc; padding-left: 1rem; }
+/* The notes sit under the report's own headings, never above them. */
+.notes h1 { font-size: 1.15rem; } .notes h2 { font-size: 1.05rem; } .notes h3, .notes h4, .notes h5, .notes h6 { font-size: 1rem; }
+/* Wide tables scroll in their box instead of widening the page. */
+.table-wrap { max-width: 100%; overflow-x: auto; margin: 0 0 1rem; }
+td.thumb { width: 96px; } td.thumb img { max-width: 96px; max-height: 72px; display: block; }
+td.found img { max-width: 48px; max-height: 36px; vertical-align: middle; margin-right: .3rem; }
+.queries { display: flex; flex-wrap: wrap; gap: 1rem; padding: 0; list-style: none; }
+.queries li { max-width: 16rem; } .queries img { max-width: 160px; max-height: 120px; display: block; }
+.match { font-weight: bold; text-transform: uppercase; font-size: .75rem; }
 """
 
 
-def _report_html(header: dict, entries: list[_Entry]) -> Iterator[str]:
+def _queries_html(queries: list[QueryFile]) -> Iterator[str]:
+    e = html.escape
+    if not queries:
+        return
+    yield '<h2>Queries</h2>\n<p>The images searched with to find the items, in queries/ byte for byte.</p>\n<ul class="queries">\n'
+    for q in queries:
+        uri = thumbnail_data_uri(q.media.thumbnail.name)
+        image = f'<img src="{uri}" alt="">' if uri else ""
+        link = f'<a href="{e(q.arcname)}">{e(q.arcname)}</a>' if q.status != STATUS_MISSING else f"<em>{e(q.status)}</em>"
+        yield (
+            f"<li>{image}<strong>{e(q.label)}</strong> {e(q.media.original_name)}<br>{link}<br>"
+            f"<code>{e(q.media.sha256)}</code><br>searches {e(', '.join(map(str, q.records)))}</li>\n"
+        )
+    yield "</ul>\n"
+
+
+def _found_cell(entry: _Entry, row: dict) -> str:
+    e = html.escape
+    if entry.record is None:
+        return "<em>added by hand</em>"
+    query = ""
+    if entry.query is not None:
+        uri = thumbnail_data_uri(entry.query.media.thumbnail.name)
+        query = (f'<img src="{uri}" alt="">' if uri else "") + e(entry.query.label)
+    else:
+        query = e(row["search_query"] or "")
+    facts = [f"#{row['search_rank']}" if row["search_rank"] is not None else "", f"{row['search_score']:.3f}" if row["search_score"] is not None else ""]
+    match = f'<span class="match">{e(row["search_match"])}</span> ' if row["search_match"] else ""
+    return f"{match}{e(' · '.join(f for f in facts if f))}<br>{query}<br>search {entry.record.pk}"
+
+
+def _report_html(header: dict, entries: list[_Entry], queries: list[QueryFile] = ()) -> Iterator[str]:
     e = html.escape
     c = header["collection"]
-    yield html_page_head(c["title"], css=_REPORT_CSS)
+    yield html_page_head(c["title"], css=_REPORT_CSS, data_images=True)
     yield f"<h1>{e(c['title'])}</h1>\n"
     yield f"<p>Collection {c['id']}, curated by {e(c['username'] or 'unknown')}. Exported {e(header['exported_at'])} by {e(header['exported_by'] or 'unknown')}.</p>\n"
     yield "<h2>Summary</h2>\n<ul>\n" + "".join(f"<li>{e(line)}</li>\n" for line in _counts_lines(header["counts"])) + "</ul>\n"
     notes_html = render_notes_html(c["notes"])  # sanitized by nh3
     yield "<h2>Notes</h2>\n" + (f'<div class="notes">{notes_html}</div>\n' if notes_html else "<p><em>No notes.</em></p>\n")
+    yield from _queries_html(queries)
     yield "<h2>Items</h2>\n"
     if not entries:
         yield "<p><em>This collection is empty.</em></p>\n" + HTML_PAGE_END
         return
-    yield "<table>\n<thead><tr><th>#</th><th>Media id</th><th>Type</th><th>File</th><th>SHA-256</th><th>Original name</th><th>Added by</th><th>Added at</th><th>Status</th></tr></thead>\n<tbody>\n"
+    yield (
+        '<div class="table-wrap"><table>\n<thead><tr><th>#</th><th>Thumbnail</th><th>Media id</th><th>Type</th><th>File</th><th>SHA-256</th>'
+        "<th>Original name</th><th>Source path</th><th>Found by</th><th>Added by</th><th>Added at</th><th>Status</th></tr></thead>\n<tbody>\n"
+    )
     for index, entry in enumerate(entries, 1):
         row = manifest_row(entry)
         file_cell = f'<a href="{e(row["file"])}">{e(row["file"])}</a>' if row["file"] else "<em>not included</em>"
         status = e(row["status"])
+        uri = thumbnail_data_uri(entry.media.thumbnail.name)
+        thumb = f'<img src="{uri}" alt="Thumbnail of media {row["id"]}">' if uri else ""
         yield (
-            f"<tr><td>{index}</td><td>{row['id']}</td><td>{e(row['media_type'])}</td><td>{file_cell}</td>"
-            f"<td><code>{e(row['sha256'])}</code></td><td>{e(row['original_name'])}</td><td>{e(row['added_by'])}</td>"
+            f'<tr><td>{index}</td><td class="thumb">{thumb}</td><td>{row["id"]}</td><td>{e(row["media_type"])}</td><td>{file_cell}</td>'
+            f"<td><code>{e(row['sha256'])}</code></td><td>{e(row['original_name'])}</td><td><code>{e(row['source_path'] or '')}</code></td>"
+            f'<td class="found">{_found_cell(entry, row)}</td><td>{e(row["added_by"])}</td>'
             f'<td>{e(row["added_at"] or "")}</td><td class="status-{status}" title="{e(row["error"] or "")}">{status}</td></tr>\n'
         )
-    yield "</tbody>\n</table>\n"
+    yield "</tbody>\n</table></div>\n"
     yield from _found_html(entries)
     yield HTML_PAGE_END
 
@@ -552,6 +632,7 @@ def collection_export_stream(
     now: datetime | None = None,
     detections: dict[int, list[dict]] | None = None,
     words: dict[int, dict[str, str]] | None = None,
+    queries: dict[int, QueryFile] | None = None,
 ) -> Iterator[bytes]:
     """Yield the ZIP of a collection chunk by chunk.
 
@@ -560,25 +641,39 @@ def collection_export_stream(
     A stored file that cannot be read is left out of the ZIP and listed as missing,
     never an error half-way through the download. ``detections`` (from
     :func:`export_detections`) adds detections.json; ``words`` (from
-    :func:`export_words`) fills each item's ``ocr_text`` and ``labels``.
+    :func:`export_words`) fills each item's ``ocr_text`` and ``labels``; ``queries``
+    (from :func:`collections_app.evidence.export_queries`) adds the query images.
     """
     now = now or timezone.now()
     sink = _ChunkSink()
     zf = zipfile.ZipFile(sink, mode="w", allowZip64=True)
     words = words or {}
-    entries = [_Entry(membership=membership, arcname=member_name(membership.media), words=words.get(membership.media_id, {})) for membership in items]
+    queries = queries or {}
+    entries = [
+        _Entry(
+            membership=membership,
+            arcname=member_name(membership.media),
+            words=words.get(membership.media_id, {}),
+            query=queries.get(membership.search_record_id),
+        )
+        for membership in items
+    ]
     counts = _Counts(items=len(entries))
     for entry in entries:
         yield from _media_member(zf, sink, entry)
         counts.by_type[entry.media.media_type] = counts.by_type.get(entry.media.media_type, 0) + 1
         counts.by_status[entry.status] = counts.by_status.get(entry.status, 0) + 1
+    # Each query image once, hashed and checked as the items are.
+    query_files = list({id(q): q for q in queries.values()}.values())
+    for query in query_files:
+        yield from _media_member(zf, sink, query)
 
-    header = _collection_header(collection, now=now, exported_by=exported_by, counts=counts)
+    header = _collection_header(collection, now=now, exported_by=exported_by, counts=counts, queries=query_files)
     for arcname, pieces in (
         ("manifest.json", _manifest_json(header, entries)),
         ("manifest.csv", _manifest_csv(entries)),
         ("report.md", _report_md(header, entries)),
-        ("report.html", _report_html(header, entries)),
+        ("report.html", _report_html(header, entries, query_files)),
         ("searches.json", _searches_json(entries)),
         *((("detections.json", _detections_json(entries, detections)),) if detections is not None else ()),
     ):

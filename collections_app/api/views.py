@@ -27,6 +27,7 @@ from media_app.models import MediaType
 from media_app.selectors import media_type_validate
 
 from .. import selectors, services
+from ..evidence import export_queries
 from ..export import collection_export_stream, export_detections, export_filename, export_words
 from ..models import Collection
 from .serializers import (
@@ -222,7 +223,10 @@ class CollectionViewSet(viewsets.GenericViewSet):
     @extend_schema(
         operation_id="collection_export",
         summary="Export a collection as a ZIP",
-        description="Streams a ZIP: the original files under media/, manifest.json, manifest.csv, report.md, report.html, searches.json and detections.json.",
+        description=(
+            "Streams a ZIP: the original files under media/, the query images of the searches that found them under queries/, "
+            "manifest.json, manifest.csv, report.md, report.html (with thumbnails), searches.json and detections.json."
+        ),
         parameters=[_ID_PARAM],
         responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The ZIP archive."), **_errors(404)},
     )
@@ -240,6 +244,7 @@ class CollectionViewSet(viewsets.GenericViewSet):
                 now=now,
                 detections=export_detections(items),
                 words=export_words(items),
+                queries=export_queries(items),
             ),
             content_type="application/zip",
         )

@@ -421,3 +421,94 @@ def test_export_writes_zip64_members_for_files_near_the_4gb_limit(api, case, mon
         name_length, extra_length = struct.unpack("<HH", raw[info.header_offset + 26 : info.header_offset + 30])
         extra_start = info.header_offset + 30 + name_length
         assert extra_length and raw[extra_start : extra_start + 2] == b"\x01\x00"
+
+
+# --- the queries, thumbnails, per-item provenance ------------------------------------------------
+
+
+@pytest.fixture
+def found(make_collection, make_media, user, image_bytes):
+    """A collection with one item found by searching an upload and one by searching a media."""
+    from media_app.services import upload_create
+    from search_app.models import SearchRecord
+
+    upload, _ = upload_create(stream=io.BytesIO(image_bytes(80, 60, seed=40)), original_name="crop from a post.jpg", username=user.username)
+    query_media = make_media(41, original_name="lead.jpg")
+    hit_a, hit_b = make_media(42, original_name="scene_028_recoloured.jpg"), make_media(43)
+
+    def record(**query):
+        return SearchRecord.objects.create(
+            user=user,
+            username=user.username,
+            route=query["query_type"],
+            feature_id=1,
+            modelzoo_name="efficientnet_lite0",
+            weights_checksum="sha256:w",
+            index_version=1,
+            results=query.pop("results"),
+            **query,
+        )
+
+    by_upload = record(
+        query_type="upload",
+        query_upload_id=upload.pk,
+        query_sha256=upload.sha256,
+        results=[{"rank": 1, "media_id": hit_a.pk, "sha256": hit_a.sha256, "score": 0.991, "match": "copy"}],
+    )
+    by_media = record(
+        query_type="media",
+        query_media_id=query_media.pk,
+        query_sha256=query_media.sha256,
+        results=[{"rank": 3, "media_id": hit_b.pk, "sha256": hit_b.sha256, "score": 0.87}],
+    )
+    collection = make_collection("Found", notes="# Findings\n\n## Detail\n\n```\n# not a heading\n```\n")
+    collection_add_media(collection=collection, media=hit_a, user=user, search_record_id=by_upload.pk)
+    collection_add_media(collection=collection, media=hit_b, user=user, search_record_id=by_media.pk)
+    collection_add_media(collection=collection, media=make_media(44), user=user)
+    return collection, upload, query_media, hit_a, hit_b, by_upload, by_media
+
+
+def test_export_holds_the_query_images_with_their_hashes(api, found):
+    collection, upload, query_media, hit_a, hit_b, by_upload, by_media = found
+    archive, _ = read_zip(api.get(f"{BASE}{collection.pk}/export/"))
+    doc = manifest(archive)
+
+    queries = {q["kind"]: q for q in doc["queries"]}
+    assert queries["upload"]["file"] == f"queries/upload-{upload.pk}_{upload.sha256[:12]}.jpg"
+    assert queries["media"]["file"] == f"queries/media-{query_media.pk}_{query_media.sha256[:12]}.jpg"
+    for q in queries.values():
+        data = archive.read(q["file"])
+        assert hashlib.sha256(data).hexdigest() == q["sha256"] and q["status"] == "ok"
+    assert queries["upload"]["original_name"] == "crop from a post.jpg" and queries["upload"]["search_records"] == [by_upload.pk]
+
+    rows = {row["id"]: row for row in doc["items"]}
+    a, b = rows[hit_a.pk], rows[hit_b.pk]
+    assert (a["search_query_file"], a["search_query_sha256"], a["search_match"]) == (queries["upload"]["file"], upload.sha256, "copy")
+    assert (b["search_query_file"], b["search_rank"], b["search_match"]) == (queries["media"]["file"], 3, None)
+    assert rows[hit_a.pk]["source_path"].endswith("scene_028_recoloured.jpg")
+    csv_rows = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode("utf-8-sig"))))
+    assert {r["search_query_file"] for r in csv_rows} == {queries["upload"]["file"], queries["media"]["file"], ""}
+
+
+def test_export_report_shows_thumbnails_queries_and_how_each_item_was_found(api, found):
+    collection, upload, query_media, hit_a, *_ = found
+    archive, _ = read_zip(api.get(f"{BASE}{collection.pk}/export/"))
+    page = archive.read("report.html").decode()
+
+    assert page.count('src="data:image/jpeg;base64,') >= 3 + 2  # every item, both queries
+    assert "img-src data:" in page  # its own policy lets the embedded thumbnails show
+    assert "<h2>Queries</h2>" in page and upload.sha256 in page and "crop from a post.jpg" in page
+    assert '<span class="match">copy</span> #1 · 0.991' in page and "added by hand" in page
+    assert hit_a.source_path in page
+    assert page.count('<div class="table-wrap">') == 2  # items and how they were found scroll in their box
+    assert ".notes h1 { font-size: 1.15rem; }" in page
+
+    report = archive.read("report.md").decode()
+    assert "### Findings" in report and "#### Detail" in report and "# not a heading" in report  # under "## Notes"
+    assert "## Queries" in report and upload.sha256 in report
+
+
+def test_export_of_items_found_by_search_costs_two_more_queries(api, found, django_assert_max_num_queries):
+    collection, *_ = found
+    with django_assert_max_num_queries(8):  # the six of any export, the uploads and media searched with
+        read_zip(api.get(f"{BASE}{collection.pk}/export/"))

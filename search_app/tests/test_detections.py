@@ -152,8 +152,8 @@ def test_batch_reports_list_the_stored_detections_of_each_match(detector_zoo, fo
     upload = SimpleNamespace(sha256="0" * 64, pk=1, thumbnail=SimpleNamespace(name=""))
     rows = [{"name": "query.jpg", "upload": upload, "record_id": 1, "matches": [{"rank": 1, "score": 0.9, "media": red}]}]
     _attach_detections(rows)
-    lines = list(_report_rows(rows))
-    assert lines[0][-1] == "detections" and lines[1][-1] == "munition 0.90; vehicle 0.70"
+    header, line = list(_report_rows(rows))
+    assert line[header.index("detections")] == "munition 0.90; vehicle 0.70"
     page = _report_html(rows=rows, skipped=[], skipped_count=0, feature=None, k=10, min_score=None, created="now").decode()
     assert "<th>Detections</th>" in page and "munition 0.90; vehicle 0.70" in page
 

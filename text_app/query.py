@@ -11,7 +11,9 @@ by OCR is matched by the same word typed in any script:
   characters (a CJK word is then a phrase of its characters), since neither
   PostgreSQL's parser nor SQLite's ``unicode61`` tokenizer segments them.
 
-The stored search document is the tokens joined by single spaces; PostgreSQL
+OCR often glues small Latin words together ("Convoyoftrucks"): the stored document
+keeps such a run and adds the English words it splits into (:func:`document_tokens`).
+The stored search document is these tokens joined by single spaces; PostgreSQL
 (``to_tsvector('simple', ...)``) and FTS5 (``unicode61``) split it back into exactly
 these tokens.
 
@@ -93,9 +95,36 @@ def tokenize(text: str) -> list[str]:
     return tokens
 
 
+# A run of Latin letters this long is looked at for words OCR glued together.
+GLUED_MIN_CHARS = 10
+
+
+def _unglued(token: str) -> list[str]:
+    """The English words of a token OCR glued together ("convoyoftrucks" -> convoy, of,
+    trucks), or [] when it does not split into two or more. PP-OCRv4's recogniser often
+    drops the spaces of small Latin text; wordninja splits by English word frequencies."""
+    if len(token) < GLUED_MIN_CHARS or not token.isascii() or not token.isalpha():
+        return []
+    import wordninja
+
+    parts = [p.lower() for p in wordninja.split(token)]
+    return parts if len(parts) > 1 and "".join(parts) == token else []
+
+
+def document_tokens(text: str) -> list[str]:
+    """The tokens a search document holds for ``text``: its tokens, each glued run of
+    words followed by the words it splits into, so both the glued run and each word
+    (and a phrase of them) are found."""
+    out: list[str] = []
+    for token in tokenize(text):
+        out.append(token)
+        out.extend(_unglued(token))
+    return out
+
+
 def search_document(text: str) -> str:
-    """What is stored and indexed for ``text``: its tokens joined by spaces."""
-    return " ".join(tokenize(text))
+    """What is stored and indexed for ``text``: its document tokens joined by spaces."""
+    return " ".join(document_tokens(text))
 
 
 @dataclass(frozen=True)
@@ -258,7 +287,7 @@ def to_fts5(query: WordsQuery) -> str:
 def line_matches(query: WordsQuery, line: str) -> bool:
     """Whether a stored line shows one of the query's terms (a phrase: all its tokens
     in order, next to each other)."""
-    tokens = tokenize(line)
+    tokens = document_tokens(line)
     for group in query.groups:
         for term in group:
             n = len(term.tokens)

@@ -12,7 +12,7 @@ from core.errors import InvalidInput
 from . import fulltext
 from .fulltext import Filters
 from .models import MediaLabel, MediaWords, TextLine
-from .query import WordsQuery, line_matches, parse_query, tokenize
+from .query import WordsQuery, document_tokens, line_matches, parse_query
 
 MAX_LABEL_CHARS = 100
 
@@ -98,7 +98,7 @@ def hits_detail(hits: list[WordsHit], *, query: WordsQuery | None, label_ids: li
         media_lines = lines.get(hit.media_id, [])
         matched = [line for line in media_lines if line_matches(query, line.text)] if query is not None else []
         if not matched and tokens:
-            matched = [line for line in media_lines if tokens & set(tokenize(line.text))]
+            matched = [line for line in media_lines if tokens & set(document_tokens(line.text))]
         hit.lines = matched
         hit.labels = labels.get(hit.media_id, [])
 

@@ -77,6 +77,17 @@ def main(workdir: Path) -> None:
         raise SystemExit(f"the corpus was not indexed:\n{out.getvalue()}")
     feature_load(feature_id=feature.pk, user=user)
 
+    # Text read on one picture, as OCR stores it (the search-by-words page test).
+    from text_app.ocr import OcrLine, OcrResult
+    from text_app.services import media_ocr_store
+
+    sign = Media.objects.filter(media_type="image").order_by("pk").first()
+    quad = ((0.1, 0.2), (0.6, 0.2), (0.6, 0.35), (0.1, 0.35))
+    media_ocr_store(
+        media=sign,
+        result=OcrResult(lines=[OcrLine("CHECKPOINT 7", (0.1, 0.2, 0.6, 0.35), quad, 0.97), OcrLine("Road closed", (0.1, 0.5, 0.5, 0.6), quad, 0.9)], ms=1.0),
+    )
+
     media = {m.original_name: m.pk for m in Media.objects.exclude(media_type="video_frame")}
     frames = list(Media.objects.filter(media_type="video_frame").order_by("frame_number").values_list("pk", flat=True))
     print(
@@ -89,6 +100,7 @@ def main(workdir: Path) -> None:
                 "indexed": feature.item_count,
                 "media": media,
                 "frames": frames,
+                "words_media": sign.pk,
                 "queries": write_queries(workdir / "queries"),
             }
         )

@@ -81,3 +81,11 @@ def test_line_matches_terms_and_phrases_in_order():
     assert line_matches(q, "SERIAL NUMBER 4471")
     assert not line_matches(q, "number serial")
     assert line_matches(q, "Tank crossing")
+
+
+def test_words_ocr_glued_together_are_searchable_one_by_one():
+    from text_app.query import document_tokens
+
+    assert document_tokens("Convoyoftrucks seen") == ["convoyoftrucks", "convoy", "of", "trucks", "seen"]
+    assert document_tokens("Kalashnikov Mariupol") == ["kalashnikov", "mariupol"]  # a word of its own stays whole
+    assert line_matches(parse_query('"of trucks"'), "Convoyoftrucks")

@@ -97,7 +97,7 @@ def after_fork() -> None:
 _sqlite_keeper = None
 
 
-def keep_sqlite_open() -> None:
+def keep_sqlite_open(name: str | None = None) -> None:
     """Hold one idle connection to a SQLite database for the life of this process.
 
     In WAL mode SQLite checkpoints the log into the database file, with an fsync,
@@ -111,12 +111,16 @@ def keep_sqlite_open() -> None:
     global _sqlite_keeper
     from django.conf import settings
 
-    db = settings.DATABASES["default"]
-    if db["ENGINE"] != "django.db.backends.sqlite3" or str(db["NAME"]).startswith(("file:", ":memory:")):
+    if name is None:
+        db = settings.DATABASES["default"]
+        if db["ENGINE"] != "django.db.backends.sqlite3":
+            return
+        name = str(db["NAME"])
+    if name.startswith(("file:", ":memory:")):
         return
     import sqlite3
 
-    keeper = sqlite3.connect(db["NAME"], check_same_thread=False)
+    keeper = sqlite3.connect(name, check_same_thread=False)
     # One finished read attaches it to the log (the shared-memory index); an idle
     # connection that has read nothing yet would not count as a reader.
     keeper.execute("SELECT count(*) FROM sqlite_master").fetchall()

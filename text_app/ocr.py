@@ -14,6 +14,7 @@ oversubscribe the CPU).
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import logging
 import threading
@@ -57,6 +58,7 @@ _engine_lock = threading.Lock()
 _run_lock = threading.Lock()
 
 
+@functools.cache
 def engine_name() -> str:
     """What the stored text says it was read with (MediaWords.ocr_engine)."""
     try:

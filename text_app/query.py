@@ -3,7 +3,8 @@
 One tokenizer serves the stored text and the query, on both databases, so a word found
 by OCR is matched by the same word typed in any script:
 
-- NFKC, then casefold (``ＳＥＲＩＡＬ`` and ``serial`` are one token);
+- NFKC, then casefold (``ＳＥＲＩＡＬ`` and ``serial`` are one token), after undoing
+  OCR's 0/O and 1/I/l slips from their neighbours (``BATTALI0N`` is ``battalion``);
 - a token is a run of letters (with their combining marks) or a run of digits, so
   Cyrillic, Greek, Arabic or Devanagari words stay whole and ``AK47`` is ``ak 47``
   (OCR often drops the space before a number); everything else separates;
@@ -68,9 +69,29 @@ def _token_char(ch: str) -> bool:
     return unicodedata.category(ch)[0] in "LNM"
 
 
+_AS_LETTER = {"0": "O", "1": "I"}
+_AS_DIGIT = {"O": "0", "o": "0", "I": "1", "l": "1"}
+
+
+def _fix_confusions(text: str) -> str:
+    """OCR's commonest slips between look-alikes, undone from their neighbours: a 0 or 1
+    between two letters is the letter O or I (l before a lower-case letter: "BATTALI0N",
+    "BR1GADE", "A1pha"),
+    an O, I or l between two digits is the digit ("98O1"). Applied to queries too, so a
+    code that really mixes them still finds itself."""
+    chars = list(text)
+    for i in range(1, len(chars) - 1):
+        before, ch, after = chars[i - 1], chars[i], chars[i + 1]
+        if ch in _AS_LETTER and before.isalpha() and after.isalpha():
+            chars[i] = "l" if ch == "1" and after.islower() else _AS_LETTER[ch]
+        elif ch in _AS_DIGIT and before.isdigit() and after.isdigit():
+            chars[i] = _AS_DIGIT[ch]
+    return "".join(chars)
+
+
 def tokenize(text: str) -> list[str]:
     """The tokens of ``text``, in order (see the module docstring)."""
-    text = unicodedata.normalize("NFKC", text or "").casefold()
+    text = _fix_confusions(unicodedata.normalize("NFKC", text or "")).casefold()
     tokens: list[str] = []
     word: list[str] = []
     for ch in text:

@@ -45,8 +45,8 @@ class IngestOptions:
     collection: Any = None  # a collection every stored media joins (the collections app's hook)
     username: str = ""
     features: Sequence[Any] = ()
-    # Read the text on each stored picture too (the text app's hook); about 50x the
-    # cost of embedding it, so only when asked.
+    # Read the text on each stored picture too (the text app's hook); many times the
+    # cost of embedding it (docs/benchmarks.md), so only when asked.
     ocr: bool = False
     # Real folder paths a task's ingest may read (see walk.ingest_collect); None: any.
     confine_to: Sequence[Path] | None = None

@@ -116,16 +116,17 @@ def text_search_run(*, options: TextSearchOptions) -> TextOutcome | SearchOutcom
     hits = [Candidate(h.media_id, h.score) for h in result.hits if h.media_id in rows]
     t_end = time.perf_counter()
     engine = _words_engine(label_ids, query)
+    count = words_count()
     return TextOutcome(
         source=source,
         hits=hits,
         media=rows,
         words={h.media_id: h for h in result.hits},
         exhausted=not result.has_more,
-        index_count=words_count(),
+        index_count=count,
         engine=engine,
         feature=SimpleNamespace(pk=0, modelzoo_name=engine),
-        index=SimpleNamespace(index_type=WORDS_INDEX_TYPE, version=0, count=words_count()),
+        index=SimpleNamespace(index_type=WORDS_INDEX_TYPE, version=0, count=count),
         timing_ms={"total": round((t_end - t0) * 1000, 2), "rank": round((t_rank - t0) * 1000, 2)},
     )
 

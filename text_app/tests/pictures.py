@@ -33,3 +33,26 @@ def store_picture(data: bytes, name: str = "picture.png"):
 
     media, _ = media_create_image(stream=io.BytesIO(data), original_name=name)
     return media
+
+
+def text_video(path: Path, scenes: list[list[str]], *, seconds: float = 2.0, fps: int = 5, size: tuple[int, int] = (480, 270)) -> Path:
+    """An H.264 video of ``scenes``, each a picture of its lines held ``seconds``."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        n = 0
+        for lines in scenes:
+            array = np.asarray(Image.open(io.BytesIO(text_picture(lines, size=size, px=30))).convert("RGB"))
+            for _ in range(round(seconds * fps)):
+                frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+                frame.pts = n
+                n += 1
+                for packet in stream.encode(frame):
+                    out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path

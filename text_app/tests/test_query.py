@@ -89,3 +89,8 @@ def test_words_ocr_glued_together_are_searchable_one_by_one():
     assert document_tokens("Convoyoftrucks seen") == ["convoyoftrucks", "convoy", "of", "trucks", "seen"]
     assert document_tokens("Kalashnikov Mariupol") == ["kalashnikov", "mariupol"]  # a word of its own stays whole
     assert line_matches(parse_query('"of trucks"'), "Convoyoftrucks")
+
+
+def test_ocr_slips_between_look_alikes_are_undone_from_their_neighbours():
+    assert tokenize("BATTALI0N BR1GADE A1pha 98O1 4l7") == ["battalion", "brigade", "alpha", "9801", "417"]
+    assert tokenize("R2D2 O1 10") == ["r", "2", "d", "2", "o", "1", "10"]  # only between two of the other kind

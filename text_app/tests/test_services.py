@@ -177,3 +177,21 @@ def test_an_ingest_labels_what_it_stores_and_reads_text_when_asked(tmp_path, set
     assert MediaWords.objects.get(pk=late.pk).ocr_at is None and MediaWords.objects.get(pk=late.pk).labels_model
     media_words_run(ocr=True, labels=True)
     assert found("notice") == [late.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_ingested_video_has_the_text_of_its_keyframes_read_and_found(tmp_path):
+    from media_app.ingest import IngestOptions, ingest_run
+    from text_app.tests.pictures import text_video
+
+    (tmp_path / "in").mkdir()
+    text_video(tmp_path / "in" / "clip.mp4", [["CHECKPOINT ALPHA"], ["BRIDGE SEVEN"]])
+    summary = ingest_run(paths=[tmp_path / "in"], options=IngestOptions(ocr=True))
+    assert summary.videos == 1 and summary.frames >= 2, summary
+    video = Media.objects.get(media_type="video")
+    (checkpoint,) = found("checkpoint")
+    (bridge,) = found("bridge")
+    frames = Media.objects.filter(pk__in=[checkpoint, bridge])
+    assert {f.media_type for f in frames} == {"video_frame"} and {f.parent_id for f in frames} == {video.pk}
+    assert Media.objects.get(pk=checkpoint).timestamp < Media.objects.get(pk=bridge).timestamp
+    assert found("checkpoint", filters=Filters(media_type="image")) == []

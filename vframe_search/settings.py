@@ -279,8 +279,13 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema and docs are API routes too: no anonymous access.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # The docs load nothing from the internet (offline deployments; no third party learns
+    # who reads them): Swagger UI and ReDoc from drf-spectacular-sidecar's static files,
+    # no online spec validator, and ReDoc without its Google Fonts or its maker's logo
+    # (templates/drf_spectacular/redoc.html).
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Name the shared enums once, so each appears under one name in the schema.

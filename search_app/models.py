@@ -9,6 +9,7 @@ from django.db import models
 class IndexType(models.TextChoices):
     HNSW = "hnsw", "HNSW (approximate, hnswlib)"
     FLAT = "flat", "Flat (exact, brute force)"
+    MILVUS = "milvus", "Milvus (VFRAME_MILVUS_URI: a cluster, or milvus-lite in the data dir)"
 
 
 class FeatureStatus(models.TextChoices):
@@ -49,6 +50,10 @@ class Feature(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     built_at = models.DateTimeField(null=True, blank=True)
+    # Index type milvus: the collection that serves ``index_version`` and the version that
+    # last wrote it (set with ``index_version`` in one UPDATE; blank for index files).
+    milvus_collection = models.CharField(max_length=255, blank=True, editable=False)
+    milvus_version = models.PositiveIntegerField(default=0, editable=False)
 
     def __str__(self) -> str:
         return f"feature {self.pk} {self.modelzoo_name}/{self.index_type}"

@@ -15,10 +15,10 @@ from typing import Any
 
 from django.db import transaction
 
-from core.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput, ServiceUnavailable
 from modelzoo.registry import MODELS, EmbeddingModelSpec, random_weights_allowed
 from modelzoo.weights import resolve_weights
-from search_app.indexing import engine, sharing
+from search_app.indexing import backends, engine, sharing
 from search_app.indexing.build import feature_forget_media, feature_schedule_build  # noqa: F401 (callers of the feature writes find them here)
 from search_app.indexing.index import validate_index_params, validate_index_type
 from search_app.indexing.layout import feature_dir, vector_store
@@ -133,15 +133,17 @@ def feature_update(*, feature: Feature, **fields: Any) -> Feature:
 
 
 def feature_delete(*, feature: Feature) -> None:
-    """Delete a feature, then (after commit) its vectors and index files.
+    """Delete a feature, then (after commit) its vectors, index files and Milvus
+    collections.
 
     A build still running notices at its next heartbeat and stops.
     """
-    pk = feature.pk
+    pk, index_type, collection = feature.pk, feature.index_type, feature.milvus_collection
     with transaction.atomic():
         feature.delete()
         transaction.on_commit(lambda: shutil.rmtree(feature_dir(pk), ignore_errors=True))
         transaction.on_commit(lambda: sharing.delete_feature(pk))
+        transaction.on_commit(lambda: backends.drop_feature(feature_id=pk, index_type=index_type, milvus_collection=collection))
 
 
 def feature_load(*, feature_id: int, user=None) -> Feature:
@@ -150,6 +152,9 @@ def feature_load(*, feature_id: int, user=None) -> Feature:
     feature = feature_get(feature_id=feature_id)
     check_searchable(feature)
     engine.get_index(feature, wait_for_new=True)
+    health = backends.serving_backend(feature).health(feature)
+    if not health["ok"]:  # a Milvus that does not answer is no default for everyone
+        raise ServiceUnavailable(f"Feature {feature.pk}'s index cannot answer: {health['reason']}", code="index_unavailable")
     SearchDefaults.objects.update_or_create(pk=1, defaults={"default_feature": feature, "updated_by": getattr(user, "username", "") or ""})
     return feature
 

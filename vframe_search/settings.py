@@ -194,6 +194,23 @@ STORAGES = {
 # so several web and worker hosts need only PostgreSQL, Redis and the storage.
 INDEX_DIR = DATA_DIR / "indexes"
 SHARE_INDEXES = env_bool("VFRAME_SHARE_INDEXES", bool(S3_BUCKET))
+# Index type milvus (search_app/indexing/backends/milvus.py): VFRAME_MILVUS_URI is a
+# server or cluster (http://host:19530), a milvus-lite file path, or unset for a
+# milvus-lite file in the data dir. Every call to it waits at most MILVUS_TIMEOUT
+# seconds (a search on an unreachable Milvus answers 503 within it); writes of a
+# build wait MILVUS_WRITE_TIMEOUT. MILVUS_INDEX: the Milvus index built on a server
+# (milvus-lite builds IVF_FLAT, the only approximate index it has).
+MILVUS_URI = env_str("VFRAME_MILVUS_URI", "") or str(DATA_DIR / "milvus" / "vframe.db")
+MILVUS_TOKEN = env_str("VFRAME_MILVUS_TOKEN", "")
+MILVUS_TIMEOUT = env_float("VFRAME_MILVUS_TIMEOUT", 3.0, minimum=0.1)
+MILVUS_WRITE_TIMEOUT = env_float("VFRAME_MILVUS_WRITE_TIMEOUT", 120.0, minimum=1.0)
+MILVUS_INDEX = env_str("VFRAME_MILVUS_INDEX", "HNSW")
+if MILVUS_INDEX not in ("HNSW", "IVF_FLAT", "FLAT", "DISKANN", "AUTOINDEX"):
+    raise ImproperlyConfigured("VFRAME_MILVUS_INDEX: expected HNSW, IVF_FLAT, FLAT, DISKANN or AUTOINDEX")
+# Collection names start with this, so several deployments can share one cluster.
+MILVUS_PREFIX = env_str("VFRAME_MILVUS_PREFIX", "vframe")
+if not (MILVUS_PREFIX[:1].isalpha() and MILVUS_PREFIX.replace("_", "").isalnum() and len(MILVUS_PREFIX) <= 64):
+    raise ImproperlyConfigured("VFRAME_MILVUS_PREFIX: letters, digits and _, starting with a letter, at most 64")
 MODELS_DIR = env_path("VFRAME_MODELS_DIR", DATA_DIR / "models")
 # The operator's model zoo entries (TOML, merged over modelzoo/models.toml); '' for none.
 MODELZOO_FILE = env_str("VFRAME_MODELZOO_FILE", "")
@@ -291,7 +308,7 @@ SPECTACULAR_SETTINGS = {
     # Name the shared enums once, so each appears under one name in the schema.
     "ENUM_NAME_OVERRIDES": {
         "FeatureStatusEnum": "search_app.models.FeatureStatus",
-        "IndexTypeEnum": ["hnsw", "flat"],
+        "IndexTypeEnum": ["hnsw", "flat", "milvus"],
         "MediaTypeEnum": "media_app.models.MediaType",
         "ModelTypeEnum": ["embedding", "detection"],
         "SearchQueryTypeEnum": "search_app.query.sources.query_types",

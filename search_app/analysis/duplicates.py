@@ -83,7 +83,7 @@ def duplicate_edges(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Undirected edges (a < b) between items whose similarity is >= ``threshold``, from
     each item's ``k`` nearest neighbours in ``index``: (a int64, b int64, score float32)."""
-    ids = np.setdiff1d(index.ids, index.excluded) if index.excluded.size else index.ids
+    ids = index.live_ids()
     total = int(ids.size)
     parts_a, parts_b, parts_s = [], [], []
     for start in range(0, total, chunk):

@@ -30,6 +30,8 @@ class FeatureSerializer(serializers.ModelSerializer):
             "error",
             "index_version",
             "has_index",
+            "milvus_collection",
+            "milvus_version",
             "embedding_dim",
             "created_at",
             "updated_at",

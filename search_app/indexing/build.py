@@ -10,8 +10,9 @@ Building (:func:`feature_update_index`) is incremental and restartable:
    to the feature's vector store as it goes (a crash loses at most one shard's work);
    vectors the ingest already computed from its own decode
    (:func:`feature_add_vectors`) are not computed again;
-3. write the next index version from the stored vectors (``indexing.index``), renamed
-   into place, then raise ``Feature.index_version`` while still holding the claim;
+3. write the next index version from the stored vectors through the feature's index
+   backend (``indexing.backends``: index files renamed into place, or a Milvus
+   collection), then raise ``Feature.index_version`` while still holding the claim;
 4. go round again if someone asked for a build meanwhile, else mark the feature ready.
 
 Tunables (Django settings, all optional): ``INDEX_SHARD_ITEMS`` (vectors per shard,
@@ -46,7 +47,7 @@ from media_app.models import Media, MediaType
 from modelzoo.registry import MODELS, EmbeddingModelSpec, get_model
 from modelzoo.weights import check_usable
 from search_app.indexing import sharing
-from search_app.indexing.index import remove_versions_except, update_index_files
+from search_app.indexing.backends import backend_for, forget_media, prune_after_publish
 from search_app.indexing.layout import feature_dir, vector_store
 from search_app.models import Feature, FeatureStatus
 from tasks_app.queue import enqueue
@@ -112,7 +113,7 @@ def feature_forget_media(*, media_ids: Iterable[int]) -> None:
     ids = np.unique(np.fromiter((int(i) for i in media_ids), dtype=np.int64))
     if ids.size == 0:
         return
-    for feature in Feature.objects.only("pk", "modelzoo_name"):
+    for feature in Feature.objects.only("pk", "modelzoo_name", "milvus_collection"):
         spec = MODELS.get(feature.modelzoo_name)
         store = vector_store(feature.pk, getattr(spec, "embedding_dim", 0))
         if not store.exists():
@@ -121,6 +122,7 @@ def feature_forget_media(*, media_ids: Iterable[int]) -> None:
         # will have them dropped.
         store.add_deleted(ids)
         if np.intersect1d(ids, store.ids(), assume_unique=True).size:
+            forget_media(feature, ids)  # an index served by an engine drops them now
             feature_schedule_build(feature=feature)
 
 
@@ -378,7 +380,6 @@ def _build_once(pk: int, token: str, reporter: Reporter, full: bool) -> dict:
         raise InvalidInput(f"Model {spec.name!r} is not an embedding model.")
     check_usable(spec)
     heartbeat = _Heartbeat(pk, token)
-    directory = feature_dir(pk)
     store = vector_store(pk, spec.embedding_dim)
     store.remove_temp_files()
     # Vectors other hosts embedded (multi-host deployments): never embed them again.
@@ -409,34 +410,23 @@ def _build_once(pk: int, token: str, reporter: Reporter, full: bool) -> dict:
     current = Feature.objects.filter(pk=pk).values_list("index_version", flat=True).first()
     if current is None:
         raise BuildLost(f"feature {pk} was deleted")
-    if current:
-        sharing.pull_version(pk, current)  # built elsewhere: update it instead of rebuilding
     compact_fraction = float(_conf("INDEX_COMPACT_FRACTION", 0.2))
-    meta = update_index_files(
-        directory=directory,
+    meta = backend_for(feature.index_type).write_version(
+        feature=feature,
         store=store,
-        index_type=feature.index_type,
-        params=feature.index_params,
         current_version=current,
         new_version=current + 1,
         full=full,
-        threads=int(_conf("INDEX_THREADS", 0)),
-        compact_fraction=compact_fraction,
         reporter=reporter,
-        extra_meta={"feature_id": pk, "modelzoo_name": spec.name},
-        before_rename=heartbeat.check,
+        heartbeat=heartbeat.check,
     )
-    if meta is not None:
-        # Published before the database names the version, so no host looks for it early.
-        sharing.push_version(pk, current + 1, feature.index_type)
     fields: dict[str, Any] = {"skipped_count": len(skipped) + len(known_failed), "heartbeat_at": timezone.now()}
     if meta is not None:
-        fields.update(index_version=current + 1, item_count=meta["count"], built_at=timezone.now())
+        fields.update(index_version=current + 1, item_count=meta["count"], built_at=timezone.now(), **meta.get("row", {}))
     if not Feature.objects.filter(pk=pk, build_token=token).update(**fields):
         raise BuildLost(f"feature {pk}: build claim lost")
     if meta is not None:
-        remove_versions_except(directory, {current, current + 1})
-        sharing.prune_versions(pk, {current, current + 1})
+        prune_after_publish(feature=feature, keep={current, current + 1})
         stats = store.stats()
         if stats["stored"] and stats["deleted"] / stats["stored"] > compact_fraction:
             store.compact()

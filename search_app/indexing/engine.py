@@ -16,12 +16,13 @@ from __future__ import annotations
 import logging
 import threading
 
-from search_app.indexing.index import LoadedIndex, load_index_version
+from search_app.indexing.backends import SearchIndex, open_index
+from search_app.indexing.index import load_index_version
 from search_app.models import Feature
 
 logger = logging.getLogger(__name__)
 
-_loaded: dict[int, LoadedIndex] = {}
+_loaded: dict[int, SearchIndex] = {}
 _loading: set[tuple[int, int]] = set()
 _locks: dict[int, threading.Lock] = {}
 _guard = threading.Lock()
@@ -37,7 +38,7 @@ def _background_load(feature_id: int, version: int) -> None:
         index = load_index_version(feature_id, version)
         with _guard:
             current = _loaded.get(feature_id)
-            if current is None or current.version < index.version:
+            if current is None or current.version < index.version or current.index_type == "milvus":
                 _loaded[feature_id] = index
         logger.info("feature %s: swapped in index version %s", feature_id, version)
     except Exception:
@@ -47,9 +48,17 @@ def _background_load(feature_id: int, version: int) -> None:
             _loading.discard((feature_id, version))
 
 
-def get_index(feature: Feature, *, wait_for_new: bool = False) -> LoadedIndex:
+def get_index(feature: Feature, *, wait_for_new: bool = False) -> SearchIndex:
     """The index to answer ``feature``'s searches with in this process."""
+    if feature.milvus_collection:
+        # Served by Milvus: a handle made from the row, nothing to load or swap.
+        handle = open_index(feature)
+        with _guard:
+            _loaded[feature.pk] = handle
+        return handle
     current = _loaded.get(feature.pk)
+    if current is not None and current.index_type == "milvus":
+        current = None  # moved off Milvus: its collection is dropped, load the files now
     version = feature.index_version
     if current is not None and current.version >= version:
         return current
@@ -63,14 +72,14 @@ def get_index(feature: Feature, *, wait_for_new: bool = False) -> LoadedIndex:
         return current
     with _lock_for(feature.pk):
         current = _loaded.get(feature.pk)
-        if current is None or current.version < version:
+        if current is None or current.version < version or current.index_type == "milvus":
             current = load_index_version(feature.pk, version)
             with _guard:
                 _loaded[feature.pk] = current
     return current
 
 
-def loaded_indexes() -> dict[int, LoadedIndex]:
+def loaded_indexes() -> dict[int, SearchIndex]:
     """What this process holds now (for search/info)."""
     with _guard:
         return dict(_loaded)

@@ -53,7 +53,10 @@ from search_app.models import default_index_params
 
 logger = logging.getLogger(__name__)
 
-INDEX_TYPES = ("hnsw", "flat")
+# Types written as index files here; ``milvus`` lives in a Milvus collection
+# (search_app/indexing/backends/milvus.py) and takes the same parameters.
+FILE_INDEX_TYPES = ("hnsw", "flat")
+INDEX_TYPES = (*FILE_INDEX_TYPES, "milvus")
 # Inclusive ranges. M beyond ~100 only costs memory; ef_construction below M builds a
 # poor graph; ef is a floor (it is raised to k per query).
 PARAM_RANGES = {"M": (2, 128), "ef_construction": (8, 4096), "ef": (1, 8192)}
@@ -212,7 +215,8 @@ def update_index_files(
     matrix. Returns the new version's metadata, or None when the current version
     already matches the store and parameters (then nothing is written).
     """
-    validate_index_type(index_type)
+    if index_type not in FILE_INDEX_TYPES:
+        raise InvalidInput(f"Index type {index_type!r} is not written as files.")
     params = validate_index_params(params)
     prev = read_meta(directory, current_version) if current_version else None
     live = store.live_ids()
@@ -381,6 +385,24 @@ class LoadedIndex:
         if self._hnsw is not None:
             return np.asarray(self._hnsw.get_items(media_ids), dtype=np.float32).reshape(-1, self.dim)
         return self._vectors[np.searchsorted(self.ids, media_ids)]
+
+    def live_ids(self) -> np.ndarray:
+        """The ids this version answers with (deleted ones left out), sorted."""
+        return np.setdiff1d(self.ids, self.excluded, assume_unique=True) if self.excluded.size else self.ids
+
+    def present(self, media_ids: Iterable[int]) -> np.ndarray:
+        """Those of ``media_ids`` this version answers with, sorted."""
+        wanted = np.unique(np.fromiter((int(m) for m in media_ids), dtype=np.int64))
+        return np.setdiff1d(np.intersect1d(self.ids, wanted, assume_unique=True), self.excluded, assume_unique=True)
+
+    def pick(self, digest: int) -> int | None:
+        """The live id at ``digest`` modulo their count, in id order."""
+        ids = self.live_ids()
+        return int(ids[digest % ids.size]) if ids.size else None
+
+    def media_of(self, ids: np.ndarray) -> np.ndarray:
+        """Every vector here is a whole media's: its key is its media id."""
+        return np.asarray(ids, dtype=np.int64)
 
     def search(self, vector: np.ndarray, k: int, ef: int | None = None, exclude_ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Best ``k`` for one vector: (ids, cosine similarities), 1-D, best first."""

@@ -227,6 +227,41 @@ class VectorStore:
             out_ids, out_vectors = out_ids[order], out_vectors[order]
         return out_ids, out_vectors
 
+    def iter_live(self, only: np.ndarray | None = None, batch: int = 8192) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The vectors :meth:`load` returns, as (ids, vectors) batches of at most ``batch``
+        in shard order, one shard in memory at a time: what an index on another engine
+        streams into itself (ids ascend within a batch, not across all of them)."""
+        paths = self.shard_paths()  # once: an ingest may append shards meanwhile
+        per_shard = []
+        for path in paths:
+            with np.load(path) as npz:
+                per_shard.append(npz["ids"])
+        if not per_shard:
+            return
+        all_ids = np.concatenate(per_shard)
+        unique_ids, first = np.unique(all_ids, return_index=True)
+        wanted = np.ones(unique_ids.size, dtype=bool)
+        deleted = self.deleted()
+        if deleted.size:
+            wanted &= ~np.isin(unique_ids, deleted, assume_unique=True)
+        if only is not None:
+            wanted &= np.isin(unique_ids, np.asarray(only, dtype=np.int64))
+        keep = np.sort(first[wanted])
+        del all_ids, unique_ids, first, wanted
+        offset = 0
+        for path, shard_ids in zip(paths, per_shard, strict=True):
+            lo, hi = np.searchsorted(keep, offset), np.searchsorted(keep, offset + shard_ids.size)
+            if hi > lo:
+                with np.load(path) as npz:
+                    vectors = npz["vectors"]
+                if vectors.shape[1] != self.dim:
+                    raise ValueError(f"{path} holds {vectors.shape[1]}-d vectors, expected {self.dim}")
+                rows = keep[lo:hi] - offset
+                for start in range(0, rows.size, batch):
+                    part = rows[start : start + batch]
+                    yield shard_ids[part], np.ascontiguousarray(vectors[part])
+            offset += shard_ids.size
+
     def stats(self) -> dict:
         ids = self.ids()
         deleted = np.intersect1d(ids, self.deleted(), assume_unique=True)

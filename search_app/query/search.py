@@ -179,7 +179,7 @@ def _exact_knn(index: LoadedIndex, vector, allowed: set[int]):
     MAX_DEPTH of the whole index."""
     import numpy as np
 
-    ids = np.setdiff1d(np.intersect1d(index.ids, np.fromiter(allowed, dtype=np.int64, count=len(allowed))), index.excluded)
+    ids = index.present(allowed)
     scores = index.get_vectors(ids) @ vector if ids.size else np.zeros(0, dtype=np.float32)
     order = np.lexsort((ids, -scores))
     ids, scores = ids[order], scores[order].astype(np.float32)

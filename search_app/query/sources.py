@@ -343,14 +343,17 @@ class RandomSource(MediaSource):
     def resolve(self, *, feature: Feature, index: LoadedIndex) -> QuerySource:
         if self.media is not None:
             return self
-        ids = np.setdiff1d(index.ids, index.excluded, assume_unique=True)
-        if ids.size == 0:
-            raise Conflict("The index is empty.", code="index_empty")
         digest = int.from_bytes(hashlib.sha256(self.seed.encode("utf-8")).digest()[:8], "big")
-        for step in range(min(ids.size, 16)):
-            media = Media.objects.filter(pk=int(ids[(digest + step) % ids.size])).first()
+        picked = None
+        for step in range(min(index.count, 16)):
+            picked = index.pick(digest + step)
+            if picked is None:
+                break
+            media = Media.objects.filter(pk=picked).first()
             if media is not None:
                 return RandomSource(self.seed, media)
+        if index.count == 0 or picked is None:
+            raise Conflict("The index is empty.", code="index_empty")
         raise Conflict("The index refers to media that no longer exist; rebuild it.", code="index_stale")
 
     def vector(self, feature: Feature, index: LoadedIndex) -> np.ndarray:

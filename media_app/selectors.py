@@ -36,6 +36,25 @@ def media_queryset() -> QuerySet[Media]:
     return Media.objects.annotate(parent_sha256=parent_sha256, frame_count=_frame_count_subquery())
 
 
+def media_by_ids(ids: Sequence[int]) -> list[Media]:
+    """The media with these ids, with what the API shows beside each row (like
+    :func:`media_queryset`'s rows), in one plain query when none is a frame or a video:
+    building media_queryset's subqueries costs more than reading a page of rows. The
+    parent sha256 of frames and the frame count of videos take one query each, only
+    when the page has any."""
+    rows = list(Media.objects.filter(pk__in=list(ids)))
+    parents = {m.parent_id for m in rows if m.parent_id}
+    sha256_of = dict(Media.objects.filter(pk__in=parents).values_list("pk", "sha256")) if parents else {}
+    videos = [m.pk for m in rows if m.media_type == MediaType.VIDEO]
+    counts = {}
+    if videos:
+        counts = dict(Media.objects.filter(parent_id__in=videos).order_by().values("parent_id").annotate(n=Count("pk")).values_list("parent_id", "n"))
+    for media in rows:
+        media.parent_sha256 = sha256_of.get(media.parent_id) if media.parent_id else None
+        media.frame_count = counts.get(media.pk, 0)
+    return rows
+
+
 def media_type_validate(value: str | None) -> str | None:
     """``None``/empty means no filter; anything but a known media type is a 400."""
     if value in (None, ""):

@@ -187,6 +187,6 @@ def _exact_knn(index: LoadedIndex, vector, allowed: set[int]):
 
 
 def _result_media(ids: list[int]) -> list[Media]:
-    from media_app.selectors import media_queryset
+    from media_app.selectors import media_by_ids
 
-    return list(media_queryset().filter(pk__in=ids))
+    return media_by_ids(ids)

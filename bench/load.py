@@ -8,9 +8,10 @@ What it does, in a throwaway data dir and database (nothing of yours is touched)
    feature whose synthetic vectors are indexed by the project's own builder, an
    ordinary user and a staff user with tokens. Here also a collection of 200 of
    those media.
-2. The server: daphne and uvicorn (one process each, as bench/search.py runs them)
-   both start; a short search-only probe picks the faster (``--server auto``) and the
-   other stops. DEBUG off (the default), PostgreSQL when ``--database-url`` is given,
+2. The server: ``scripts/serve.sh``, the production command (gunicorn with
+   ``--workers`` uvicorn workers, default two per core; ``--server serve``, the
+   default), or daphne and uvicorn (one process each, as bench/search.py runs them),
+   of which a short search-only probe picks the faster (``--server auto``). DEBUG off (the default), PostgreSQL when ``--database-url`` is given,
    Redis (cache, channel layer) when ``--redis-url`` is given. The rate limits stay on
    at a rate no run reaches, so their cache round trips are part of every request.
 3. The load: four wrk processes at once, one per route, ``--clients`` connections in
@@ -26,8 +27,8 @@ What it does, in a throwaway data dir and database (nothing of yours is touched)
 4. Figures: each route's p50 with one client alone (before the load: the service time
    that loaded requests queue behind), requests per second held (per route and in all), p50/p99 latency per route
    (wrk's own histogram), errors (socket errors, timeouts, any status outside the
-   route's expected ones), server RSS after warm-up, at the end and its peak (sampled
-   every second), and the Upload rows written against wrk's count of 201 answers (a
+   route's expected ones), the server's memory (PSS summed over its processes) after
+   warm-up, at the end and its peak (sampled every second), and the Upload rows written against wrk's count of 201 answers (a
    row more per upload connection is a request still in flight when wrk stopped).
 
 Needs wrk (Debian: ``apt-get install wrk``). Run from the repository root with the
@@ -178,7 +179,7 @@ def upload_count() -> int:
 def pick_server(args, data: dict, servers: list) -> tuple:
     """The faster of the running servers by a search-only throughput probe."""
     if args.server != "auto":
-        chosen = next(s for s in servers if s.name == args.server)
+        chosen = servers[0] if args.server == "serve" else next(s for s in servers if s.name == args.server)
         return chosen, {}
     probe_args = argparse.Namespace(clients=8, duration=args.probe, limit=10)
     probe = {}
@@ -272,7 +273,7 @@ def run_wrk(args, server, data: dict, collection_id: int, lua_path: Path, jpeg_p
     t0 = time.monotonic()
     deadline = t0 + args.duration + 60
     while any(p.poll() is None for p in procs.values()) and time.monotonic() < deadline:
-        samples.append((time.monotonic() - t0, bs.rss_bytes(server.proc.pid)))
+        samples.append((time.monotonic() - t0, bs.tree_pss(server.proc.pid)))
         time.sleep(1.0)
     out: dict = {"connections": conns, "routes": {}}
     for route, proc in procs.items():
@@ -331,7 +332,7 @@ def report(fig: dict) -> list[str]:
     mem = fig["memory"]
     lines += [
         "",
-        f"server RSS: {mem['start'] / 2**20:.0f} MiB after warm-up, {mem['end'] / 2**20:.0f} MiB at the end, peak {mem['peak'] / 2**20:.0f} MiB; "
+        f"server memory (PSS of all its processes): {mem['start'] / 2**20:.0f} MiB after warm-up, {mem['end'] / 2**20:.0f} MiB at the end, peak {mem['peak'] / 2**20:.0f} MiB; "
         f"growth over the last half of the run {mem['late_growth'] / 2**20:+.1f} MiB",
         f"uploads: {fig['uploads_written']} Upload rows written, wrk counted {fig['uploads_201']} answers 201 "
         f"(at most {fig['load']['connections']['upload']} more rows: requests still in flight when wrk stopped)",
@@ -346,7 +347,13 @@ def parse_args(argv=None):
     p.add_argument("--items", type=int, default=100_000, help="media rows / vectors in the index (default 100,000)")
     p.add_argument("--duration", type=float, default=60.0, help="seconds of mixed load (default 60)")
     p.add_argument("--clients", type=int, default=16, help="connections in all, split 6:4:3:3 over the routes (default 16)")
-    p.add_argument("--server", choices=["auto", "daphne", "uvicorn"], default="auto", help="auto: the faster by a search-only probe")
+    p.add_argument(
+        "--server",
+        choices=["serve", "auto", "daphne", "uvicorn"],
+        default="serve",
+        help="serve: scripts/serve.sh, the production command (default); auto: the faster of one daphne and one uvicorn process by a search-only probe",
+    )
+    p.add_argument("--workers", type=int, default=0, help="WEB_CONCURRENCY of scripts/serve.sh (default: two per core)")
     p.add_argument("--probe", type=float, default=10.0, help="seconds of the search-only probe per server (default 10)")
     p.add_argument("--database-url", default=None, help="PostgreSQL URL of a throwaway database (name must contain 'bench'); default a fresh SQLite file")
     p.add_argument("--redis-url", default=None, help="Redis for the cache and channel layer, as in production (e.g. redis://127.0.0.1:6379/14)")
@@ -390,7 +397,10 @@ def main(argv=None) -> int:
         lua_path = data_dir / "load.lua"
         lua_path.write_text(LUA)
 
-        servers = bs.make_servers(data_dir)
+        if args.server == "serve":
+            servers = [bs.serve_server(data_dir, args.workers or max(2, 2 * len(os.sched_getaffinity(0))))]
+        else:
+            servers = bs.make_servers(data_dir)
         for s in servers:
             s.start(env)
         for s in servers:
@@ -406,11 +416,11 @@ def main(argv=None) -> int:
         log(f"one client alone, p50 ms: {solo}")
         time.sleep(1.0)
         uploads_before = upload_count()
-        rss_start = bs.rss_bytes(server.proc.pid)
+        rss_start = bs.tree_pss(server.proc.pid)
         log(f"{args.clients} connections for {args.duration:g} s (RSS {rss_start / 2**20:.0f} MiB)")
         load = run_wrk(args, server, data, collection_id, lua_path, jpeg_path)
         time.sleep(2.0)
-        rss_end = bs.rss_bytes(server.proc.pid)
+        rss_end = bs.tree_pss(server.proc.pid)
         samples = load.pop("rss_samples")
         half = [r for t, r in samples if t >= args.duration / 2]
         fig = {

@@ -314,9 +314,11 @@ class Server:
     log_path: Path
     proc: subprocess.Popen | None = None
     figures: dict = field(default_factory=dict)
+    extra_env: dict = field(default_factory=dict)
 
     def start(self, env: dict[str, str]) -> None:
         fh = open(self.log_path, "wb")  # noqa: SIM115 - handed to the child, closed with it
+        env = {**env, **self.extra_env}
         self.proc = subprocess.Popen(self.argv, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         fh.close()
         _children.append(self.proc)
@@ -334,6 +336,47 @@ class Server:
                 pass
             time.sleep(0.3)
         raise SystemExit(f"{self.name} did not answer within {timeout:.0f} s; see {self.log_path}")
+
+
+def serve_server(data_dir: Path, workers: int, name: str = "serve.sh") -> Server:
+    """The production command, scripts/serve.sh (gunicorn + uvicorn workers), on a free port."""
+    port = free_port()
+    env = {"PORT": str(port), "HOST": "127.0.0.1", "WEB_CONCURRENCY": str(workers), "VIRTUAL_ENV": str(BIN.parent)}
+    env["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    return Server(f"{name} -w {workers}", ["bash", str(REPO / "scripts" / "serve.sh")], port, data_dir / f"serve-{port}.log", extra_env=env)
+
+
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and its descendants (a gunicorn master and its workers)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+def memory_kinds(pid: int) -> dict[str, int]:
+    """RSS, PSS (shared pages split between their sharers) and USS (private pages) of
+    one process, in bytes, from /proc/<pid>/smaps_rollup."""
+    fields = {"Rss": 0, "Pss": 0, "Private_Clean": 0, "Private_Dirty": 0}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                key, _, rest = line.partition(":")
+                if key in fields:
+                    fields[key] = int(rest.split()[0]) * 1024
+    except OSError:
+        return {"rss": 0, "pss": 0, "uss": 0}
+    return {"rss": fields["Rss"], "pss": fields["Pss"], "uss": fields["Private_Clean"] + fields["Private_Dirty"]}
+
+
+def tree_pss(pid: int) -> int:
+    """Memory a process tree holds (shared pages counted once): the sum of its PSS."""
+    return sum(memory_kinds(p)["pss"] for p in tree_pids(pid))
 
 
 def make_servers(data_dir: Path) -> list[Server]:

@@ -289,6 +289,60 @@ def start_manage(env: dict[str, str], log_dir: Path, name: str, *args: str) -> P
     return spawn(name, [sys.executable, "manage.py", *args], env, log_dir)
 
 
+@dataclass
+class S3Server:
+    """moto's standalone server (``moto[server]``): the S3 HTTP API on a free loopback
+    port, with one bucket, and the settings that point a deployment at it."""
+
+    proc: Proc
+    endpoint: str
+    bucket: str = "vframe-test"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "VFRAME_S3_BUCKET": self.bucket,
+            "VFRAME_S3_ENDPOINT_URL": self.endpoint,
+            "VFRAME_S3_REGION": "us-east-1",
+            "VFRAME_S3_ACCESS_KEY_ID": "vframe-test-key",
+            "VFRAME_S3_SECRET_ACCESS_KEY": "vframe-test-secret",
+        }
+
+    def client(self):
+        import boto3
+
+        env = self.env()
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=env["VFRAME_S3_REGION"],
+            aws_access_key_id=env["VFRAME_S3_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["VFRAME_S3_SECRET_ACCESS_KEY"],
+        )
+
+    def keys(self, prefix: str = "") -> list[str]:
+        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
+
+
+def start_s3(log_dir: Path) -> S3Server:
+    """moto's S3 server on a free port with an empty bucket, once it answers."""
+    port = free_port()
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "vframe-test-key", "AWS_SECRET_ACCESS_KEY": "vframe-test-secret"}
+    proc = spawn("moto-s3", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], env, log_dir)
+    server = S3Server(proc, f"http://127.0.0.1:{port}")
+
+    def answers() -> bool:
+        try:
+            server.client().list_buckets()
+        except Exception:  # botocore's connection errors are not OSErrors
+            return False
+        return True
+
+    wait_for(answers, timeout=60, what="moto's S3 server", proc=proc, interval=0.2)
+    server.client().create_bucket(Bucket=server.bucket)
+    return server
+
+
 class PrivateRedis:
     """A redis-server of the test's own on a free port (no persistence), which it may
     stop; a stopped one is simply started again on the same port."""

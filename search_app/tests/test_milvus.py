@@ -214,21 +214,29 @@ def test_a_build_that_dies_half_way_resumes_where_it_stopped(db, tiny_feature, m
     assert milvus.collection_ids(target).tolist() == sorted(m.pk for m in media)
 
 
-def test_region_vectors_are_children_of_their_media(pair):
-    """Vectors a media owns beside its own (regions): searched by key, mapped to their
-    media, and forgotten with it."""
+def test_region_vectors_are_children_of_their_media(api, pair):
+    """Vectors a media owns beside its own (regions): searched apart from the whole
+    vectors, mapped to their media, left alone by builds, and forgotten with the media."""
     _, mil, media, vectors = pair
     parent = media[11]
-    keys = [10**12 + 1, 10**12 + 2]
-    rows = [{"id": k, "media_id": parent.pk, "vector": v} for k, v in zip(keys, unit(vectors[40:42] + 0.01), strict=True)]
-    call(lambda c: c.insert(mil.milvus_collection, data=rows), what="insert")
+    labels = [(1 << 58) | parent.pk, (2 << 58) | parent.pk]
+    written = milvus.MilvusBackend().add_parts(feature=mil, labels=labels, media_ids=[parent.pk] * 2, parts=[1, 2], vectors=unit(vectors[40:42] + 0.01))
+    assert written == 2
     index = engine.get_index(mil)
-    ids, _ = index.search(vectors[40], 2)
-    assert keys[0] in ids.tolist()
-    assert index.media_of(np.asarray([keys[0], media[3].pk])).tolist() == [parent.pk, media[3].pk]
+    ids, _ = index.search(vectors[40], 5)
+    assert not set(labels) & set(ids.tolist()), "whole-media searches see whole vectors only"
+    parts, sims = index.knn(vectors[40:41], 2, parts=True)
+    assert parts[0].tolist() == [labels[0], labels[1]] and sims[0][0] > 0.99
+    assert index.media_of(np.asarray([labels[0], media[3].pk])).tolist() == [parent.pk, media[3].pk]
+    assert index.live_ids().size == 300 and index.pick(12345) not in labels
+
+    more = add_media(5, start=3000)
+    store_vectors(mil, more, clustered(5, seed=9))
+    assert build(mil)["mode"] == "incremental"
+    assert index.present(labels).tolist() == labels, "an incremental build keeps the regions"
 
     feature_forget_media(media_ids=[parent.pk])
-    assert not set(keys) & set(index.present(keys).tolist())
+    assert index.present(labels).size == 0
 
 
 def test_duplicates_and_live_ids_read_the_collection(pair):

@@ -2,9 +2,13 @@
 
 Where Milvus is, and how a call to it fails: ``milvus_conn``.
 
-A collection holds ``id`` (int64 key: a media id, or a vector a media owns), ``media_id``
-(its owner, itself for a whole media's vector) and ``vector`` (float32, unit length,
-inner product = cosine). Each full build writes a new collection
+A collection holds ``id`` (int64 key: a media id, or the label of a vector a media
+owns), ``media_id`` (its owner, itself for a whole media's vector), ``part`` (0 for a
+whole media's vector, else the number of the region it shows) and ``vector`` (float32,
+unit length, inner product = cosine). Searches, counts, picks and builds see the whole
+vectors (``part == 0``); ``knn(..., parts=True)`` searches the regions, which
+:meth:`MilvusBackend.add_parts` writes and which go with their media when it is
+forgotten. Each full build writes a new collection
 ``<prefix>_f<feature>_v<version>``; incremental builds insert and delete in the current
 one. The Feature row names the collection (``milvus_collection``) and the version that
 last wrote it (``milvus_version``), set with ``index_version`` in one UPDATE.
@@ -50,6 +54,9 @@ ID_CHUNK = 4096
 # Vectors of recently queried media kept per process (search by media asks for its
 # query's vector first): bounded, so memory does not grow with the index.
 VECTOR_CACHE_ITEMS = 512
+# Whole media's vectors, and the regions they own.
+WHOLE = "part == 0"
+PARTS = "part > 0"
 # Only these index types exist in milvus-lite; it builds IVF_FLAT where a server builds HNSW.
 LITE_INDEXES = ("FLAT", "IVF_FLAT")
 
@@ -222,7 +229,10 @@ class MilvusIndex:
         found = ids[0] >= 0
         return ids[0][found], sims[0][found]
 
-    def knn(self, vectors: np.ndarray, k: int, ef: int | None = None, exclude_ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def knn(
+        self, vectors: np.ndarray, k: int, ef: int | None = None, exclude_ids: Iterable[int] | None = None, *, parts: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """As ``LoadedIndex.knn``; with ``parts``, over the region vectors (labels back)."""
         q = np.ascontiguousarray(vectors, dtype=np.float32)
         if q.ndim == 1:
             q = q.reshape(1, -1)
@@ -241,7 +251,15 @@ class MilvusIndex:
         use_ef = max(int(ef or 0), self.ef, limit)
         params = {"metric_type": "IP", "params": search_params(self.kind, use_ef, self.built)}
         answers = self._call(
-            lambda c: c.search(self.collection, data=list(q), limit=limit, search_params=params, anns_field="vector", timeout=timeout_s()),
+            lambda c: c.search(
+                self.collection,
+                data=list(q),
+                filter=PARTS if parts else WHOLE,
+                limit=limit,
+                search_params=params,
+                anns_field="vector",
+                timeout=timeout_s(),
+            ),
             "search",
         )
         for row, hits in enumerate(answers):
@@ -292,12 +310,13 @@ class MilvusIndex:
 
 
 def collection_ids(collection: str, *, feature_id: int | None = None, batch: int = 16384) -> np.ndarray:
-    """Every id in ``collection``, sorted (read back in pages: O(n) ids, no vectors)."""
+    """Every whole media's id in ``collection``, sorted (read back in pages: O(n) ids,
+    no vectors)."""
     chunks: list[np.ndarray] = []
 
     def read(c):
         chunks.clear()
-        iterator = c.query_iterator(collection, batch_size=batch, filter="", output_fields=["id"], timeout=timeout_s(write=True))
+        iterator = c.query_iterator(collection, batch_size=batch, filter=WHOLE, output_fields=["id"], timeout=timeout_s(write=True))
         try:
             while True:
                 page = iterator.next()
@@ -361,6 +380,7 @@ class MilvusBackend(IndexBackend):
             schema = c.create_schema(auto_id=False, enable_dynamic_field=False, description="VFRAME Search feature vectors")
             schema.add_field("id", DataType.INT64, is_primary=True)
             schema.add_field("media_id", DataType.INT64)
+            schema.add_field("part", DataType.INT32)
             schema.add_field("vector", DataType.FLOAT_VECTOR, dim=int(dim))
             index = c.prepare_index_params()
             index.add_index(field_name="vector", index_type=kind, metric_type="IP", params=built)
@@ -420,7 +440,7 @@ class MilvusBackend(IndexBackend):
         if reporter is not None:
             reporter(done, total, "indexing")
         for ids, vectors in store.iter_live(only=to_add, batch=INSERT_BATCH):
-            rows = [{"id": int(i), "media_id": int(i), "vector": v} for i, v in zip(ids.tolist(), vectors, strict=True)]
+            rows = [{"id": int(i), "media_id": int(i), "part": 0, "vector": v} for i, v in zip(ids.tolist(), vectors, strict=True)]
             call(lambda c, rows=rows: c.insert(target, data=rows, timeout=timeout_s(write=True)), what="insert", collection=target, write=True)
             done += int(ids.size)
             if reporter is not None:
@@ -466,6 +486,26 @@ class MilvusBackend(IndexBackend):
         self.drop(feature_id=feature.pk, keep=current or "")
         # Index files of the type this feature had before are no longer read.
         remove_versions_except(feature_dir(feature.pk), keep)
+
+    def add_parts(self, *, feature, labels, media_ids, parts, vectors) -> int:
+        """Write region vectors into the feature's collection: ``labels`` their keys
+        (distinct from every media id), ``media_ids`` their owners, ``parts`` their
+        region numbers (>= 1). Returns how many were written."""
+        collection = feature.milvus_collection
+        labels, owners, numbers = (np.asarray(a, dtype=np.int64) for a in (labels, media_ids, parts))
+        if not collection or labels.size == 0:
+            return 0
+        if numbers.min() < 1:
+            raise InvalidInput("Region numbers start at 1 (0 is the whole media).")
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        for start in range(0, labels.size, INSERT_BATCH):
+            stop = start + INSERT_BATCH
+            rows = [
+                {"id": int(i), "media_id": int(m), "part": int(n), "vector": v}
+                for i, m, n, v in zip(labels[start:stop].tolist(), owners[start:stop].tolist(), numbers[start:stop].tolist(), vectors[start:stop], strict=True)
+            ]
+            call(lambda c, rows=rows: c.upsert(collection, data=rows, timeout=timeout_s(write=True)), what="insert regions", collection=collection, write=True)
+        return int(labels.size)
 
     def forget(self, *, feature, media_ids: np.ndarray) -> None:
         collection = feature.milvus_collection

@@ -30,6 +30,8 @@ from core.images import to_rgb
 logger = logging.getLogger(__name__)
 
 PACKAGE = "rapidocr-onnxruntime"
+DET_BOX_THRESH = 0.4
+DET_UNCLIP_RATIO = 2.0
 
 
 class OcrUnavailable(ServiceUnavailable):
@@ -96,7 +98,9 @@ def ocr_image(img: Image.Image) -> OcrResult:
     min_conf = float(getattr(settings, "OCR_MIN_CONFIDENCE", 0.5))
     t0 = time.perf_counter()
     with _run_lock:
-        result, _ = engine(img, text_score=min_conf)
+        # Given per call (RapidOCR resets them whenever a call passes any option): looser
+        # boxes than its defaults (0.5, 1.6), since slanted words lost their ends.
+        result, _ = engine(img, text_score=min_conf, box_thresh=DET_BOX_THRESH, unclip_ratio=DET_UNCLIP_RATIO)
     ms = (time.perf_counter() - t0) * 1000
     lines: list[OcrLine] = []
     for points, text, score in result or []:

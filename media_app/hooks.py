@@ -21,6 +21,12 @@ ingest_vectors_ready = Hook(
     "media from its own decode; returns the number of vectors stored.",
 )
 
+ingest_region_vectors_ready = Hook(
+    "ingest_region_vectors_ready",
+    "Called with ``feature=, media_ids=, numbers=, vectors=, modelzoo_name=`` when an ingest embedded "
+    "regions of committed media (modelzoo.regions) from its own decode; returns the number stored.",
+)
+
 ingest_index = Hook(
     "ingest_index",
     "Called with ``features=[...] or None, reporter=`` after an ingest, to embed and index what is "

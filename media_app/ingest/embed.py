@@ -7,7 +7,9 @@ smallest DCT scale that covers the thumbnail and the model input) and prepares t
 model input from that decode (``Embedder.prepare``); one background thread per run
 batches those inputs through the model while the workers decode the next files, and
 hands the vectors to each feature's vector store (``feature_add_vectors``) every
-``INDEX_SHARD_ITEMS`` vectors or ``INDEX_SHARD_SECONDS``, and at the end. The index
+``INDEX_SHARD_ITEMS`` vectors or ``INDEX_SHARD_SECONDS``, and at the end. The region
+vectors of each picture (``modelzoo.regions``: its centre half and quarters) come from
+the same decode and go the same way (``ingest_region_vectors_ready``). The index
 build that follows then embeds only what is still missing (video frames, anything this
 could not do).
 
@@ -95,6 +97,9 @@ class IngestEmbedding:
         self._queue: Queue = Queue(maxsize=2 * self.batch_size)
         self._pending: dict[str, tuple[list[int], list[np.ndarray]]] = {name: ([], []) for name in self.groups}
         self._done: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {name: ([], []) for name in self.groups}
+        # Region inputs and vectors: (media ids, region numbers, arrays or vectors).
+        self._region_pending: dict[str, tuple[list[int], list[int], list[np.ndarray]]] = {name: ([], [], []) for name in self.groups}
+        self._region_done: dict[str, tuple[list[int], list[int], list[np.ndarray]]] = {name: ([], [], []) for name in self.groups}
         self._flushed_at = time.monotonic()
         self._closing = False  # the model thread has taken close()'s end marker
         self._thread: threading.Thread | None = None
@@ -133,7 +138,7 @@ class IngestEmbedding:
         if not self.active:
             return {}
         try:
-            return {name: embedder.prepare(img) for name, embedder in self._embedders.items()}
+            return {name: _prepare(embedder, img) for name, embedder in self._embedders.items()}
         except Exception:  # the build embeds it from the file instead
             logger.warning("could not prepare an image for embedding while importing", exc_info=True)
             return {}
@@ -234,21 +239,27 @@ class IngestEmbedding:
         embedder = self._embedders[name]
         if isinstance(value, Image.Image):  # held while the model loaded
             try:
-                array = embedder.prepare(value)
+                array, regions = _prepare(embedder, value)
             except Exception:
                 logger.warning("could not prepare media %s for embedding while importing", media_id, exc_info=True)
                 return
             finally:
                 self._release(value)
         else:
-            array = value
+            array, regions = value
         ids, arrays = self._pending[name]
         ids.append(media_id)
         arrays.append(array)
+        region_ids, region_numbers, region_arrays = self._region_pending[name]
+        for number, region in regions:
+            region_ids.append(media_id)
+            region_numbers.append(number)
+            region_arrays.append(region)
         if len(arrays) >= embedder.batch_size:  # sized for its device (modelzoo.embedding)
             self._forward(name)
 
     def _forward(self, name: str) -> None:
+        self._forward_regions(name)
         ids, arrays = self._pending[name]
         if not ids:
             return
@@ -260,12 +271,26 @@ class IngestEmbedding:
         if not self.flush_in_caller and sum(a.size for a in done_ids) >= self.shard_items:
             self._flush(name)
 
+    def _forward_regions(self, name: str) -> None:
+        from modelzoo.regions import forward_regions
+
+        region_ids, numbers, arrays = self._region_pending[name]
+        if not region_ids:
+            return
+        vectors = forward_regions(self._embedders[name], arrays)
+        done_ids, done_numbers, done_vectors = self._region_done[name]
+        done_ids.extend(region_ids)
+        done_numbers.extend(numbers)
+        done_vectors.append(vectors)
+        self._region_pending[name] = ([], [], [])
+
     def _flush_all(self) -> None:
         for name in self.groups:
             self._flush(name)
         self._flushed_at = time.monotonic()
 
     def _flush(self, name: str) -> None:
+        self._flush_regions(name)
         done_ids, done_vectors = self._done[name]
         if not done_ids:
             return
@@ -276,3 +301,24 @@ class IngestEmbedding:
                 self.stored[feature.pk] += sum(hooks.ingest_vectors_ready(feature=feature, ids=ids, vectors=vectors, modelzoo_name=name))
             except Exception:  # the build embeds them from the files instead
                 logger.warning("feature %s: could not store %d vectors made while importing", feature.pk, ids.size, exc_info=True)
+
+    def _flush_regions(self, name: str) -> None:
+        # Before the whole-picture vectors: a build that starts once those are stored
+        # finds the regions of the same media stored too.
+        region_ids, numbers, vectors = self._region_done[name]
+        if not region_ids:
+            return
+        self._region_done[name] = ([], [], [])
+        stacked = np.concatenate(vectors)
+        for feature in self.groups[name]:
+            try:
+                hooks.ingest_region_vectors_ready(feature=feature, media_ids=region_ids, numbers=numbers, vectors=stacked, modelzoo_name=name)
+            except Exception:  # the build embeds them from the files instead
+                logger.warning("feature %s: could not store %d region vectors made while importing", feature.pk, len(region_ids), exc_info=True)
+
+
+def _prepare(embedder: Any, img: Image.Image) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
+    """The model input of the whole picture and of its regions, from one decode."""
+    from modelzoo.regions import prepare_regions
+
+    return embedder.prepare(img), prepare_regions(embedder, img)

@@ -46,7 +46,7 @@ from core.progress import Reporter, as_reporter
 from media_app.models import Media, MediaType
 from modelzoo.registry import MODELS, EmbeddingModelSpec, get_model
 from modelzoo.weights import check_usable
-from search_app.indexing import sharing
+from search_app.indexing import regions, sharing
 from search_app.indexing.backends import backend_for, forget_media, prune_after_publish
 from search_app.indexing.layout import feature_dir, vector_store
 from search_app.models import Feature, FeatureStatus
@@ -405,6 +405,7 @@ def _build_once(pk: int, token: str, reporter: Reporter, full: bool) -> dict:
     embedded, skipped = _embed_missing(feature=feature, spec=spec, store=store, todo=todo, heartbeat=heartbeat, reporter=reporter)
     store.set_failed({**known_failed, **_failure_records(skipped)})
     sharing.push_vectors(pk, store)
+    embedded_regions = regions.build_embed(feature=feature, spec=spec, heartbeat=heartbeat.beat, reporter=reporter)
 
     heartbeat.check()
     current = Feature.objects.filter(pk=pk).values_list("index_version", flat=True).first()
@@ -420,6 +421,7 @@ def _build_once(pk: int, token: str, reporter: Reporter, full: bool) -> dict:
         reporter=reporter,
         heartbeat=heartbeat.check,
     )
+    meta = regions.build_publish(feature=feature, spec=spec, meta=meta, current=current, full=full)
     fields: dict[str, Any] = {"skipped_count": len(skipped) + len(known_failed), "heartbeat_at": timezone.now()}
     if meta is not None:
         fields.update(index_version=current + 1, item_count=meta["count"], built_at=timezone.now(), **meta.get("row", {}))
@@ -427,11 +429,13 @@ def _build_once(pk: int, token: str, reporter: Reporter, full: bool) -> dict:
         raise BuildLost(f"feature {pk}: build claim lost")
     if meta is not None:
         prune_after_publish(feature=feature, keep={current, current + 1})
+        regions.build_after_publish(feature=feature, spec=spec, keep={current, current + 1}, compact_fraction=compact_fraction)
         stats = store.stats()
         if stats["stored"] and stats["deleted"] / stats["stored"] > compact_fraction:
             store.compact()
     return {
         "embedded": int(embedded),
+        "embedded_regions": int(embedded_regions),
         "skipped": len(skipped),
         "failed_before": len(known_failed),
         "removed": int(meta["removed"]) if meta else 0,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from media_app import hooks
-from search_app.indexing import build
+from search_app.indexing import build, regions
 from search_app.models import Feature
 
 
@@ -18,6 +18,10 @@ def on_media_deleted(*, media_ids: list[int]) -> None:
 
 def on_ingest_vectors(*, feature: Feature, ids: Any, vectors: Any, modelzoo_name: str) -> int:
     return build.feature_add_vectors(feature=feature, ids=ids, vectors=vectors, modelzoo_name=modelzoo_name)
+
+
+def on_ingest_region_vectors(*, feature: Feature, media_ids: Any, numbers: Any, vectors: Any, modelzoo_name: str) -> int:
+    return regions.feature_add_region_vectors(feature=feature, media_ids=media_ids, numbers=numbers, vectors=vectors, modelzoo_name=modelzoo_name)
 
 
 def on_ingest_index(*, features: list[Feature] | None, reporter: Any = None) -> list[Any]:
@@ -39,6 +43,7 @@ def info_counts() -> dict[str, int]:
 def register() -> None:
     hooks.media_deleted.register(on_media_deleted)
     hooks.ingest_vectors_ready.register(on_ingest_vectors)
+    hooks.ingest_region_vectors_ready.register(on_ingest_region_vectors)
     hooks.ingest_index.register(on_ingest_index)
     hooks.ingest_media_stored.register(on_ingest_media_stored)
     hooks.info_counts.register(info_counts)

@@ -92,6 +92,10 @@ MANIFEST_FIELDS = [
     "search_rank",
     "search_score",
     "search_match",
+    # Where the match lies in the item and in the query (x1,y1,x2,y2 normalised), when
+    # the search located it (a crop, a picture inside a screenshot).
+    "search_region",
+    "search_query_region",
     # The search's query image in this ZIP (queries/...), and its sha256.
     "search_query_file",
     "search_query_sha256",
@@ -302,6 +306,10 @@ def _query_text(record) -> str:
     return text
 
 
+def _box_text(box) -> str | None:
+    return ",".join(f"{v:.4f}" for v in box) if box else None
+
+
 def _record_columns(entry: _Entry) -> dict:
     record = entry.record
     if record is None:
@@ -318,6 +326,8 @@ def _record_columns(entry: _Entry) -> dict:
         "search_rank": hit["rank"] if hit else None,
         "search_score": hit["score"] if hit else None,
         "search_match": hit.get("match") if hit else None,
+        "search_region": _box_text(hit.get("region")) if hit else None,
+        "search_query_region": _box_text(hit.get("query_region")) if hit else None,
         "search_query_file": entry.query.arcname if entry.query is not None and entry.query.status != STATUS_MISSING else None,
         "search_query_sha256": record.query_sha256 or None,
     }

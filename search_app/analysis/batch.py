@@ -368,7 +368,7 @@ def batch_search_run(
             "weights_checksum": record.weights_checksum,
         }
         matches = [
-            {"rank": i + 1, "score": round(float(hit.score), 6), "media": outcome.media[hit.media_id]}
+            {"rank": i + 1, "score": round(float(hit.score), 6), **_match_of(outcome, hit.media_id), "media": outcome.media[hit.media_id]}
             for i, hit in enumerate(outcome.hits)
             if hit.media_id in outcome.media
         ]
@@ -392,6 +392,7 @@ def batch_search_run(
         "queries": len(rows),
         "queries_with_matches": sum(1 for r in rows if r["matches"]),
         "matches": sum(len(r["matches"]) for r in rows),
+        "copies": sum(1 for r in rows for m in r["matches"] if m.get("match") in ("exact", "copy")),
         "skipped": batch.skipped,
         "skipped_count": batch.skipped_count,
         "k": k,
@@ -413,6 +414,9 @@ CSV_FIELDS = [
     "record_id",
     "rank",
     "score",
+    "match",
+    "region",
+    "query_region",
     "media_id",
     "media_sha256",
     "media_type",
@@ -422,6 +426,19 @@ CSV_FIELDS = [
     "ocr_text",
     "labels",
 ]
+
+
+def _match_of(outcome, media_id: int) -> dict:
+    """The hit's match label and regions (search_app.query.matching)."""
+    match = outcome.matches.get(media_id)
+    if match is None:
+        return {"match": "similar", "region": None, "query_region": None}
+    fields = match.as_dict()
+    return {"match": fields["match"], "region": fields["region"], "query_region": fields["query_region"]}
+
+
+def _box_text(box: list[float] | None) -> str:
+    return "" if not box else ",".join(f"{v:.4f}" for v in box)
 
 
 def _attach_detections(rows: list[dict]) -> None:
@@ -461,7 +478,7 @@ def _report_rows(rows: list[dict]) -> Iterator[list]:
             media = m["media"]
             words = m.get("words", {})
             yield [
-                *base, m["rank"], m["score"], media.pk, media.sha256, media.media_type, media.original_name, media.source_path, _detections_text(m),
+                *base, m["rank"], m["score"], m.get("match", ""), _box_text(m.get("region")), _box_text(m.get("query_region")), media.pk, media.sha256, media.media_type, media.original_name, media.source_path, _detections_text(m),
                 words.get("ocr_text", ""), words.get("labels", ""),
             ]  # fmt: skip
 
@@ -512,12 +529,13 @@ def _report_html(*, rows: list[dict], skipped: list[dict], skipped_count: int, f
             out.append("<p><em>No match above the threshold.</em></p>\n")
             continue
         out.append(
-            "<table>\n<thead><tr><th>Rank</th><th>Score</th><th>Match</th><th>Media id</th><th>Name / source</th><th>SHA-256</th><th>Detections</th><th>Text read / labels</th></tr></thead>\n<tbody>\n"
+            "<table>\n<thead><tr><th>Rank</th><th>Score</th><th>Strength</th><th>Match</th><th>Media id</th><th>Name / source</th><th>SHA-256</th><th>Detections</th><th>Text read / labels</th></tr></thead>\n<tbody>\n"
         )
         for m in row["matches"]:
             media = m["media"]
             out.append(
-                f"<tr><td>{m['rank']}</td><td>{m['score']:.4f}</td><td>{_img(media.thumbnail.name, media.original_name)}</td><td>{media.pk}</td>"
+                f"<tr><td>{m['rank']}</td><td>{m['score']:.4f}</td><td>{e(m.get('match', ''))}{'<br>region ' + _box_text(m['region']) if m.get('region') else ''}</td>"
+                f"<td>{_img(media.thumbnail.name, media.original_name)}</td><td>{media.pk}</td>"
                 f"<td>{e(media.original_name)}<br>{e(media.source_path or '')}</td><td><code>{e(media.sha256)}</code></td><td>{e(_detections_text(m))}</td>"
                 f"<td>{_words_html(m.get('words', {}))}</td></tr>\n"
             )

@@ -12,6 +12,7 @@ from core.api.ids import IdField
 from media_app.api.serializers import MediaSerializer, UploadSerializer
 from media_app.models import MediaType
 from search_app.hooks import collection_members
+from search_app.query.matching import MATCH_LABELS
 from search_app.query.search import MAX_DEPTH, SearchOptions, SearchOutcome
 from search_app.query.sources import query_types
 
@@ -115,6 +116,30 @@ class SearchHitSerializer(serializers.Serializer):
         required=False,
         help_text="With compare_feature only: cosine similarity per feature id, the searched one and the compared one (null where that feature has not indexed the hit).",
     )
+    match = serializers.ChoiceField(
+        choices=MATCH_LABELS,
+        help_text=(
+            "How strongly the hit matches the query: exact (the same bytes: equal sha256), copy (the same picture, "
+            "edited: cropped, resized, re-encoded, recoloured, turned, inside another picture or a screenshot; confirmed "
+            "by a geometric check of keypoints, or scoring at least the copy threshold measured on bench/robustness.py) "
+            "or similar (looks alike). Among the first 10 results exact hits come first, then copies, then the rest."
+        ),
+    )
+    region = serializers.ListField(
+        child=serializers.FloatField(),
+        min_length=4,
+        max_length=4,
+        allow_null=True,
+        help_text="Where the match lies in the hit (x1, y1, x2, y2 normalised to its upright image): the part of it the query shows. Null when no region was found (an exact hit, or whole pictures matched by their vectors).",
+    )
+    query_region = serializers.ListField(
+        child=serializers.FloatField(),
+        min_length=4,
+        max_length=4,
+        allow_null=True,
+        help_text="Where the hit lies in the query (x1, y1, x2, y2 normalised): the picture inside a screenshot or inside another picture. Null when no region was found.",
+    )
+    verified = serializers.BooleanField(help_text="True when the geometric check (keypoints and one transform) confirmed the match and located the regions.")
     media = MediaSerializer()
 
 
@@ -201,11 +226,17 @@ class SearchAnswer:
             media = self.outcome.media.get(hit.media_id)
             if media is None:
                 continue
-            row = {"rank": self.options.offset + i + 1, "score": round(hit.score, 6), "media": media}
+            row = {"rank": self.options.offset + i + 1, "score": round(hit.score, 6), **self._match(hit.media_id), "media": media}
             if self.scores is not None:
                 row["scores"] = self.scores[hit.media_id]
             rows.append(row)
         return rows
+
+    def _match(self, media_id: int) -> dict[str, Any]:
+        match = self.outcome.matches.get(media_id)
+        if match is None:
+            return {"match": "similar", "region": None, "query_region": None, "verified": False}
+        return match.as_dict()
 
     @property
     def detections(self) -> dict | None:

@@ -91,6 +91,7 @@ def search_record_create(*, outcome, options, route: str, user=None) -> SearchRe
             "media_id": hit.media_id,
             "sha256": outcome.media[hit.media_id].sha256 if hit.media_id in outcome.media else None,
             "score": round(float(hit.score), 6),
+            **_match_fields(outcome, hit.media_id),
         }
         for i, hit in enumerate(outcome.hits)
     ]
@@ -110,6 +111,15 @@ def search_record_create(*, outcome, options, route: str, user=None) -> SearchRe
         params=params,
         results=results,
     )
+
+
+def _match_fields(outcome, media_id: int) -> dict[str, Any]:
+    """How the hit matched (query.matching): its label, and the regions when found."""
+    match = getattr(outcome, "matches", {}).get(media_id)
+    if match is None:
+        return {"match": "similar"}
+    fields = match.as_dict()
+    return {k: v for k, v in fields.items() if v not in (None, False)}
 
 
 def search_record_list(*, user_id: int | None = None, media_id: int | None = None):

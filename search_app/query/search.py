@@ -18,6 +18,7 @@ from search_app.hooks import collection_members
 from search_app.indexing import engine
 from search_app.indexing.index import LoadedIndex
 from search_app.models import Feature
+from search_app.query import matching
 from search_app.query.detections import query_detections
 from search_app.query.ranking import Candidate, MediaFacts, select_page, stable_candidates
 from search_app.query.sources import QuerySource, RegionSource
@@ -58,6 +59,8 @@ class SearchOutcome:
     timing_ms: dict[str, float] = field(default_factory=dict)
     detections: dict | None = None
     exhausted: bool = False
+    # media id -> query.matching.Match: the label and the matched region of each hit.
+    matches: dict = field(default_factory=dict)
 
 
 def _facts(ids: list[int]) -> dict[int, MediaFacts]:
@@ -91,16 +94,19 @@ def search_run(*, source: QuerySource, options: SearchOptions) -> SearchOutcome:
     if allowed is not None:
         in_collection = allowed if in_collection is None else in_collection & allowed
     need = options.offset + options.limit
+    # The top of every list is checked and grouped by match label before any page is
+    # cut from it, so every page is a slice of the same list.
+    want = max(need, matching.VERIFY_TOP)
 
-    if allowed is not None and len(allowed) <= EXACT_ALLOWED_MAX:
+    exact_allowed = allowed is not None and len(allowed) <= EXACT_ALLOWED_MAX
+    plan = matching.plan_search(source=source, feature=feature, index=index, vector=vector, use_parts=not exact_allowed)
+    if exact_allowed:
         knn = _exact_knn(index, vector, allowed)
     else:
-
-        def knn(k: int, ef: int):
-            return index.search(vector, k, ef=ef)
+        knn = plan.knn
 
     kept: list[Candidate] = []
-    depth = need + len(exclude)
+    depth = want + len(exclude)
     knn_ms = 0.0
     facts: dict[int, MediaFacts] = {}
     fetched: set[int] = set()
@@ -108,7 +114,7 @@ def search_run(*, source: QuerySource, options: SearchOptions) -> SearchOutcome:
     # The common search (no filter that reads the rows, a page near the top): the rows
     # of the leading candidates are both what the filters need and the page, so the
     # hits cost one query. Otherwise facts first, then the rows of the page.
-    rows_first = options.media_type is None and not options.group_video and need <= ROWS_FIRST_DEPTH
+    rows_first = options.media_type is None and not options.group_video and want <= ROWS_FIRST_DEPTH
     exhausted = False
     while True:
         tk = time.perf_counter()
@@ -117,7 +123,7 @@ def search_run(*, source: QuerySource, options: SearchOptions) -> SearchOutcome:
         scope = candidates
         if rows_first:
             rows_first = False
-            head = [c.media_id for c in candidates if c.media_id not in exclude][:need]
+            head = [c.media_id for c in candidates if c.media_id not in exclude][:want]
             media.update((m.pk, m) for m in _result_media(head))
             facts.update((pk, MediaFacts(media_type=m.media_type, parent_id=m.parent_id)) for pk, m in media.items())
             fetched.update(head)
@@ -138,7 +144,7 @@ def search_run(*, source: QuerySource, options: SearchOptions) -> SearchOutcome:
             min_score=options.min_score,
             group_video=options.group_video,
         )
-        if len(kept) >= need:
+        if len(kept) >= want:
             break
         if scope is not candidates:
             continue  # deleted or filtered items in the head: fetch the rest, same depth
@@ -146,8 +152,15 @@ def search_run(*, source: QuerySource, options: SearchOptions) -> SearchOutcome:
             exhausted = True
             break
         depth = min(MAX_DEPTH, depth * 4)
-    page = kept[options.offset : need]
     t_rank = time.perf_counter()
+    labelled = kept[: matching.VERIFY_TOP] + kept[max(options.offset, matching.VERIFY_TOP) : need]
+    sha256_of = {m.pk: m.sha256 for m in media.values()}
+    unknown = [c.media_id for c in labelled if c.media_id not in sha256_of]
+    if unknown:
+        sha256_of.update(Media.objects.filter(pk__in=unknown).values_list("pk", "sha256"))
+    kept = plan.finish(kept, sha256_of=sha256_of, verify=options.offset < matching.VERIFY_TOP, label_only=labelled)
+    page = kept[options.offset : need]
+    t_match = time.perf_counter()
 
     missing_rows = [c.media_id for c in page if c.media_id not in media]
     if missing_rows:
@@ -163,12 +176,15 @@ def search_run(*, source: QuerySource, options: SearchOptions) -> SearchOutcome:
         media=media,
         exhausted=exhausted,
         detections=detections,
+        matches={c.media_id: plan.matches[c.media_id] for c in page if c.media_id in plan.matches},
         timing_ms={
             "total": round((t_end - t0) * 1000, 2),
             "index_load": round((t_load - t0) * 1000, 2),
             "query_vector": round((t_vec - t_load) * 1000, 2),
             "knn": round(knn_ms, 2),
             "rank": round((t_rank - t_vec) * 1000, 2),
+            "match": round((t_match - t_rank) * 1000, 2),
+            **plan.timing_ms,
         },
     )
 

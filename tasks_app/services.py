@@ -339,8 +339,17 @@ def _json_safe(value: Any) -> Any:
 # Celery delivers its task once more (acks_late).
 WORKER_LOST = "Worker lost"
 # This process began here: a queued inline run older than this, and not in this
-# process's pools, was queued by a process that is gone.
+# process's pools, was queued by a process that is gone. (A worker forked from a server
+# that imported this module first begins at its fork.)
 _PROCESS_STARTED = timezone.now()
+
+
+def _forked() -> None:
+    global _PROCESS_STARTED
+    _PROCESS_STARTED = timezone.now()
+
+
+os.register_at_fork(after_in_child=_forked)
 _reaped_at = float("-inf")
 _reap_lock = threading.Lock()
 

@@ -12,8 +12,9 @@ from django.conf import settings
 from rest_framework import serializers
 
 from core.api.ids import IdField
+from media_app.api.serializers import MediaSerializer
 from media_app.models import MediaType
-from search_app.api.search_serializers import DetectionsSerializer, SearchFeatureSerializer, SearchHitSerializer
+from search_app.api.search_serializers import DetectionsSerializer, SearchFeatureSerializer
 from search_app.hooks import collection_members
 from search_app.query.search import MAX_DEPTH, SearchOptions
 from search_app.text.search import TextOutcome, TextSearchOptions
@@ -110,7 +111,12 @@ class LabelMatchSerializer(serializers.Serializer):
     score = serializers.FloatField(help_text="The classifier's probability, 0..1")
 
 
-class TextHitSerializer(SearchHitSerializer):
+class TextHitSerializer(serializers.Serializer):
+    """A hit of a word search: an image search's rank, score and media, and where the
+    words are on the picture."""
+
+    rank = serializers.IntegerField()
+    media = MediaSerializer()
     score = serializers.FloatField(
         help_text="Words: text relevance (higher is better; ts_rank on PostgreSQL, -bm25 on SQLite). Label: its probability. CLIP: cosine similarity."
     )

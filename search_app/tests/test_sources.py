@@ -57,7 +57,7 @@ def test_a_new_kind_of_query_is_one_subclass_that_searches_records_and_reruns(re
             return "/api/v1/search/neighbour/" if record.query_type == cls.kind else None
 
     assert registry["neighbour"] is NeighbourSource
-    assert query_types() == ["media", "upload", "neighbour"]
+    assert query_types() == ["media", "upload", "text", "neighbour"]
 
     options = SearchOptions(limit=3)
     outcome = search_run(source=NeighbourSource(media[4].pk), options=options)
@@ -71,8 +71,8 @@ def test_a_new_kind_of_query_is_one_subclass_that_searches_records_and_reruns(re
     assert rerun.startswith("/api/v1/search/neighbour/?") and f"of={media[4].pk}" in rerun
 
 
-def test_the_built_in_kinds_answer_as_media_or_upload():
-    assert query_types() == ["media", "upload"]
+def test_the_built_in_kinds_answer_as_media_upload_or_text():
+    assert query_types() == ["media", "upload", "text"]
 
 
 @pytest.mark.parametrize(

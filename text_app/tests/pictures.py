@@ -12,12 +12,14 @@ DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 WQY = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 
 
-def text_picture(lines: list[str], *, size: tuple[int, int] = (640, 360), font: Path = DEJAVU, px: int = 36, fmt: str = "PNG") -> bytes:
+def text_picture(
+    lines: list[str], *, size: tuple[int, int] = (640, 360), font: Path = DEJAVU, px: int = 36, fmt: str = "PNG", background=(228, 222, 205)
+) -> bytes:
     """Dark words, one line each, on a light textured background."""
-    img = Image.new("RGB", size, (228, 222, 205))
+    img = Image.new("RGB", size, background)
     draw = ImageDraw.Draw(img)
     for x in range(0, size[0], 24):
-        draw.line([(x, 0), (x + 40, size[1])], fill=(214, 208, 190), width=3)
+        draw.line([(x, 0), (x + 40, size[1])], fill=tuple(max(0, c - 14) for c in background), width=3)
     face = ImageFont.truetype(str(font), px)
     y = 30
     for line in lines:
@@ -45,8 +47,10 @@ def text_video(path: Path, scenes: list[list[str]], *, seconds: float = 2.0, fps
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
         n = 0
-        for lines in scenes:
-            array = np.asarray(Image.open(io.BytesIO(text_picture(lines, size=size, px=30))).convert("RGB"))
+        for n_scene, lines in enumerate(scenes):
+            # Each scene on its own background: a cut the keyframe detector sees.
+            background = ((228, 222, 205), (150, 200, 240), (240, 170, 150))[n_scene % 3]
+            array = np.asarray(Image.open(io.BytesIO(text_picture(lines, size=size, px=30, background=background))).convert("RGB"))
             for _ in range(round(seconds * fps)):
                 frame = av.VideoFrame.from_ndarray(array, format="rgb24")
                 frame.pts = n

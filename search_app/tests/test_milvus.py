@@ -308,6 +308,52 @@ def test_milvus_unreachable_answers_503_within_the_timeout_and_other_features_ke
     assert mil.status == FeatureStatus.READY and mil.item_count == 310 and collection_count(mil.milvus_collection) == 310
 
 
+def _milvus_server(tmp_path, port: int):
+    """The Milvus engine binary serving gRPC on a loopback port: a server the app reaches
+    by URL, as it reaches a standalone Milvus."""
+    import importlib.util
+    import os
+    import subprocess
+    from pathlib import Path
+
+    bin_dir = Path(list(importlib.util.find_spec("milvus_lite").submodule_search_locations)[0]) / "lib"
+    env = {**os.environ, "LD_LIBRARY_PATH": str(bin_dir)}
+    return subprocess.Popen([str(bin_dir / "milvus"), str(tmp_path / "server.db"), f"127.0.0.1:{port}", "ERROR"], env=env, cwd=tmp_path)
+
+
+def test_a_milvus_server_that_goes_down_answers_503_within_the_timeout_and_is_used_again_when_back(api, db, tiny_feature, settings, tmp_path):
+    from tests.harness import free_port, wait_for
+
+    port = free_port()
+    server = _milvus_server(tmp_path, port)
+    try:
+        settings.MILVUS_URI = f"http://127.0.0.1:{port}"
+        settings.MILVUS_TIMEOUT = 1.0
+        settings.MILVUS_INDEX = "IVF_FLAT"  # the engine binary of milvus-lite builds no HNSW
+        wait_for(lambda: milvus.milvus_conn.client(fresh=True), timeout=60, what="the Milvus server", interval=0.5)
+        media = add_media(50)
+        feature = tiny_feature(index_type="milvus")
+        store_vectors(feature, media, clustered(50, seed=4))
+        build(feature)
+        assert feature.status == FeatureStatus.READY, feature.error
+        assert hits(api.get(f"/api/v1/search/media/{media[0].pk}/", {"feature": feature.pk, "limit": 3}))
+
+        server.kill()
+        server.wait()
+        t0 = time.monotonic()
+        res = api.get(f"/api/v1/search/media/{media[0].pk}/", {"feature": feature.pk})
+        elapsed = time.monotonic() - t0
+        assert res.status_code == 503 and res.json()["error"]["code"] == "index_unavailable", res.content
+        assert elapsed < 4, f"answered after {elapsed:.1f} s"
+
+        server = _milvus_server(tmp_path, port)
+        wait_for(lambda: api.get(f"/api/v1/search/media/{media[0].pk}/", {"feature": feature.pk}).status_code == 200, timeout=60, what="searches to work again")
+    finally:
+        server.kill()
+        server.wait()
+        milvus.reset()
+
+
 def test_a_collection_dropped_behind_the_apps_back_is_reported_and_rebuilt_with_one_command(api, pair):
     _, mil, media, _ = pair
     call(lambda c: c.drop_collection(mil.milvus_collection), what="drop")

@@ -19,6 +19,7 @@ import fcntl
 import hashlib
 import importlib.util
 import logging
+import math
 import os
 import socket
 import subprocess
@@ -141,8 +142,10 @@ _clients: dict[tuple[int, str], Any] = {}
 _guard = threading.Lock()
 
 
-def timeout_s(write: bool = False) -> float:
-    return float(settings.MILVUS_WRITE_TIMEOUT if write else settings.MILVUS_TIMEOUT)
+def timeout_s(write: bool = False) -> int:
+    """Whole seconds: pymilvus bounds its retries of an unreachable server by the call's
+    timeout only when it is an int (a float lets it retry 75 times, minutes)."""
+    return max(1, math.ceil(float(settings.MILVUS_WRITE_TIMEOUT if write else settings.MILVUS_TIMEOUT)))
 
 
 def client(*, fresh: bool = False):

@@ -71,10 +71,10 @@ def test_bad_pool_size_fails_at_start_naming_the_variable(tmp_path):
 @pytest.mark.parametrize(
     ("environ", "expected"),
     [
-        ({}, {"min_size": 1, "max_size": 4, "timeout": 5.0}),  # a Celery worker process, a command
-        ({"VFRAME_WEB_WORKERS": "4"}, {"min_size": 1, "max_size": 4, "timeout": 5.0}),
-        ({"VFRAME_WEB_WORKERS": "32"}, {"min_size": 1, "max_size": 2, "timeout": 5.0}),  # 64 connections over 32 workers
-        ({"VFRAME_WEB_WORKERS": "32", "VFRAME_DB_WEB_CONNECTIONS": "16"}, {"min_size": 1, "max_size": 1, "timeout": 5.0}),
+        ({}, {"min_size": 1, "max_size": 4, "timeout": 10.0}),  # a Celery worker process, a command
+        ({"VFRAME_WEB_WORKERS": "4"}, {"min_size": 1, "max_size": 4, "timeout": 10.0}),
+        ({"VFRAME_WEB_WORKERS": "32"}, {"min_size": 1, "max_size": 2, "timeout": 10.0}),  # 64 connections over 32 workers
+        ({"VFRAME_WEB_WORKERS": "32", "VFRAME_DB_WEB_CONNECTIONS": "16"}, {"min_size": 1, "max_size": 1, "timeout": 10.0}),
         ({"VFRAME_DB_POOL_MAX_SIZE": "8", "VFRAME_DB_POOL_MIN_SIZE": "0", "VFRAME_DB_POOL_TIMEOUT": "2"}, {"min_size": 0, "max_size": 8, "timeout": 2.0}),
         ({"VFRAME_DB_POOL_MAX_SIZE": "0"}, None),
     ],

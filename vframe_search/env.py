@@ -111,7 +111,7 @@ def env_database(name: str, default_sqlite: Path) -> dict:
         # A ?connect_timeout= in the URL wins.
         options = config.setdefault("OPTIONS", {})
         options.setdefault("connect_timeout", connect_timeout)
-        pool = env_db_pool(default_timeout=float(connect_timeout))
+        pool = env_db_pool(default_timeout=2.0 * connect_timeout)
         if pool is not None:
             options["pool"] = pool
     return config
@@ -143,8 +143,9 @@ def env_db_pool(*, default_timeout: float = 5.0) -> dict | None:
     min_size = env_int("VFRAME_DB_POOL_MIN_SIZE", 1, minimum=0)
     if min_size > max_size:
         raise ImproperlyConfigured(f"VFRAME_DB_POOL_MIN_SIZE: must be at most the pool's maximum ({max_size}), got {min_size}")
-    # How long a request waits for a connection before it fails (503): by default as
-    # long as it would wait to open one, so an unreachable database still answers promptly.
+    # How long a request waits for a connection before it fails (503): by default twice
+    # as long as opening one may take, so an unreachable database still answers within
+    # seconds, and a pool kept busy by a burst (64 connections on 2 cores) is waited for.
     timeout = env_float("VFRAME_DB_POOL_TIMEOUT", default_timeout, minimum=0.1)
     return {"min_size": min_size, "max_size": max_size, "timeout": timeout}
 

@@ -541,7 +541,9 @@ body { max-width: 80rem; }
 .notes h1 { font-size: 1.15rem; } .notes h2 { font-size: 1.05rem; } .notes h3, .notes h4, .notes h5, .notes h6 { font-size: 1rem; }
 /* Wide tables scroll in their box instead of widening the page. */
 .table-wrap { max-width: 100%; overflow-x: auto; margin: 0 0 1rem; }
+td { overflow-wrap: anywhere; } td code { display: inline-block; min-width: 16ch; }
 td.thumb { width: 96px; } td.thumb img { max-width: 96px; max-height: 72px; display: block; }
+td.found { min-width: 9rem; }
 td.found img { max-width: 48px; max-height: 36px; vertical-align: middle; margin-right: .3rem; }
 .queries { display: flex; flex-wrap: wrap; gap: 1rem; padding: 0; list-style: none; }
 .queries li { max-width: 16rem; } .queries img { max-width: 160px; max-height: 120px; display: block; }

@@ -56,6 +56,13 @@ def _default_feature(defaults: SearchDefaults | None) -> Feature | None:
     return Feature.objects.filter(active=True, index_version__gt=0).order_by("-built_at", "-pk").first()
 
 
+def search_model_loaded() -> bool | None:
+    """Whether this process has the default feature's model in memory (None: no feature
+    is ready): a page says "loading the model" rather than only "searching"."""
+    feature = _default_feature(_search_defaults())
+    return None if feature is None else embedder_loaded(feature.modelzoo_name)
+
+
 def feature_for_search(*, feature_id: int | None = None) -> Feature:
     """The feature named by the request, else the stored default, else the newest
     ready active feature. Errors say what is wrong (404 unknown, 409 not searchable).

@@ -11,6 +11,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 METHODS = ("get", "post", "put", "patch", "delete")
 PUBLIC = {"/login/", "/admin/login/"}  # where people sign in
+PUBLIC |= {"/favicon.ico", "/apple-touch-icon.png"}  # the site's icon, which browsers ask for before any login
 
 
 def _walk(patterns, prefix: str = ""):

@@ -66,6 +66,7 @@ def main(workdir: Path) -> None:
     User = get_user_model()
     user = User.objects.create_user(username="curator", password=PASSWORD)
     User.objects.create_user(username="boss", password=PASSWORD, is_staff=True)
+    User.objects.create_superuser(username="root", password=PASSWORD, email="root@example.org")
 
     corpus = workdir / "corpus"
     write_corpus(corpus)
@@ -95,6 +96,7 @@ def main(workdir: Path) -> None:
             {
                 "username": user.username,
                 "staff_username": "boss",
+                "admin_username": "root",
                 "password": PASSWORD,
                 "feature": feature.pk,
                 "indexed": feature.item_count,

@@ -129,7 +129,7 @@ def test_video_frames_show_timestamp_and_parent_and_the_frame_page_shows_the_vid
     assert card_ids(page)[0] == frames[0]
     first = cards.first
     assert first.locator(".time").inner_text() == "0:00.0"
-    assert first.locator("a.parent").get_attribute("href") == f"/media/{video}/"
+    assert first.locator("a.parent").get_attribute("href") == f"/media/{video}/#t=0.000"  # the video, at the frame's time
     assert page.locator("#f-media-type").input_value() == "video_frame"
     assert page.locator("#f-include-self").is_checked()
     shot(page, "search-video-frames")

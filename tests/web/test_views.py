@@ -171,3 +171,45 @@ def test_a_missing_page_says_so_in_the_site_layout(browser_client, settings):
     assert res.status_code == 404
     html = res.content.decode()
     assert "Not found" in html and 'name="viewport"' in html and 'href="/"' in html
+
+
+def test_the_batch_page_renders_its_form_and_the_limits_it_says(browser_client, settings):
+    res = browser_client.get("/batch/")
+    html = res.content.decode()
+    assert res.status_code == 200 and "/static/vframe/js/batch.js" in html and 'id="batch-files"' in html
+    config = json.loads(re.search(r'<script id="vframe-config" type="application/json">(.*?)</script>', html, re.S).group(1))
+    assert config["batchMaxBytes"] == settings.BATCH_MAX_BYTES
+    assert 'href="/batch/" aria-current="page"' in html
+
+
+def test_the_icon_is_where_browsers_look_for_it_without_a_login(client, db):
+    for path, target in (("/favicon.ico", "vframe/favicon.ico"), ("/apple-touch-icon.png", "vframe/apple-touch-icon.png")):
+        res = client.get(path)
+        assert res.status_code == 301 and res["Location"].endswith(target)
+
+
+def test_the_api_reference_loads_nothing_from_another_site(browser_client):
+    html = browser_client.get("/api/v1/redoc/").content.decode()
+    assert "fonts.googleapis" not in html and "/static/vframe/js/redoc-offline.js" in html
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+    assert "drf_spectacular_sidecar/redoc" in html
+
+
+def test_a_frame_page_opens_its_video_at_the_frames_time_and_a_video_plays_its_copy(browser_client, video):
+    parent, frames = video
+    html = browser_client.get(f"/media/{frames[48].pk}/").content.decode()
+    assert f'href="/media/{parent.pk}/#t=2.000"' in html and "Open the video at 0:02.0" in html
+
+    assert 'src="/files/media/v.mp4"' in browser_client.get(f"/media/{parent.pk}/").content.decode()
+    Media.objects.filter(pk=parent.pk).update(playable="media/v.playable.mp4")
+    html = browser_client.get(f"/media/{parent.pk}/").content.decode()
+    assert 'src="/files/media/v.playable.mp4"' in html and 'id="playable-note"' in html
+    assert 'href="/files/media/v.mp4" download' in html  # the original stays the download
+
+
+def test_an_archived_collection_page_reads_only(browser_client, user):
+    collection = Collection.objects.create(title="Closed", notes="final", user=user, username="curator", archived=True)
+    html = browser_client.get(f"/collections/{collection.pk}/").content.decode()
+    assert re.search(r'<p class="notice" id="archived-note">', html)
+    assert re.search(r'id="title-input"[^>]* readonly', html) and re.search(r'id="notes-input"[^>]* readonly', html)
+    assert re.search(r'id="save-button" disabled', html)

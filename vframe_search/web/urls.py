@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.decorators import login_not_required
+from django.templatetags.static import static
 from django.urls import path
+from django.views.generic import RedirectView
 
 from . import views
 
@@ -19,4 +22,9 @@ urlpatterns = [
     path("uploads/", views.UploadsPageView.as_view(), name="uploads"),
     path("dashboard/", views.DashboardPageView.as_view(), name="dashboard"),
     path("duplicates/", views.DuplicatesPageView.as_view(), name="duplicates"),
+    path("batch/", views.BatchPageView.as_view(), name="batch"),
+    # Where browsers look for an icon when a page names none (the API docs, the admin,
+    # JSON answers): an icon is no secret, so no login.
+    path("favicon.ico", login_not_required(RedirectView.as_view(url=static("vframe/favicon.ico"), permanent=True)), name="favicon"),
+    path("apple-touch-icon.png", login_not_required(RedirectView.as_view(url=static("vframe/apple-touch-icon.png"), permanent=True))),
 ]

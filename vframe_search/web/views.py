@@ -20,6 +20,7 @@ from collections_app.selectors import collection_get, collection_list
 from core.errors import NotFound
 from media_app.models import MediaType
 from media_app.selectors import media_get, media_siblings_window
+from search_app.selectors import search_model_loaded
 from tasks_app import events
 
 from .login import LoginForm
@@ -79,6 +80,12 @@ class PageView(LoginRequiredMixin, TemplateView):
 class SearchPageView(PageView):
     template_name = "web/search.html"
     nav = "search"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        # Known before the first search starts: it waits while the model loads.
+        context["page_config"]["modelLoaded"] = search_model_loaded()
+        return context
 
 
 class MediaPageView(PageView):
@@ -161,6 +168,18 @@ class UploadsPageView(PageView):
 class DashboardPageView(PageView):
     template_name = "web/dashboard.html"
     nav = "dashboard"
+
+
+class BatchPageView(PageView):
+    """Batch reverse search: send many images or a ZIP, watch the run, open its report."""
+
+    template_name = "web/batch.html"
+    nav = "batch"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["page_config"].update(batchMaxBytes=settings.BATCH_MAX_BYTES, batchMaxMembers=settings.BATCH_ZIP_MAX_MEMBERS)
+        return context
 
 
 class DuplicatesPageView(PageView):

@@ -13,6 +13,23 @@
   const FINISHED = new Set(["SUCCESS", "FAILURE", "REVOKED"]);
   const EVENT_STATES = { started: "STARTED", progress: "STARTED", finished: "SUCCESS", failed: "FAILURE", cancelled: "REVOKED" };
   const TASK_LIMIT = 15;
+  // What people call the tasks the server registers (others: their name, spelled out).
+  const TASK_TITLES = {
+    build_index: "Index build",
+    download_model: "Weights download",
+    batch_search: "Batch reverse search",
+    find_duplicates: "Near-duplicate run",
+    ingest_folder: "Import of a server folder",
+    test: "Test task",
+  };
+  function taskTitle(run) {
+    const name = run.name || "task";
+    const title = TASK_TITLES[name] || name.charAt(0).toUpperCase() + name.slice(1).replace(/_/g, " ");
+    const p = run.params || {};
+    if (name === "download_model" && p.name) return title + " · " + p.name;
+    if ((name === "build_index" || name === "find_duplicates") && p.feature_id) return title + " · feature " + p.feature_id;
+    return title;
+  }
 
   // --- counts ------------------------------------------------------------------------------------
 
@@ -52,15 +69,23 @@
 
   function taskRow(data) {
     let entry = tasks.get(data.id);
-    if (entry) return entry;
-    const progress = h("progress", { max: 1, value: 0, "aria-label": "Progress of task " + data.name });
+    if (entry) {
+      // Made from a bare event first: the run's parameters name it better.
+      if (data.params && !entry.data.params) {
+        entry.data.params = data.params;
+        entry.title.textContent = taskTitle(entry.data);
+      }
+      return entry;
+    }
+    const progress = h("progress", { max: 1, value: 0, "aria-label": "Progress of " + taskTitle(data) });
     const state = h("span", { class: "state badge" }, "");
     const message = h("span", { class: "message muted small" }, "");
     const cancel = h("button", { type: "button", class: "small", hidden: true }, "Cancel");
+    const title = h("strong", { class: "task-title", title: data.name || "" }, taskTitle(data));
     const node = h(
       "li",
       { class: "task", dataset: { taskId: data.id } },
-      h("div", { class: "task-head" }, h("strong", null, data.name || "task"), state, h("span", { class: "muted small" }, data.user ? data.user + " · " : "", formatDate(data.created_at || data.started_at)), cancel),
+      h("div", { class: "task-head" }, title, state, h("span", { class: "muted small" }, data.user ? data.user + " · " : "", formatDate(data.created_at || data.started_at)), cancel),
       progress,
       message
     );
@@ -73,7 +98,7 @@
         showError($("#tasks-error"), "Could not cancel: " + err.message);
       }
     });
-    entry = { node, progress, state, message, cancel, data };
+    entry = { node, progress, state, message, cancel, data, title };
     tasks.set(data.id, entry);
     $("#tasks").prepend(node);
     $("#tasks-empty").hidden = true;
@@ -109,6 +134,10 @@
     const p = run.progress || {};
     if (entry.data.state && !FINISHED.has(run.state) && p.current !== undefined && p.current < entry.progress.value) return;
     setTaskState(entry, run.state, { current: p.current, total: p.total, message: p.message, error: run.error || undefined });
+    if (run.name === "download_model" && run.params && run.params.name) {
+      downloads.set(run.params.name, { id: run.id, state: run.state, error: run.error || "" });
+      if (zoo.length) renderZoo();
+    }
     // A finished batch reverse search links its match report.
     const report = run.result && run.result.report;
     if (report && !entry.reportLinks) {
@@ -338,13 +367,17 @@
     if (zoo.length) renderZoo();
   }
 
+  const downloads = new Map(); // model name -> {id, state, error} of a download started here
+
   function renderZoo() {
     const detector = defaults && defaults.detection_model;
+    const searchModel = defaults && defaults.model ? defaults.model.name : null;
     $("#zoo-body").replaceChildren(
       ...zoo.map((m) => {
         const w = m.weights || {};
+        const present = { random: "random (seeded): tests only", none: "no weights needed", package: "installed (pip package)", local: "here (copied in)", "hub-cache": "here (downloaded)" };
         const weights = m.weights_present
-          ? h("span", { class: "ok", title: w.path || "" }, "✓ " + (w.source === "random" ? "random (seeded)" : w.source))
+          ? h("span", { class: "ok", title: w.path || (w.source === "none" ? "Computed from the pixels: nothing to download" : "") }, "✓ " + (present[w.source] || w.source))
           : h("span", { class: "missing", title: (m.pip_install ? m.pip_install + " puts" : "Put") + " the file at " + (w.expected_path || "") }, "✗ missing");
         const actions = [];
         if (m.type === "detection" && m.usable && m.weights_present) {
@@ -374,8 +407,15 @@
                 class: "small",
                 onclick: () =>
                   act(
-                    async () => taskRow({ ...(await api("task/run/", { method: "POST", json: { task_name: "download_model", params: { name: m.name } } })), user: config.user }),
-                    "Download of " + m.name + " started.",
+                    async () => {
+                      const run = await api("task/run/", { method: "POST", json: { task_name: "download_model", params: { name: m.name } } });
+                      const entry = taskRow({ ...run, params: { name: m.name }, user: config.user });
+                      // Its end may have been heard before this answer came back.
+                      const ended = entry.data.state && entry.data.state !== "PENDING";
+                      downloads.set(m.name, { id: run.id, state: ended ? entry.data.state : run.state, error: ended ? entry.message.textContent : "" });
+                      renderZoo();
+                    },
+                    "Download of " + m.name + " started: its progress shows in its row.",
                     "#zoo-error"
                   ),
               },
@@ -383,10 +423,21 @@
             )
           );
         }
+        // A download's outcome shows beside its button, not only among the tasks.
+        const download = downloads.get(m.name);
+        if (download) {
+          const label = download.state === "FAILURE" ? "Download failed: " + (download.error || "no reason given") : download.state === "SUCCESS" ? "Downloaded." : "Downloading…";
+          actions.push(h("div", { class: "download-status small " + (download.state === "FAILURE" ? "error" : "muted"), role: download.state === "FAILURE" ? "alert" : null }, label));
+        }
         return h(
           "tr",
           { dataset: { model: m.name } },
-          h("td", null, h("strong", null, m.name), m.default ? h("span", { class: "badge" }, "default") : null, m.random_weights ? h("span", { class: "badge warn", title: "Seeded random weights: tests and demos only" }, "random") : null),
+          h(
+            "td",
+            null,
+            h("strong", null, m.name),
+            m.default ? h("span", { class: "badge", title: "New features use this model unless another is chosen" }, "default model") : null,
+            searchModel === m.name ? h("span", { class: "badge", title: "The default feature's model: searches use it" }, "searches use it") : null, m.random_weights ? h("span", { class: "badge warn", title: "Seeded random weights: tests and demos only" }, "random") : null),
           h("td", null, m.type, m.runtime ? h("div", { class: "muted small" }, m.runtime) : null),
           h("td", { class: "mono small" }, m.architecture),
           h(
@@ -426,6 +477,17 @@
     if (event.event === "cancelled") fields.message = "cancelled";
     setTaskState(entry, stateName, fields);
     if (event.task_name === "build_index") onBuildEvent(event);
+    if (event.task_name === "download_model") onDownloadEvent(event.task_id, stateName, event.error);
+  }
+
+  function onDownloadEvent(taskId, stateName, error) {
+    for (const [name, download] of downloads) {
+      if (download.id !== taskId) continue;
+      download.state = stateName;
+      download.error = error || "";
+      renderZoo();
+      if (stateName === "SUCCESS") loadZoo();
+    }
   }
 
   function onState(state, detail) {

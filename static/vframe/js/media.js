@@ -78,11 +78,13 @@
     };
     seek();
     window.addEventListener("hashchange", seek);
-    video.addEventListener("error", () => {
+    const cannotPlay = () => {
       const code = video.error ? video.error.code : 0;
       const why = code === 4 ? "its format or codec is not one this browser plays" : code === 2 ? "the network failed while loading it" : "it could not be decoded";
       showError(errorNode, "This video does not play here: " + why + ". “Download original” gives the file (" + (video.dataset.format || "video") + ") for a desktop player.");
-    });
+    };
+    video.addEventListener("error", cannotPlay);
+    if (video.error) cannotPlay(); // it failed before this script ran
   }
 
   // --- Near-duplicates: this media's group in the default feature's latest run ----------------

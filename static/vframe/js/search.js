@@ -52,6 +52,7 @@
     newCancel: $("#new-collection-cancel"),
     collectionError: $("#collection-error"),
     summary: $("#results-summary"),
+    resultsHeading: $("#results-heading"),
     searchError: $("#search-error"),
     results: $("#results"),
     pager: $("#pager"),
@@ -140,41 +141,113 @@
   let generation = 0;
   let members = new Set(); // media ids in the current collection
   let lastResponse = null;
+  let shownQuery = ""; // the query the query panel shows ("" when hidden)
+  let scrollToQuery = false; // a result was followed: bring the new query into view
+  let modelLoaded = config.modelLoaded; // false while the server still loads the model (search/info says it too)
 
   function searchPath(query) {
     const value = encodeURIComponent(query.value.trim());
     return "search/" + query.kind + "/" + value + "/";
   }
 
+  function queryKey(state) {
+    return state.query ? state.query.kind + ":" + state.query.value + (state.box ? "@" + state.box : "") : "";
+  }
+
   async function run() {
     const state = readState();
     syncForm(state);
     const mine = ++generation;
+    // Every search starts clean: no error, upload message or query of an earlier one.
     showError(els.searchError, null);
-    if (!state.query) {
+    showError(els.uploadError, null);
+    const key = queryKey(state);
+    if (key !== shownQuery) {
       els.queryPanel.hidden = true;
-      els.results.replaceChildren();
-      els.pager.hidden = true;
-      els.summary.textContent = "Choose an image, a media id, a sha256 or a random seed to start.";
+      shownQuery = "";
+    }
+    document.body.classList.toggle("has-query", Boolean(state.query));
+    if (!state.query) {
+      lastResponse = null;
       document.title = "Search · VFRAME Search";
+      await browseLibrary(state, mine);
       return;
     }
+    els.resultsHeading.textContent = "Results";
     els.results.setAttribute("aria-busy", "true");
     els.summary.textContent = "Searching…";
+    // Said only when the server says so: the first search after a restart loads the model.
+    const slow = setTimeout(() => {
+      if (mine === generation && modelLoaded === false) els.summary.textContent = "Loading the model (the first search after the server started takes a few seconds)…";
+    }, 400);
     const query = { offset: state.offset, ...state.filters };
     if (state.box) query.box = state.box;
     try {
       const res = await api(searchPath(state.query), { query });
       if (mine !== generation) return; // a newer search started meanwhile
       lastResponse = res;
+      modelLoaded = true;
       renderQuery(res, state);
+      shownQuery = key;
       renderResults(res, state);
+      if (scrollToQuery) els.queryPanel.scrollIntoView({ block: "start" });
     } catch (err) {
       if (mine !== generation) return;
       lastResponse = null;
+      els.queryPanel.hidden = true;
+      shownQuery = "";
       els.results.replaceChildren();
       els.pager.hidden = true;
       els.summary.textContent = "No results.";
+      showError(els.searchError, err);
+    } finally {
+      clearTimeout(slow);
+      if (mine === generation) {
+        els.results.setAttribute("aria-busy", "false");
+        scrollToQuery = false;
+      }
+    }
+  }
+
+  // --- the library: what is stored, newest first, when no query is set --------------------------
+
+  async function browseLibrary(state, mine) {
+    const f = state.filters;
+    const limit = Number(f.limit) || config.searchPageSize;
+    els.resultsHeading.textContent = "Library";
+    els.results.setAttribute("aria-busy", "true");
+    els.summary.textContent = "Loading the library…";
+    try {
+      const query = { offset: state.offset, limit, sort: "date", order: "desc", media_type: f.media_type };
+      let items, count;
+      if (f.collection) {
+        const res = await api("collection/" + f.collection + "/", { query });
+        items = res.items.results.map((i) => ({ id: i.media_id, media_type: i.media_type, original_name: i.original_name, sha256: i.sha256, thumbnail_url: i.thumbnail_url, parent: i.parent, timestamp: i.timestamp }));
+        count = res.items.count;
+      } else {
+        const res = await api("media/", { query });
+        items = res.results;
+        count = res.count;
+      }
+      if (mine !== generation) return;
+      const list = h("ol", { class: "grid" }, items.map((m) => resultCard({ media: m }, state)));
+      els.results.replaceChildren(list);
+      const first = state.offset + 1;
+      const last = state.offset + items.length;
+      const what = f.collection ? "in this collection" : "stored";
+      els.summary.textContent = items.length
+        ? "Newest first: " + first + "–" + last + " of " + count + " " + what + ". Choose an image, a media id, a sha256 or a random seed to search."
+        : count
+          ? "No more items."
+          : f.collection || f.media_type
+            ? "Nothing " + what + " with these filters."
+            : "The library is empty: import media with `manage.py ingest`.";
+      setPager(state, state.offset, limit, state.offset + items.length < count);
+    } catch (err) {
+      if (mine !== generation) return;
+      els.results.replaceChildren();
+      els.pager.hidden = true;
+      els.summary.textContent = "Choose an image, a media id, a sha256 or a random seed to start.";
       showError(els.searchError, err);
     } finally {
       if (mine === generation) els.results.setAttribute("aria-busy", "false");
@@ -227,18 +300,34 @@
       "Feature " + res.feature.id + " (" + res.feature.modelzoo_name + ", " + res.feature.index_type + ") · " + res.index_count + " items indexed" + timing;
   }
 
+  // The search answer's match label of each hit, strongest first.
+  const MATCHES = {
+    exact: { title: "Exact matches", help: "the same picture (same pixels or the same file)" },
+    copy: { title: "Copies", help: "the same picture edited: re-encoded, resized, cropped, recoloured or with overlays" },
+    similar: { title: "Similar", help: "a related picture: the same place, object or scene, not a copy" },
+  };
+  const MATCH_ORDER = ["exact", "copy", "similar"];
+
   function resultCard(hit, state) {
     const m = hit.media;
-    const searchState = { query: { kind: "media", value: String(m.id) }, offset: 0, filters: state.filters };
+    // From the library, a card starts a search over everything (its filters browse, not search).
+    const filters = state.query ? state.filters : state.filters.feature ? { feature: state.filters.feature } : {};
+    const searchState = { query: { kind: "media", value: String(m.id) }, offset: 0, filters };
     const label = mediaLabel(m);
     const inCollection = members.has(m.id);
-    const facts = [h("span", { class: "rank" }, "#" + hit.rank), h("span", { class: "score", title: "Cosine similarity (1 = same vector)" }, hit.score.toFixed(3))];
+    const facts = [];
+    if (hit.rank !== undefined) facts.push(h("span", { class: "rank" }, "#" + hit.rank));
+    // The strong labels stand out on the card; "similar" is said by its group's heading.
+    if (hit.match && hit.match !== "similar") facts.push(h("span", { class: "match match-" + hit.match, title: (MATCHES[hit.match] || {}).help || hit.match }, hit.match));
+    if (hit.score !== undefined) facts.push(h("span", { class: "score", title: "Cosine similarity (1 = same vector)" }, hit.score.toFixed(3)));
     if (m.media_type === "video_frame") facts.push(h("span", { class: "time" }, formatSeconds(m.timestamp)));
     else if (m.media_type === "video") facts.push(h("span", { class: "time" }, "video"));
+    // The whole name, wrapped: a variant's suffix is often at its end.
+    const name = m.original_name || m.sha256.slice(0, 12);
     const where =
       m.media_type === "video_frame" && m.parent
-        ? h("a", { class: "parent", href: "/media/" + m.parent + "/", title: "The video this frame is from" }, "video " + m.parent)
-        : h("span", { class: "name", title: m.original_name || m.sha256 }, m.original_name || m.sha256.slice(0, 12));
+        ? h("a", { class: "parent", href: "/media/" + m.parent + "/#t=" + Number(m.timestamp || 0).toFixed(3), title: "The video this frame is from, at its time" + (m.original_name ? ": " + m.original_name : "") }, "video " + m.parent)
+        : h("span", { class: "name", title: m.original_name ? m.original_name + " · sha256 " + m.sha256 : m.sha256 }, name);
     return h(
       "li",
       { class: "card", dataset: { mediaId: m.id } },
@@ -265,9 +354,29 @@
   }
 
   function renderResults(res, state) {
-    const fragment = document.createDocumentFragment();
-    for (const hit of res.results) fragment.append(resultCard(hit, state));
-    els.results.replaceChildren(fragment);
+    const labelled = res.results.some((hit) => hit.match);
+    if (!labelled) {
+      els.results.replaceChildren(h("ol", { class: "grid" }, res.results.map((hit) => resultCard(hit, state))));
+    } else {
+      // Grouped by the answer's match label, exact first; each group keeps the ranking.
+      const groups = new Map();
+      for (const hit of res.results) {
+        const key = MATCHES[hit.match] ? hit.match : "similar";
+        if (!groups.has(key)) groups.set(key, []);
+        groups.get(key).push(hit);
+      }
+      const order = [...MATCH_ORDER.filter((k) => groups.has(k)), ...[...groups.keys()].filter((k) => !MATCH_ORDER.includes(k))];
+      els.results.replaceChildren(
+        ...order.map((key) =>
+          h(
+            "section",
+            { class: "match-group match-group-" + key, dataset: { match: key }, "aria-label": MATCHES[key].title },
+            h("h2", { class: "match-heading" }, MATCHES[key].title + " ", h("span", { class: "muted small" }, "(" + groups.get(key).length + ") · " + MATCHES[key].help)),
+            h("ol", { class: "grid" }, groups.get(key).map((hit) => resultCard(hit, state)))
+          )
+        )
+      );
+    }
     const first = res.offset + 1;
     const last = res.offset + res.results.length;
     els.summary.textContent = res.results.length
@@ -275,13 +384,16 @@
       : res.offset
         ? "No more results."
         : "No results with these filters.";
-    const limit = res.limit;
-    els.pager.hidden = !(res.offset > 0 || res.has_more);
-    els.prev.hidden = res.offset === 0;
-    els.next.hidden = !res.has_more;
-    els.prev.href = urlFor({ ...state, offset: Math.max(0, res.offset - limit) });
-    els.next.href = urlFor({ ...state, offset: res.offset + limit });
-    els.pageLabel.textContent = "Page " + (Math.floor(res.offset / limit) + 1);
+    setPager(state, res.offset, res.limit, res.has_more);
+  }
+
+  function setPager(state, offset, limit, hasMore) {
+    els.pager.hidden = !(offset > 0 || hasMore);
+    els.prev.hidden = offset === 0;
+    els.next.hidden = !hasMore;
+    els.prev.href = urlFor({ ...state, offset: Math.max(0, offset - limit) });
+    els.next.href = urlFor({ ...state, offset: offset + limit });
+    els.pageLabel.textContent = "Page " + (Math.floor(offset / limit) + 1);
   }
 
   // --- uploads ---------------------------------------------------------------------------------
@@ -433,6 +545,8 @@
     if (!(link.dataset.search || link === els.prev || link === els.next)) return;
     event.preventDefault();
     history.pushState(null, "", link.getAttribute("href"));
+    // A followed result is the new query: show it, not the old results (phones above all).
+    scrollToQuery = Boolean(link.dataset.search);
     run();
     if (link === els.prev || link === els.next) els.results.scrollIntoView({ block: "start" });
   });
@@ -575,6 +689,7 @@
       const [features, info] = await Promise.all([api("feature/", { query: { limit: config.maxPageSize } }), api("search/info/")]);
       const chosen = els.feature.value;
       const def = info.default_feature;
+      if (info.model && info.model.loaded !== undefined && modelLoaded !== true) modelLoaded = info.model.loaded;
       const defaultLabel = def ? "Default (feature " + def.id + ")" : "Default";
       els.feature.replaceChildren(
         h("option", { value: "" }, defaultLabel),
@@ -591,6 +706,8 @@
 
   // Phones: the filters fold away so the results come first.
   if (window.matchMedia("(max-width: 760px)").matches) els.filtersBox.open = false;
+  // Paste is a keyboard gesture: the hint says the key this computer uses (touch screens hide it).
+  if (/Mac|iPhone|iPad/.test(navigator.platform || "")) $("#paste-key").textContent = "⌘V";
 
   run();
   loadFeatures();

@@ -199,7 +199,7 @@ SHARE_INDEXES = env_bool("VFRAME_SHARE_INDEXES", bool(S3_BUCKET))
 # milvus-lite file in the data dir. Every call to it waits at most MILVUS_TIMEOUT
 # seconds (a search on an unreachable Milvus answers 503 within it); writes of a
 # build wait MILVUS_WRITE_TIMEOUT. MILVUS_INDEX: the Milvus index built on a server
-# (milvus-lite builds IVF_FLAT, the only approximate index it has).
+# (milvus-lite builds FLAT unless IVF_FLAT is asked for: it has no HNSW).
 MILVUS_URI = env_str("VFRAME_MILVUS_URI", "") or str(DATA_DIR / "milvus" / "vframe.db")
 MILVUS_TOKEN = env_str("VFRAME_MILVUS_TOKEN", "")
 MILVUS_TIMEOUT = env_float("VFRAME_MILVUS_TIMEOUT", 3.0, minimum=0.1)

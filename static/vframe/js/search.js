@@ -706,8 +706,12 @@
 
   // Phones: the filters fold away so the results come first.
   if (window.matchMedia("(max-width: 760px)").matches) els.filtersBox.open = false;
-  // Paste is a keyboard gesture: the hint says the key this computer uses (touch screens hide it).
+  // Paste is a keyboard gesture: the hint says the key this computer uses, and a touch
+  // phone, which has none, does not show it.
   if (/Mac|iPhone|iPad/.test(navigator.platform || "")) $("#paste-key").textContent = "⌘V";
+  if (window.matchMedia("(pointer: coarse)").matches || (navigator.maxTouchPoints > 0 && window.matchMedia("(max-width: 760px)").matches)) {
+    document.documentElement.classList.add("touch");
+  }
 
   run();
   loadFeatures();

@@ -88,17 +88,19 @@ def card_ids(page) -> list[int]:
     return [int(x) for x in page.locator("#results .card").evaluate_all("cards => cards.map(c => Number(c.dataset.mediaId))")]
 
 
-def label_matches(page, labels: dict[int, str], names: dict[int, str] | None = None) -> None:
-    """Answer the page's searches with the server's answer plus a match label per hit
-    (and other file names), as the search API gives them."""
+def label_matches(page, labels: dict[int, str], names: dict[int, str] | None = None, regions: dict[int, list] | None = None) -> None:
+    """Answer the page's searches with the server's answer, each hit's match label (and
+    region, and file name) set as the test says, in the search API's own fields."""
 
     def handle(route):
         response = route.fetch()
         body = response.json()
         for hit in body["res"]["results"]:
-            hit["match"] = labels.get(hit["media"]["id"], "similar")
-            if names and hit["media"]["id"] in names:
-                hit["media"]["original_name"] = names[hit["media"]["id"]]
+            media_id = hit["media"]["id"]
+            hit["match"] = labels.get(media_id, "similar")
+            hit["region"] = (regions or {}).get(media_id)
+            if names and media_id in names:
+                hit["media"]["original_name"] = names[media_id]
         route.fulfill(response=response, json=body)
 
     page.route(re.compile(r"/api/v1/search/(media|upload|sha256|random)/"), handle)
@@ -117,7 +119,7 @@ def test_results_are_grouped_by_match_label_strongest_first_with_whole_names(req
     long_name = "scene_028_recoloured_for_the_telegram_channel_2024-05-01_final.jpg"
     # The answer in rank order says similar, exact, copy...: the page shows exact first.
     labels = {ranked[0]: "similar", ranked[1]: "exact", ranked[2]: "copy", ranked[3]: "copy"}
-    label_matches(page, labels, names={ranked[2]: long_name})
+    label_matches(page, labels, names={ranked[2]: long_name}, regions={ranked[3]: [0.25, 0.25, 0.75, 0.75]})
     page.reload()
     results_ready(page)
 
@@ -130,6 +132,13 @@ def test_results_are_grouped_by_match_label_strongest_first_with_whole_names(req
     assert name.inner_text() == long_name and long_name in name.get_attribute("title")
     # Wrapped inside its card, never cut: nothing of it is hidden.
     assert name.evaluate("el => el.scrollWidth <= el.clientWidth + 1 && getComputedStyle(el).textOverflow !== 'ellipsis'")
+    # The matched region is drawn over the copy's thumbnail, inside it.
+    region = page.locator(f'.card[data-media-id="{ranked[3]}"] .match-region')
+    inside = region.evaluate(
+        "r => { const a = r.getBoundingClientRect(), b = r.parentElement.getBoundingClientRect(); return a.width > 10 && a.left >= b.left && a.right <= b.right && a.top >= b.top && a.bottom <= b.bottom; }"
+    )
+    assert inside and page.locator(".match-region").count() == 1
+    wait_until(page, "[...document.querySelectorAll('#results .card img')].slice(0, 4).every((i) => i.complete && i.naturalWidth > 0)")
     shot(page, f"search-match-groups-{device}")
 
 

@@ -334,7 +334,8 @@
       h(
         "a",
         { class: "thumb", href: urlFor(searchState), title: "Search by " + label, dataset: { search: "1" } },
-        h("img", { src: m.thumbnail_url || "", alt: label + " — search by it", loading: "lazy", decoding: "async" })
+        h("img", { src: m.thumbnail_url || "", alt: label + " — search by it", loading: "lazy", decoding: "async" }),
+        regionBox(hit, m)
       ),
       h("div", { class: "facts" }, facts),
       h("div", { class: "card-name" }, where),
@@ -345,6 +346,23 @@
         toggleButton(m.id, label, inCollection)
       )
     );
+  }
+
+  /** Where the match lies in the hit, over its thumbnail (the box is 4:3, the picture is
+   * contained in it), as the answer's region says; nothing without one. */
+  function regionBox(hit, m) {
+    if (!hit.region || !m.width || !m.height) return null;
+    const aspect = m.width / m.height;
+    const box = 4 / 3;
+    const w = aspect >= box ? 1 : aspect / box;
+    const hgt = aspect >= box ? box / aspect : 1;
+    const [x1, y1, x2, y2] = hit.region;
+    const pct = (v) => (v * 100).toFixed(2) + "%";
+    return h("span", {
+      class: "match-region",
+      title: (hit.verified ? "Matched region (checked by keypoints)" : "Matched region") + " of this picture",
+      style: `left:${pct((1 - w) / 2 + x1 * w)};top:${pct((1 - hgt) / 2 + y1 * hgt)};width:${pct((x2 - x1) * w)};height:${pct((y2 - y1) * hgt)}`,
+    });
   }
 
   function toggleButton(mediaId, label, on) {

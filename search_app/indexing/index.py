@@ -504,7 +504,9 @@ def load_index_version(feature_id: int, version: int, *, deleted: np.ndarray | N
         index = hnswlib.Index(space="cosine", dim=int(meta["dim"]))
         index.load_index(str(paths["data"]))
         return LoadedIndex(feature_id, version, "hnsw", int(meta["dim"]), meta, ids, excluded, _hnsw=index)
-    vectors = np.load(paths["data"])
+    # Memory-mapped: the page cache holds the vectors once for every process that loads
+    # this version (the web workers), and a version file is never written again.
+    vectors = np.load(paths["data"], mmap_mode="r")
     return LoadedIndex(feature_id, version, "flat", int(meta["dim"]), meta, ids, excluded, _vectors=vectors)
 
 

@@ -129,6 +129,16 @@ def test_flat_is_exact_and_orders_best_first(feature_id):
     assert (np.diff(sims) <= 0).all()
 
 
+def test_a_flat_index_is_memory_mapped_not_copied_into_each_process(feature_id):
+    ids = np.arange(1, 21, dtype=np.int64)
+    v = _vectors(20, seed=5)
+    vector_store(feature_id, DIM).append(ids, v)
+    _build(feature_id, "flat", 0)
+    idx = load_index_version(feature_id, 1)
+    assert isinstance(idx._vectors, np.memmap) and not idx._vectors.flags.writeable
+    assert idx.get_vectors([ids[3]])[0] == pytest.approx(v[3] / np.linalg.norm(v[3]), abs=1e-6)
+
+
 def test_incremental_build_adds_only_new_items_and_marks_deleted(feature_id):
     store = vector_store(feature_id, DIM)
     v = _vectors(40)

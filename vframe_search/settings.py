@@ -404,7 +404,9 @@ if EMBED_DTYPE not in ("float32", "bfloat16"):
 EMBED_THREADS = env_int("VFRAME_EMBED_THREADS", 0, minimum=0)  # 0: torch's default
 LOADER_WORKERS = env_int("VFRAME_LOADER_WORKERS", 2, minimum=0)
 # Region vectors (modelzoo/regions.py): each picture's centre half and quarters are
-# embedded too, so a crop finds its source; about 1.3 forward passes more per picture.
+# embedded too, so a crop finds its source (about 1.3 forward passes more per picture),
+# and a search adds the parts of its query where a picture may sit. Off: whole pictures
+# only (labels and the geometric check of the top results stay).
 REGION_VECTORS = env_bool("VFRAME_REGION_VECTORS", True)
 # Where embeddings run: auto (CUDA when torch sees a device, else the CPU), cpu or cuda
 # (no device is then a 503 saying so). On CUDA, batches and decode threads are sized to

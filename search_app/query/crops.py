@@ -29,6 +29,9 @@ Box = tuple[float, float, float, float]
 WORK_SIDE = 512  # longer side of the grey image the passes run on
 UNIFORM_TOL = 12  # grey levels a plain border may vary by
 MAX_FRAMED = 3
+# A part whose grey levels vary less than this (a black bar, a white banner) shows no
+# picture: it would only match other plain pictures.
+MIN_CONTENT_STD = 8.0
 
 
 @dataclass(frozen=True)
@@ -206,7 +209,7 @@ def query_crops(img: Image.Image) -> list[QueryCrop]:
     if inner is not None:
         boxes.append(inner)
     turned = turned_picture(img)
-    if turned is not None:
+    if turned is not None and has_content(turned):
         out.append(QueryCrop("turned", (0.0, 0.0, 1.0, 1.0), turned))
     boxes += framed_boxes(img)
     kept: list[Box] = []
@@ -214,6 +217,14 @@ def query_crops(img: Image.Image) -> list[QueryCrop]:
         side = min((box[2] - box[0]) * img.width, (box[3] - box[1]) * img.height)
         if side < 32 or iou(box, (0.0, 0.0, 1.0, 1.0)) > 0.9 or any(iou(box, k) > 0.9 for k in kept):
             continue
+        part = crop(img, box)
+        if not has_content(part):
+            continue
         kept.append(box)
-        out.append(QueryCrop(f"crop:{box_key(box)}", box, crop(img, box)))
+        out.append(QueryCrop(f"crop:{box_key(box)}", box, part))
     return out
+
+
+def has_content(img: Image.Image) -> bool:
+    grey = np.asarray(img.convert("L").resize((64, 64), Image.Resampling.BILINEAR), dtype=np.float32)
+    return float(grey.std()) >= MIN_CONTENT_STD

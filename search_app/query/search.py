@@ -153,18 +153,16 @@ def search_run(*, source: QuerySource, options: SearchOptions) -> SearchOutcome:
             break
         depth = min(MAX_DEPTH, depth * 4)
     t_rank = time.perf_counter()
+    # The rows of the page and of the top (labels and the geometric check read them),
+    # in one query: the page is among them.
     labelled = kept[: matching.VERIFY_TOP] + kept[max(options.offset, matching.VERIFY_TOP) : need]
-    sha256_of = {m.pk: m.sha256 for m in media.values()}
-    unknown = [c.media_id for c in labelled if c.media_id not in sha256_of]
-    if unknown:
-        sha256_of.update(Media.objects.filter(pk__in=unknown).values_list("pk", "sha256"))
-    kept = plan.finish(kept, sha256_of=sha256_of, verify=options.offset < matching.VERIFY_TOP, label_only=labelled)
+    missing_rows = [c.media_id for c in labelled if c.media_id not in media]
+    if missing_rows:
+        media.update((m.pk, m) for m in _result_media(missing_rows))
+    kept = plan.finish(kept, rows=media, verify=options.offset < matching.VERIFY_TOP, label_only=labelled)
     page = kept[options.offset : need]
     t_match = time.perf_counter()
 
-    missing_rows = [c.media_id for c in page if c.media_id not in media]
-    if missing_rows:
-        media.update((m.pk, m) for m in _result_media(missing_rows))
     media = {c.media_id: media[c.media_id] for c in page if c.media_id in media}
     detections = query_detections(source=source, model=getattr(feature, "search_detection_model", None))
     t_end = time.perf_counter()

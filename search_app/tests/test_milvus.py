@@ -330,7 +330,14 @@ def test_a_milvus_server_that_goes_down_answers_503_within_the_timeout_and_is_us
         settings.MILVUS_URI = f"http://127.0.0.1:{port}"
         settings.MILVUS_TIMEOUT = 1.0
         settings.MILVUS_INDEX = "IVF_FLAT"  # the engine binary of milvus-lite builds no HNSW
-        wait_for(lambda: milvus.milvus_conn.client(fresh=True), timeout=60, what="the Milvus server", interval=0.5)
+
+        def answers() -> bool:
+            try:
+                return bool(milvus.milvus_conn.client(fresh=True))
+            except milvus.IndexUnavailable:
+                return False
+
+        wait_for(answers, timeout=60, what="the Milvus server", interval=0.5)
         media = add_media(50)
         feature = tiny_feature(index_type="milvus")
         store_vectors(feature, media, clustered(50, seed=4))
@@ -368,3 +375,16 @@ def test_a_collection_dropped_behind_the_apps_back_is_reported_and_rebuilt_with_
     mil.refresh_from_db()
     assert mil.status == FeatureStatus.READY and mil.milvus_collection == milvus.collection_name(mil.pk, 2)
     assert hits(api.get(f"/api/v1/search/media/{media[1].pk}/", {"feature": mil.pk, "limit": 3}))
+
+
+def test_the_default_switches_to_a_milvus_feature_only_while_its_collection_answers(api, staff_api, pair):
+    hnsw, mil, media, _ = pair
+    assert staff_api.post(f"/api/v1/search/load/{mil.pk}/").status_code == 200
+    res = ok(api.get(f"/api/v1/search/media/{media[4].pk}/", {"limit": 3}))
+    assert res["feature"]["id"] == mil.pk and res["feature"]["index_type"] == "milvus"
+
+    assert staff_api.post(f"/api/v1/search/load/{hnsw.pk}/").status_code == 200
+    call(lambda c: c.drop_collection(mil.milvus_collection), what="drop")
+    refused = staff_api.post(f"/api/v1/search/load/{mil.pk}/")
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "index_unavailable"
+    assert ok(api.get(f"/api/v1/search/media/{media[4].pk}/", {"limit": 3}))["feature"]["id"] == hnsw.pk

@@ -25,7 +25,7 @@ def test_staff_only_tasks_are_refused_to_other_users(user, staff, name):
 def test_users_see_only_the_tasks_they_may_run(user, staff):
     # Curators run what only searches or reads the index: batch reverse search, near-duplicates.
     assert [s.name for s in task_specs_for(user=user)] == ["batch_search", "find_duplicates", "test"]
-    assert [s.name for s in task_specs_for(user=staff)] == ["build_index", "download_model", "ingest_folder", "batch_search", "find_duplicates", "test"]
+    assert [s.name for s in task_specs_for(user=staff)] == ["build_index", "download_model", "ingest_folder", "media_words", "batch_search", "find_duplicates", "test"]
 
 
 def test_test_task_params_get_defaults_and_bounds():
@@ -70,7 +70,7 @@ def test_ingest_folder_only_inside_allowed_folders(settings, tmp_path):
     assert "VFRAME_INGEST_ALLOWED_DIRS" in str(err.value.fields)
 
     settings.INGEST_ALLOWED_DIRS = [str(allowed)]
-    assert spec.validate({"path": str(allowed / "photos")}) == {"path": str((allowed / "photos").resolve()), "index": True}
+    assert spec.validate({"path": str(allowed / "photos")}) == {"path": str((allowed / "photos").resolve()), "index": True, "ocr": False}
     for bad in (outside, allowed / "escape", allowed / "photos" / ".." / ".." / "outside"):
         with pytest.raises(InvalidInput, match="Invalid parameters"):
             spec.validate({"path": str(bad)})

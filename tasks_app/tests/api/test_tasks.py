@@ -24,7 +24,7 @@ def test_list_shows_the_tasks_each_user_may_run_with_their_schemas(api, staff_ap
     assert set(test["params"]["properties"]) == {"steps", "interval", "fail_at"}
     assert curator_tasks["find_duplicates"]["params"]["required"] == ["feature_id"]
     staff_tasks = {t["name"]: t for t in staff_api.get("/api/v1/task/").json()["res"]}
-    assert set(staff_tasks) == {"build_index", "download_model", "ingest_folder", "batch_search", "find_duplicates", "test"}
+    assert set(staff_tasks) == {"build_index", "download_model", "ingest_folder", "media_words", "batch_search", "find_duplicates", "test"}
     assert staff_tasks["build_index"]["staff_only"] is True and staff_tasks["build_index"]["params"]["required"] == ["feature_id"]
 
 

@@ -25,7 +25,15 @@ def test_staff_only_tasks_are_refused_to_other_users(user, staff, name):
 def test_users_see_only_the_tasks_they_may_run(user, staff):
     # Curators run what only searches or reads the index: batch reverse search, near-duplicates.
     assert [s.name for s in task_specs_for(user=user)] == ["batch_search", "find_duplicates", "test"]
-    assert [s.name for s in task_specs_for(user=staff)] == ["build_index", "download_model", "ingest_folder", "media_words", "batch_search", "find_duplicates", "test"]
+    assert [s.name for s in task_specs_for(user=staff)] == [
+        "build_index",
+        "download_model",
+        "ingest_folder",
+        "media_words",
+        "batch_search",
+        "find_duplicates",
+        "test",
+    ]
 
 
 def test_test_task_params_get_defaults_and_bounds():

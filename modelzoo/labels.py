@@ -34,6 +34,7 @@ def has_classifier(spec: EmbeddingModelSpec) -> bool:
     """Whether ``spec``'s pretrained weights carry an ImageNet-1k classifier head."""
     if spec.backend != "timm" or spec.random_weights:
         return False
+    import timm  # noqa: F401 (the package first: see class_descriptions)
     from timm.models import get_pretrained_cfg
 
     cfg = get_pretrained_cfg(spec.architecture)
@@ -99,6 +100,11 @@ def get_classifier(name: str | None = None) -> Classifier:
 @functools.cache
 def class_descriptions() -> tuple[str, ...]:
     """The 1,000 ImageNet class descriptions, by class index (comma-separated lemmas)."""
+    # timm itself first: `from timm.data import` holds timm.data's import lock while it
+    # imports the package, and a model load in another thread (the search warm-up)
+    # initialising the package then needs timm.data: a deadlock that Python breaks by
+    # failing one side with a partially initialised module.
+    import timm  # noqa: F401
     from timm.data import ImageNetInfo
 
     info = ImageNetInfo()

@@ -13,7 +13,8 @@ A media's score is the best over those pairs; it appears once, at that score, wi
 pair that gave it (which part of the query, which region of the media). Then the
 first ``VERIFY_TOP`` results are checked geometrically against the query
 (``query.geometry``: keypoints and one transform), which confirms a copy and says where
-it matches. Every result is labelled:
+it matches; a whole picture too small or soft for keypoints is confirmed by its
+perceptual hash. Every result is labelled:
 
 * ``exact``: the same bytes as the query (sha256 equal);
 * ``copy``: the same picture, edited: confirmed by the geometric check, or scoring at
@@ -243,7 +244,9 @@ class MatchPlan:
                 row = rows.get(cand.media_id)
                 self.matches[cand.media_id] = self._score_match(cand, row.sha256 if row is not None else "")
         if verify and self.picture is not None and top:
-            self._verify([c for c in top if self.matches[c.media_id].label != EXACT and c.score >= VERIFY_MIN_SCORE], rows)
+            candidates = [c for c in top if self.matches[c.media_id].label != EXACT]
+            self._verify([c for c in candidates if c.score >= VERIFY_MIN_SCORE], rows)
+            self._verify_hash([c for c in candidates if not self.matches[c.media_id].verified], rows)
         position = {c.media_id: i for i, c in enumerate(top)}
         ordered = sorted(top, key=lambda c: (_ORDER[self.matches[c.media_id].label], position[c.media_id]))
         self.timing_ms["verify"] = round((time.perf_counter() - started) * 1000, 2)
@@ -300,6 +303,31 @@ class MatchPlan:
             match.query_region = found.query_box
             if match.label == SIMILAR:
                 match.label = COPY
+
+    def _verify_hash(self, candidates: list[Candidate], rows: dict[int, Any]) -> None:
+        """The whole pictures' perceptual hashes, for copies too small or soft for
+        keypoints (their vectors may score low too: checked whatever their score)."""
+        from search_app.query import geometry
+
+        if not candidates:
+            return
+        plain, mirror = self._query_keypoints("")
+        if plain.phash is None:
+            return
+        for cand in candidates:
+            row = rows.get(cand.media_id)
+            if row is None or not row.file.name:
+                continue
+            try:
+                stored = geometry.stored_hashes.get(row.sha256, lambda name=row.file.name: geometry.stored_hash(name))
+            except Exception:  # an unreadable file is left to its score
+                continue
+            if geometry.same_hash(plain.phash, stored) or geometry.same_hash(mirror.phash, stored):
+                # The whole picture matched: no region to name.
+                match = self.matches[cand.media_id]
+                match.verified = True
+                if match.label == SIMILAR:
+                    match.label = COPY
 
     def _query_keypoints(self, key: str):
         from search_app.query import geometry

@@ -146,6 +146,13 @@ def test_the_geometric_check_locates_a_crop_in_its_source(copies):
     assert abs(x1 - 0.25) < 0.05 and abs(y1 - 0.25) < 0.05 and abs(x2 - 0.75) < 0.05 and abs(y2 - 0.75) < 0.05, best["region"]
 
 
+def test_a_tiny_heavily_compressed_copy_is_confirmed_by_its_hash(copies):
+    _, media, search = copies
+    img = photo("flower")
+    best = search(jpeg(img.resize((img.width // 4, img.height // 4)), 10), limit=3)[0]
+    assert (best["media"]["id"], best["match"], best["verified"]) == (media["flower"].pk, "copy", True)
+
+
 def test_an_unrelated_photo_is_only_similar_and_the_same_bytes_are_exact(copies):
     _, media, search = copies
     assert {hit["match"] for hit in search(photo("astronaut"), limit=12)} == {"similar"}

@@ -139,7 +139,9 @@ class SearchHitSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Where the hit lies in the query (x1, y1, x2, y2 normalised): the picture inside a screenshot or inside another picture. Null when no region was found.",
     )
-    verified = serializers.BooleanField(help_text="True when the geometric check (keypoints and one transform) confirmed the match and located the regions.")
+    verified = serializers.BooleanField(
+        help_text="True when the geometric check confirmed the match: keypoints agreeing on one transform (which locates the regions), or the whole pictures' perceptual hashes a few bits apart."
+    )
     media = MediaSerializer()
 
 

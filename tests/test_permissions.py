@@ -93,8 +93,6 @@ MATRIX: list[Cell] = [
         C("GET", "/api/v1/search/random/{seed}/", "search by a random media", 200, 200),
         C("GET", "/api/v1/search/detections/", "media by a label of their stored detections", 200, 200, body={"label": "munition"}),
         C("GET", "/api/v1/search/detections/media/{media}/", "the stored detections of a media", 200, 200),
-        C("GET", "/api/v1/search/detections/", "media by a label of their stored detections", 200, 200, body={"label": "munition"}),
-        C("GET", "/api/v1/search/detections/media/{media}/", "the stored detections of a media", 200, 200),
         C("GET", "/api/v1/search/info/", "default feature, index, memory", 200, 200),
         C("GET", "/api/v1/search/records/", "the search record: every search, by whom, with its results", 403, 200),
         C("POST", "/api/v1/search/batch/", "start a batch reverse search from uploaded images", 202, 202, multipart=True),

@@ -6,7 +6,6 @@ from search_app.api import detection_views as d
 from search_app.api import record_views as r
 from search_app.api import search_views as v
 from search_app.api import text_views as t
-from search_app.api import text_views as t
 
 urlpatterns = [
     path("info/", v.SearchInfoView.as_view(), name="search-info"),
@@ -18,7 +17,6 @@ urlpatterns = [
     path("random/<str:seed>/", v.SearchRandomView.as_view(), name="search-random"),
     path("sha256/<str:hash>/", v.SearchSha256View.as_view(), name="search-sha256"),
     path("upload/<int:id>/", v.SearchUploadView.as_view(), name="search-upload"),
-    path("text/", t.SearchTextView.as_view(), name="search-text"),
     path("text/", t.SearchTextView.as_view(), name="search-text"),
     path("records/", r.SearchRecordListView.as_view(), name="search-records"),
     path("batch/", r.BatchSearchView.as_view(), name="search-batch"),

@@ -66,3 +66,11 @@ def test_options_on_a_detail_route_describes_it_instead_of_failing(staff_api, db
     # id "id", which once made it a 500 (found by schemathesis).
     res = staff_api.options("/api/v1/feature/0/")
     assert res.status_code == 200 and res.json()["status"] == "ok"
+
+
+def test_a_form_with_more_fields_than_django_parses_is_a_400_in_the_envelope(api, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    res = api.post("/api/v1/upload/", {"note": "x", "media_ids": list(range(20))}, format="multipart")
+    assert res.status_code == 400
+    assert res["Content-Type"].startswith("application/json")
+    assert res.json()["error"]["code"] == "too_many_fields"

@@ -7,7 +7,7 @@ import errno
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import DatabaseError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -54,6 +54,9 @@ def envelope_exception_handler(exc, context):
         return Response(error_body(code=exc.code, message=exc.message, fields=exc.fields), status=exc.status)
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body(code="too_large", message="Request body is too large."), status=413)
+    if isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)):
+        # Django's own bound on form fields/files, met while DRF parses the body.
+        return Response(error_body(code="too_many_fields", message="Request has too many form fields or files."), status=400)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from modelzoo.config import RUNTIMES
+
 
 class WeightsSerializer(serializers.Serializer):
     present = serializers.BooleanField()
@@ -37,7 +39,7 @@ class ModelSerializer(serializers.Serializer):
     sha256 = serializers.CharField(required=False, help_text="The weights file's pinned sha256, checked before loading (entries that pin one).")
     labels_source = serializers.CharField(required=False)
     num_classes = serializers.IntegerField(required=False)
-    runtime = serializers.ChoiceField(choices=["timm", "phash", "onnx", "torchvision"], help_text="What runs the model.")
+    runtime = serializers.ChoiceField(choices=sorted({r for runtimes in RUNTIMES.values() for r in runtimes}), help_text="What runs the model.")
     config_file = serializers.CharField(help_text="The configuration file the entry comes from: the shipped modelzoo/models.toml or VFRAME_MODELZOO_FILE.")
     checksum = serializers.ChoiceField(
         choices=["verified", "mismatch", "unpinned", "missing", "n/a"],

@@ -18,6 +18,10 @@ os.environ.setdefault("VFRAME_THROTTLE_UPLOAD", "100000/min")
 os.environ.setdefault("VFRAME_THROTTLE_SEARCH", "100000/min")
 # A classifier pass per ingested picture: the text app's tests turn it on where they check it.
 os.environ.setdefault("VFRAME_LABELS_AT_INGEST", "0")
+# Importing vframe_search.asgi (the websocket tests do, at collection) would start the
+# search warm-up thread in the test process, touching the database before pytest-django
+# has set up the test one. Served deployments in tests get their own environment.
+os.environ.setdefault("VFRAME_WARM_AT_START", "0")
 
 from .settings import *  # noqa: E402,F403
 from .settings import ALLOWED_HOSTS  # noqa: E402

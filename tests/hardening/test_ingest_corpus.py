@@ -67,7 +67,7 @@ def _stored(root: Path) -> set[str]:
 
 
 def _referenced() -> set[str]:
-    return {name for pair in Media.objects.values_list("file", "thumbnail") for name in pair if name}
+    return {name for row in Media.objects.values_list("file", "thumbnail", "playable") for name in row if name}
 
 
 def test_ingest_of_the_corpus_imports_the_media_and_skips_the_rest_with_reasons(corpus_folder, isolated_storage, settings, monkeypatch):

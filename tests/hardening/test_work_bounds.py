@@ -253,13 +253,15 @@ def test_a_stalled_redis_does_not_stall_rate_limited_requests(live):
         env = live.env_with(REDIS_URL=redis.url, VFRAME_REDIS_TIMEOUT="1", VFRAME_REDIS_CONNECT_TIMEOUT="1")
         server, base = live.server(env, name="daphne-stalled-redis")
         api = live.api(base)
-        assert api.get("/api/v1/search/random/1/")[0] == 409  # no feature yet: a 409, counted by the rate limit
+        # A search (counted by the rate limit): 409 before this module's earlier tests make a feature, 200 after.
+        answered = api.get("/api/v1/search/random/1/")[0]
+        assert answered in (200, 409)
         os.kill(redis.proc.popen.pid, signal.SIGSTOP)  # up (the port accepts), never answers
         try:
             started = time.monotonic()
             status, body = api.get("/api/v1/search/random/1/", timeout=30)
             elapsed = time.monotonic() - started
-            assert status == 409, body  # the limit is not applied: the search still answers
+            assert status == answered, body  # the limit is not applied: the search still answers
             assert elapsed < 5, f"a rate-limited request waited {elapsed:.1f} s on a stalled Redis"
             status, _ = http("GET", base + "/api/v1/media/", token=live.tokens["curator"], timeout=30)
             assert status == 200

@@ -415,6 +415,7 @@ def test_with_a_detection_model_loaded_boxes_are_drawn_on_the_query_image(browse
         assert inside, "a detection box lies outside the query image"
         shot(page, "search-detections")
         # A GET changes nothing (405); the page's own API helper POSTs with its CSRF token.
+        console.allow("status of 405 (Method Not Allowed) at http://127.0.0.1")
         assert page.evaluate("() => fetch('/api/v1/search/load_detection_model/none/', {credentials: 'same-origin'}).then(r => r.status)") == 405
         off = page.evaluate("() => VF.api('search/load_detection_model/none/', {method: 'POST'}).then(res => res.detection_model)")
         assert off == "none"

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from search_app.indexing.backends import backend_for
 from search_app.indexing.index import LoadedIndex, read_meta, remove_versions_except, update_index_files
 from search_app.indexing.layout import feature_dir, version_paths
 from search_app.indexing.vectors import VectorStore
@@ -286,7 +287,7 @@ def prune(feature_id: int, keep: set[int]) -> None:
 def _applies(feature, spec) -> bool:
     from modelzoo.regions import has_regions
 
-    return has_regions(spec) and feature.index_type in ("hnsw", "flat") and not getattr(feature, "milvus_collection", "")
+    return has_regions(spec)
 
 
 def build_embed(*, feature, spec, heartbeat=None, reporter=None) -> int:
@@ -321,6 +322,21 @@ def build_publish(*, feature, spec, meta: dict | None, current: int, full: bool)
     if not _applies(feature, spec):
         return meta
     dim = spec.embedding_dim
+    backend = backend_for(feature.index_type)
+    if backend.holds_parts:
+        # The engine keeps the regions beside the whole vectors, in the version just
+        # written (or the current one): what the store holds live, nothing else.
+        store = region_store(feature.pk, dim)
+        labels = store.live_ids()
+        backend.sync_parts(
+            feature=feature,
+            meta=meta,
+            labels=labels,
+            owners=region_parents(labels),
+            numbers=region_numbers(labels),
+            batches=lambda some: store.iter_live(only=some, batch=2000),
+        )
+        return meta
     if meta is None:
         if not current or not outdated(feature=feature, dim=dim, version=current):
             return None
@@ -380,7 +396,11 @@ def load_version(feature_id: int, version: int, dim: int) -> LoadedIndex | None:
 
 def for_index(index) -> LoadedIndex | None:
     """The region index that goes with a loaded main index (same feature and version),
-    loaded once per process and version; None for an index without regions."""
+    loaded once per process and version; None for an index without regions. An engine
+    that keeps the regions itself (Milvus) searches them in the same collection."""
+    own = getattr(index, "parts", None)
+    if own is not None:
+        return own()
     if getattr(index, "index_type", "") not in ("hnsw", "flat"):
         return None
     fid, version = index.feature_id, index.version

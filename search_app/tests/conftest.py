@@ -21,6 +21,17 @@ def index_settings(settings, tmp_path):
     return settings
 
 
+@pytest.fixture(scope="session")
+def milvus_file(tmp_path_factory):
+    """One milvus-lite database for the session (the engine starts once); each test that
+    uses it names its collections with a prefix of its own (settings.MILVUS_PREFIX)."""
+    from search_app.indexing.backends import milvus
+
+    path = tmp_path_factory.mktemp("milvus") / "tests.db"
+    yield path
+    milvus.reset()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def one_torch_thread():
     import torch

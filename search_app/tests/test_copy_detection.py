@@ -198,3 +198,44 @@ def test_a_deleted_photo_leaves_with_its_regions_and_an_incremental_build_adds_t
     assert sorted(regions.region_numbers(labels[regions.region_parents(labels) == rocket.pk]).tolist()) == [1, 2, 3, 4, 5]
     best = search(crop(photo("rocket"), (0.5, 0.5, 1.0, 1.0)), limit=1)[0]
     assert (best["media"]["id"], best["match"]) == (rocket.pk, "copy")
+
+
+def test_on_a_milvus_feature_the_region_vectors_live_in_its_collection_and_leave_with_their_media(
+    copies, settings, milvus_file, django_capture_on_commit_callbacks
+):
+    import uuid
+
+    from media_app.services import media_delete
+    from modelzoo.embedding import get_embedder
+
+    feature, media, search = copies
+    settings.MILVUS_URI = str(milvus_file)
+    settings.MILVUS_PREFIX = "t" + uuid.uuid4().hex[:12]
+    mil = Feature.objects.create(modelzoo_name="efficientnet_lite0", index_type="milvus")
+    feature_update_index(feature=mil)
+    mil.refresh_from_db()
+    assert mil.status == FeatureStatus.READY and mil.milvus_collection
+    parts = regions.for_index(engine.get_index(mil))
+    labels = parts.live_ids()
+    for name in ("china", "flower", "coffee"):
+        assert sorted(regions.region_numbers(labels[regions.region_parents(labels) == media[name].pk]).tolist()) == [1, 2, 3, 4, 5]
+    assert media["small"].pk not in regions.region_parents(labels)
+    owners = set(regions.region_parents(labels).tolist())
+
+    # The centre half of a photo is nearest the centre-half region vector of that photo.
+    half = crop(photo("flower"), (0.25, 0.25, 0.75, 0.75))
+    found, _ = parts.knn(get_embedder("efficientnet_lite0").embed_images([half]), 1)
+    assert (regions.region_parents(found[0])[0], regions.region_numbers(found[0])[0]) == (media["flower"].pk, 1)
+    best = search(half, limit=3, feature=mil.pk)[0]
+    assert (best["media"]["id"], best["match"]) == (media["flower"].pk, "copy")
+
+    flower = media["flower"].pk
+    with django_capture_on_commit_callbacks(execute=True):
+        media_delete(media=media["flower"])
+    assert flower not in regions.region_parents(parts.live_ids())
+    assert flower not in {hit["media"]["id"] for hit in search(half, limit=12, feature=mil.pk)}
+    # A full rebuild writes a new collection with the same regions, less the deleted photo's.
+    feature_update_index(feature=mil, full=True)
+    mil.refresh_from_db()
+    labels = regions.for_index(engine.get_index(mil)).live_ids()
+    assert set(regions.region_parents(labels).tolist()) == owners - {flower}

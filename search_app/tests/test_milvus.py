@@ -25,13 +25,6 @@ from search_app.models import Feature, FeatureStatus
 DIM = 64  # tiny-random's
 
 
-@pytest.fixture(scope="session")
-def milvus_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("milvus") / "tests.db"
-    yield path
-    milvus.reset()
-
-
 @pytest.fixture(autouse=True)
 def milvus_settings(settings, milvus_file):
     settings.MILVUS_URI = str(milvus_file)

@@ -78,6 +78,10 @@ class IndexBackend(ABC):
     """Writes and opens one kind of index (see the module docstring)."""
 
     name: str = ""
+    #: Whether the engine keeps a feature's region vectors itself, beside the whole ones
+    #: (``sync_parts``), instead of the region index files that
+    #: ``search_app.indexing.regions`` writes next to a file index.
+    holds_parts: bool = False
 
     @abstractmethod
     def write_version(
@@ -112,6 +116,22 @@ class IndexBackend(ABC):
     def drop(self, *, feature_id: int, keep: str = "") -> None:  # noqa: B027 (optional)
         """Remove what this backend holds of a feature outside its data dir (all of it, or
         all but the collection ``keep``)."""
+
+    def sync_parts(
+        self,
+        *,
+        feature,
+        meta: dict | None,
+        labels: np.ndarray,
+        owners: np.ndarray,
+        numbers: np.ndarray,
+        batches: Callable[[np.ndarray], Iterable[tuple[np.ndarray, np.ndarray]]],
+    ) -> int:
+        """Only where ``holds_parts``: make the region vectors of the version ``meta``
+        describes (None: the current one) exactly ``labels`` (sorted), owned by the media
+        ``owners`` as region ``numbers``; ``batches(some)`` yields (labels, vectors) of
+        ``some`` of them. Returns how many were written."""
+        raise NotImplementedError(f"index type {self.name} keeps no region vectors of its own")
 
     def health(self, feature) -> dict[str, Any]:
         """Whether the feature's index can answer now, and why not."""

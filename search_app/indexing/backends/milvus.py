@@ -6,9 +6,9 @@ A collection holds ``id`` (int64 key: a media id, or the label of a vector a med
 owns), ``media_id`` (its owner, itself for a whole media's vector), ``part`` (0 for a
 whole media's vector, else the number of the region it shows) and ``vector`` (float32,
 unit length, inner product = cosine). Searches, counts, picks and builds see the whole
-vectors (``part == 0``); ``knn(..., parts=True)`` searches the regions, which
-:meth:`MilvusBackend.add_parts` writes and which go with their media when it is
-forgotten. Each full build writes a new collection
+vectors (``part == 0``); ``knn(..., parts=True)`` (``MilvusParts``) searches the
+regions, which every build makes equal to the live ones of the feature's region store
+(:meth:`MilvusBackend.sync_parts`) and which go with their media when it is forgotten. Each full build writes a new collection
 ``<prefix>_f<feature>_v<version>``; incremental builds insert and delete in the current
 one. The Feature row names the collection (``milvus_collection``) and the version that
 last wrote it (``milvus_version``), set with ``index_version`` in one UPDATE.
@@ -274,6 +274,10 @@ class MilvusIndex:
                 out_sims[row, : len(pairs)] = [p[1] for p in pairs]
         return out_ids, out_sims
 
+    def parts(self) -> MilvusParts:
+        """The region vectors in this collection, searched as a region index is."""
+        return MilvusParts(self)
+
     def present(self, media_ids: Iterable[int]) -> np.ndarray:
         keys = sorted({int(m) for m in media_ids})
         found: list[int] = []
@@ -311,14 +315,36 @@ class MilvusIndex:
         return np.asarray([owner.get(k, k) for k in keys], dtype=np.int64)
 
 
-def collection_ids(collection: str, *, feature_id: int | None = None, batch: int = 16384) -> np.ndarray:
-    """Every whole media's id in ``collection``, sorted (read back in pages: O(n) ids,
-    no vectors)."""
+@dataclass(eq=False)
+class MilvusParts:
+    """A collection's region vectors (``part > 0``) as ``search_app.query.matching``
+    searches a region index: ``count`` and ``knn`` (labels back), ``live_ids``."""
+
+    index: MilvusIndex
+
+    @property
+    def count(self) -> int:
+        """An upper bound (every media with every region): counting them is a Milvus
+        call, and a search for more than there are returns what there is."""
+        from modelzoo.regions import REGION_BOXES
+
+        return self.index.count * len(REGION_BOXES)
+
+    def knn(self, vectors: np.ndarray, k: int, ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return self.index.knn(vectors, k, ef=ef, parts=True)
+
+    def live_ids(self) -> np.ndarray:
+        return collection_ids(self.index.collection, feature_id=self.index.feature_id, where=PARTS)
+
+
+def collection_ids(collection: str, *, feature_id: int | None = None, batch: int = 16384, where: str = WHOLE) -> np.ndarray:
+    """Every whole media's id in ``collection`` (``where=PARTS``: every region's label),
+    sorted (read back in pages: O(n) ids, no vectors)."""
     chunks: list[np.ndarray] = []
 
     def read(c):
         chunks.clear()
-        iterator = c.query_iterator(collection, batch_size=batch, filter=WHOLE, output_fields=["id"], timeout=timeout_s(write=True))
+        iterator = c.query_iterator(collection, batch_size=batch, filter=where, output_fields=["id"], timeout=timeout_s(write=True))
         try:
             while True:
                 page = iterator.next()
@@ -356,8 +382,25 @@ def report_missing(feature_id: int, collection: str) -> str:
 # --- the build side ---------------------------------------------------------------------------------
 
 
+def _upsert_parts(collection: str, labels, owners, numbers, vectors) -> None:
+    """Region vectors into ``collection``: keys ``labels``, owned by the media ``owners``
+    as region ``numbers`` (>= 1; 0 is a whole media's vector)."""
+    labels, owners, numbers = (np.asarray(a, dtype=np.int64) for a in (labels, owners, numbers))
+    if numbers.size and numbers.min() < 1:
+        raise InvalidInput("Region numbers start at 1 (0 is the whole media).")
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    for start in range(0, labels.size, INSERT_BATCH):
+        stop = start + INSERT_BATCH
+        rows = [
+            {"id": int(i), "media_id": int(m), "part": int(n), "vector": v}
+            for i, m, n, v in zip(labels[start:stop].tolist(), owners[start:stop].tolist(), numbers[start:stop].tolist(), vectors[start:stop], strict=True)
+        ]
+        call(lambda c, rows=rows: c.upsert(collection, data=rows, timeout=timeout_s(write=True)), what="insert regions", collection=collection, write=True)
+
+
 class MilvusBackend(IndexBackend):
     name = "milvus"
+    holds_parts = True
 
     def open(self, feature) -> MilvusIndex:
         from modelzoo.registry import MODELS
@@ -494,20 +537,35 @@ class MilvusBackend(IndexBackend):
         (distinct from every media id), ``media_ids`` their owners, ``parts`` their
         region numbers (>= 1). Returns how many were written."""
         collection = feature.milvus_collection
-        labels, owners, numbers = (np.asarray(a, dtype=np.int64) for a in (labels, media_ids, parts))
+        labels = np.asarray(labels, dtype=np.int64)
         if not collection or labels.size == 0:
             return 0
-        if numbers.min() < 1:
-            raise InvalidInput("Region numbers start at 1 (0 is the whole media).")
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        for start in range(0, labels.size, INSERT_BATCH):
-            stop = start + INSERT_BATCH
-            rows = [
-                {"id": int(i), "media_id": int(m), "part": int(n), "vector": v}
-                for i, m, n, v in zip(labels[start:stop].tolist(), owners[start:stop].tolist(), numbers[start:stop].tolist(), vectors[start:stop], strict=True)
-            ]
-            call(lambda c, rows=rows: c.upsert(collection, data=rows, timeout=timeout_s(write=True)), what="insert regions", collection=collection, write=True)
+        _upsert_parts(collection, labels, media_ids, parts, vectors)
         return int(labels.size)
+
+    def sync_parts(self, *, feature, meta, labels, owners, numbers, batches) -> int:
+        collection = (meta or {}).get("collection") or feature.milvus_collection
+        if not collection:
+            return 0
+        present = collection_ids(collection, feature_id=feature.pk, where=PARTS)
+        to_remove = np.setdiff1d(present, labels, assume_unique=True)
+        to_add = np.setdiff1d(labels, present, assume_unique=True)
+        for start in range(0, to_remove.size, ID_CHUNK):
+            part = to_remove[start : start + ID_CHUNK]
+            call(
+                lambda c, part=part: c.delete(collection, filter=f"id in {_id_list(part)}", timeout=timeout_s(write=True)),
+                what="delete regions",
+                collection=collection,
+                write=True,
+            )
+        written = 0
+        for ids, vectors in batches(to_add):
+            at = np.searchsorted(labels, ids)
+            _upsert_parts(collection, ids, owners[at], numbers[at], vectors)
+            written += int(ids.size)
+        if written or to_remove.size:
+            call(lambda c: c.flush(collection, timeout=timeout_s(write=True)), what=f"flush {collection}", collection=collection, write=True)
+        return written
 
     def forget(self, *, feature, media_ids: np.ndarray) -> None:
         collection = feature.milvus_collection

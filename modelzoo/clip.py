@@ -25,6 +25,7 @@ import numpy as np
 from core.errors import ServiceUnavailable
 
 from .embedding import EMBEDDER_FACTORIES, Embedder, _configure_threads
+from .rng import BUILD_LOCK, seeded
 from .specs import EmbeddingModelSpec
 
 TINY = "tiny-clip"
@@ -57,8 +58,7 @@ def _tiny_clip(spec: EmbeddingModelSpec):
             pooled = (x * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
             return self.proj(pooled)
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(spec.seed)
+    with seeded(spec.seed):
         image = timm.create_model("test_vit", pretrained=False, num_classes=spec.embedding_dim, img_size=spec.input_size)
         text = TextTower(32, spec.embedding_dim)
     return image.eval(), text.eval()
@@ -115,7 +115,8 @@ def _clip_embedder(spec: EmbeddingModelSpec, weights: Path | None, **options) ->
         import open_clip
     except ImportError:
         raise RuntimeMissing(f"Model {spec.name!r} runs with the open_clip_torch package: pip install open_clip_torch.") from None
-    model, _, _ = open_clip.create_model_and_transforms(spec.architecture, pretrained=str(_open_clip_file(weights)))
+    with BUILD_LOCK:
+        model, _, _ = open_clip.create_model_and_transforms(spec.architecture, pretrained=str(_open_clip_file(weights)))
     tokenizer = open_clip.get_tokenizer(spec.architecture)
     model.eval()
 

@@ -20,6 +20,7 @@ from PIL import Image
 from core.images import to_rgb
 
 from .registry import DetectionModelSpec, get_model
+from .rng import BUILD_LOCK, seeded
 from .weights import resolve_weights
 
 _cache: dict[str, tuple[DetectionModelSpec, Any]] = {}
@@ -76,10 +77,10 @@ def _build(spec: DetectionModelSpec) -> Detector:
     kwargs: dict[str, Any] = {"weights": None, "weights_backbone": None, "num_classes": spec.num_classes}
     threshold = spec.confidence
     if spec.random_weights:
-        torch.manual_seed(spec.seed)
         threshold = 0.0
         kwargs["score_thresh"] = 0.0
-    model = torchvision.models.get_model(spec.architecture, **kwargs)
+    with seeded(spec.seed) if spec.random_weights else BUILD_LOCK:
+        model = torchvision.models.get_model(spec.architecture, **kwargs)
     if weights_path is not None:
         state = torch.load(str(weights_path), map_location="cpu", weights_only=True)
         model.load_state_dict(state)

@@ -39,6 +39,7 @@ from core.errors import InvalidInput, ServiceUnavailable
 from core.images import to_rgb
 
 from .registry import EmbeddingModelSpec, get_embedding_model
+from .rng import BUILD_LOCK, seeded
 from .weights import WeightsIncompatible, default_model_name, resolve_weights
 
 logger = logging.getLogger(__name__)
@@ -76,43 +77,44 @@ def build_model(spec: EmbeddingModelSpec, weights: Path | None, *, keep_classifi
 
     ``weights`` is a local file (timm resamples position embeddings and drops the
     classifier as needed); ``None`` is only valid for a random-weight entry, which is
-    initialised from its fixed seed without touching the global RNG state. A
+    initialised from its fixed seed without touching the global RNG state (modelzoo.rng). A
     ``by-order`` checkpoint is copied tensor by tensor (modelzoo.checkpoints).
     ``keep_classifier`` keeps the pretrained head, so the model answers class logits
     (checking that weights classify real photos).
     """
     import timm
-    import torch
 
     if weights is None:
         if not spec.random_weights:
             raise ValueError(f"model {spec.name} needs weights")
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(spec.seed)
-            model = timm.create_model(spec.architecture, pretrained=False, num_classes=0, **spec.model_kwargs)
+        with seeded(spec.seed):
+            return timm.create_model(spec.architecture, pretrained=False, num_classes=0, **spec.model_kwargs).eval()
+    with BUILD_LOCK:
+        return _load_weights(spec, weights, keep_classifier=keep_classifier).eval()
+
+
+def _load_weights(spec: EmbeddingModelSpec, weights: Path, *, keep_classifier: bool):
+    import timm
+    from timm.models import get_pretrained_cfg
+
+    # Keep the pretrained classifier's size while loading: timm loads non-strictly
+    # when num_classes differs, which would let a wrong file through half random.
+    # Strict load first, then drop the classifier.
+    cfg = get_pretrained_cfg(spec.architecture)
+    head = int(getattr(cfg, "num_classes", 0) or 0)
+    if spec.checkpoint_layout == "by-order":
+        from .checkpoints import load_state_dict_by_order, read_state_dict
+
+        model = timm.create_model(spec.architecture, pretrained=False, num_classes=head, **spec.model_kwargs)
+        load_state_dict_by_order(model, read_state_dict(weights), source=f"The weights file {weights} for {spec.architecture}")
     else:
-        from timm.models import get_pretrained_cfg
-
-        # Keep the pretrained classifier's size while loading: timm loads non-strictly
-        # when num_classes differs, which would let a wrong file through half random.
-        # Strict load first, then drop the classifier.
-        cfg = get_pretrained_cfg(spec.architecture)
-        head = int(getattr(cfg, "num_classes", 0) or 0)
-        if spec.checkpoint_layout == "by-order":
-            from .checkpoints import load_state_dict_by_order, read_state_dict
-
-            model = timm.create_model(spec.architecture, pretrained=False, num_classes=head, **spec.model_kwargs)
-            load_state_dict_by_order(model, read_state_dict(weights), source=f"The weights file {weights} for {spec.architecture}")
-        else:
-            try:
-                model = timm.create_model(
-                    spec.architecture, pretrained=True, num_classes=head, pretrained_cfg_overlay={"file": str(weights)}, **spec.model_kwargs
-                )
-            except (RuntimeError, KeyError, ValueError, OSError) as exc:
-                raise WeightsIncompatible(f"The weights file {weights} could not be loaded into {spec.architecture}: {exc}"[:2000]) from None
-        if head and not keep_classifier:
-            model.reset_classifier(0)
-    return model.eval()
+        try:
+            model = timm.create_model(spec.architecture, pretrained=True, num_classes=head, pretrained_cfg_overlay={"file": str(weights)}, **spec.model_kwargs)
+        except (RuntimeError, KeyError, ValueError, OSError) as exc:
+            raise WeightsIncompatible(f"The weights file {weights} could not be loaded into {spec.architecture}: {exc}"[:2000]) from None
+    if head and not keep_classifier:
+        model.reset_classifier(0)
+    return model
 
 
 class Embedder:

@@ -130,3 +130,30 @@ def test_bfloat16_vectors_stay_close_to_float32(image_bytes):
     bf16 = Embedder(spec, model, dtype="bfloat16").embed_images(images)
     assert np.allclose(np.linalg.norm(bf16, axis=1), 1.0, atol=1e-5)
     assert (np.sum(fp32 * bf16, axis=1) > 0.98).all()
+
+
+def test_a_random_weight_model_is_the_same_network_while_other_models_are_built_in_other_threads():
+    """Constructing a network draws from torch's global generator: a model built in
+    another thread meanwhile (the warm-up, the ingest's classifier) must not change the
+    weights a fixed-seed model gets, or stored vectors and query vectors disagree."""
+    import threading
+
+    import torch
+
+    spec = get_embedding_model("tiny-random")
+    reference = {k: v.clone() for k, v in build_model(spec, None).state_dict().items()}
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            build_model(get_embedding_model("resnet18-random"), None)
+
+    other = threading.Thread(target=churn)
+    other.start()
+    try:
+        for _ in range(15):
+            state = build_model(spec, None).state_dict()
+            assert all(torch.equal(state[k], v) for k, v in reference.items())
+    finally:
+        stop.set()
+        other.join()

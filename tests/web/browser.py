@@ -92,3 +92,16 @@ def shot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def image_loaded(locator, timeout_ms: int = 20_000) -> bool:
+    """Whether the <img> shows a decoded picture, waiting for it to finish loading (a
+    loaded machine may still be fetching it when the results are on the page)."""
+    return locator.evaluate(
+        """(img, ms) => (img.complete && img.naturalWidth > 0) || new Promise(done => {
+             img.addEventListener('load', () => done(img.naturalWidth > 0), {once: true});
+             img.addEventListener('error', () => done(false), {once: true});
+             setTimeout(() => done(img.complete && img.naturalWidth > 0), ms);
+           })""",
+        timeout_ms,
+    )

@@ -15,7 +15,7 @@ import zipfile
 
 import pytest
 
-from .browser import DESKTOP, PHONE, Console, log_in, shot, wait_until
+from .browser import DESKTOP, PHONE, Console, image_loaded, log_in, shot, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +70,7 @@ def test_uploading_a_reencoded_copy_ranks_its_original_first_and_the_url_reloads
     assert first.locator(".name").inner_text() == "scene_003.jpg"
     assert float(first.locator(".score").inner_text()) > 0.9
     assert "copy_of_scene_003.jpg" in page.locator("#query-caption").inner_text()
-    assert page.locator("#query-image").evaluate("img => img.complete && img.naturalWidth > 0")
+    assert image_loaded(page.locator("#query-image"))
     shot(page, "search-upload")
 
     # The URL is the search: reloading it shows the same results.
@@ -101,7 +101,7 @@ def test_open_a_result_then_search_by_it(page, site):
     page.locator("#results .card").first.locator("a.details").click()
     page.wait_for_url(site.url(f"/media/{target}/"))
     assert page.locator("h1").inner_text().startswith(f"Image {target}")
-    assert page.locator(".media-full img").evaluate("img => img.complete && img.naturalWidth > 0")
+    assert image_loaded(page.locator(".media-full img"))
     shot(page, "media-image")
 
     page.click("#search-by-this")

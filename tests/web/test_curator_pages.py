@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .browser import ARTIFACTS, PHONE, log_in, shot, wait_until
+from .browser import ARTIFACTS, PHONE, image_loaded, log_in, shot, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -444,8 +444,8 @@ def test_the_export_report_is_readable_with_thumbnails_and_its_queries(wide, ope
 
     viewer = open_page(wide)
     viewer.set_content(report)
-    assert viewer.locator("td.thumb img").first.evaluate("img => img.complete && img.naturalWidth > 0")
-    assert viewer.locator(".queries img").first.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert image_loaded(viewer.locator("td.thumb img").first)
+    assert image_loaded(viewer.locator(".queries img").first)
     assert viewer.evaluate("document.documentElement.scrollWidth") <= WIDE["width"], "the report runs wider than the window"
     sizes = viewer.evaluate(
         "[parseFloat(getComputedStyle(document.querySelector('body > h1')).fontSize), parseFloat(getComputedStyle(document.querySelector('.notes h1')).fontSize), parseFloat(getComputedStyle(document.querySelector('body > h2')).fontSize)]"

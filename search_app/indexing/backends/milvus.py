@@ -382,6 +382,19 @@ def report_missing(feature_id: int, collection: str) -> str:
 # --- the build side ---------------------------------------------------------------------------------
 
 
+def _delete_ids(collection: str, ids: np.ndarray, *, what: str):
+    """Delete rows of ``collection`` by id, ID_CHUNK at a time; yields each chunk once gone."""
+    for start in range(0, ids.size, ID_CHUNK):
+        part = ids[start : start + ID_CHUNK]
+        call(
+            lambda c, part=part: c.delete(collection, filter=f"id in {_id_list(part)}", timeout=timeout_s(write=True)),
+            what=what,
+            collection=collection,
+            write=True,
+        )
+        yield part
+
+
 def _upsert_parts(collection: str, labels, owners, numbers, vectors) -> None:
     """Region vectors into ``collection``: keys ``labels``, owned by the media ``owners``
     as region ``numbers`` (>= 1; 0 is a whole media's vector)."""
@@ -472,14 +485,7 @@ class MilvusBackend(IndexBackend):
         if incremental and not to_remove.size and not to_add.size:
             return None
         total, done = int(live.size), int(live.size - to_add.size)
-        for start in range(0, to_remove.size, ID_CHUNK):
-            part = to_remove[start : start + ID_CHUNK]
-            call(
-                lambda c, part=part: c.delete(target, filter=f"id in {_id_list(part)}", timeout=timeout_s(write=True)),
-                what="delete",
-                collection=target,
-                write=True,
-            )
+        for part in _delete_ids(target, to_remove, what="delete"):
             _vector_cache.drop(target, part.tolist())
             heartbeat()
         if reporter is not None:
@@ -550,14 +556,8 @@ class MilvusBackend(IndexBackend):
         present = collection_ids(collection, feature_id=feature.pk, where=PARTS)
         to_remove = np.setdiff1d(present, labels, assume_unique=True)
         to_add = np.setdiff1d(labels, present, assume_unique=True)
-        for start in range(0, to_remove.size, ID_CHUNK):
-            part = to_remove[start : start + ID_CHUNK]
-            call(
-                lambda c, part=part: c.delete(collection, filter=f"id in {_id_list(part)}", timeout=timeout_s(write=True)),
-                what="delete regions",
-                collection=collection,
-                write=True,
-            )
+        for _ in _delete_ids(collection, to_remove, what="delete regions"):
+            pass
         written = 0
         for ids, vectors in batches(to_add):
             at = np.searchsorted(labels, ids)

@@ -107,3 +107,45 @@ def _jpeg(seed: int):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     return SimpleUploadedFile(f"q{seed}.jpg", make_image_bytes(64, 48, seed=seed + 1000), content_type="image/jpeg")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_request_is_answered_after_the_pause_through_the_asgi_app(settings, user, low_rates):
+    """The project's ASGI application holds a 429 for THROTTLE_PAUSE seconds: a client
+    that retries at once gets one refusal a second, not hundreds."""
+    import asyncio
+    import time
+
+    from channels.testing import HttpCommunicator
+
+    from vframe_search.asgi import application
+
+    settings.THROTTLE_PAUSE = 0.6
+    token = Token.objects.get_or_create(user=user)[0].key
+    headers = [(b"authorization", f"Token {token}".encode()), (b"host", b"testserver")]
+
+    async def search() -> tuple[int, float, dict]:
+        started = time.perf_counter()
+        answer = await HttpCommunicator(application, "GET", "/api/v1/search/random/1/", headers=headers).get_response(timeout=30)
+        return answer["status"], time.perf_counter() - started, dict(answer["headers"])
+
+    async def run() -> list:
+        return [await search() for _ in range(4)]
+
+    answers = asyncio.run(run())
+    assert [status for status, _, _ in answers[:3]] == [409] * 3  # an empty index, within the rate
+    status, seconds, refused_headers = answers[3]
+    assert status == 429 and int(refused_headers[b"Retry-After"]) > 0
+    assert seconds >= 0.6, f"answered after {seconds:.2f} s"
+
+
+def test_the_pause_never_outlasts_retry_after(settings):
+    from core.api.throttles import refusal_pause
+
+    settings.THROTTLE_PAUSE = 1.0
+    assert refusal_pause([(b"retry-after", b"30")]) == 1.0
+    assert refusal_pause([(b"Retry-After", b"0")]) == 0.0
+    assert refusal_pause([(b"retry-after", b"Wed, 21 Oct 2026 07:28:00 GMT")]) == 1.0
+    assert refusal_pause([]) == 1.0
+    settings.THROTTLE_PAUSE = 0
+    assert refusal_pause([(b"retry-after", b"30")]) == 0.0

@@ -12,6 +12,7 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from core.api.throttles import RefusalPause  # noqa: E402
 from tasks_app.middleware import browser_origin_validator  # noqa: E402
 
 from .datadir import sweep_incoming_at_start  # noqa: E402
@@ -29,7 +30,8 @@ if "VFRAME_WEB_WORKERS" not in os.environ:
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # A refused request (429) is answered after a pause (VFRAME_THROTTLE_PAUSE).
+        "http": RefusalPause(django_asgi_app),
         # Browsers must come from ALLOWED_HOSTS; API clients (no Origin header) authenticate by token.
         "websocket": browser_origin_validator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }

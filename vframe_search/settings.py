@@ -265,6 +265,10 @@ THROTTLE_RATES = {
     "upload": env_rate("VFRAME_THROTTLE_UPLOAD", "120/min"),
     "search": env_rate("VFRAME_THROTTLE_SEARCH", "600/min"),
 }
+# Seconds a refused request (429) waits before its answer (core/api/throttles.py's
+# RefusalPause), at most its Retry-After: a client retrying at once costs one refusal a
+# second per connection. 0 answers at once.
+THROTTLE_PAUSE = env_float("VFRAME_THROTTLE_PAUSE", 1.0, minimum=0.0)
 # Sign-in throttling on /login/ and /admin/login/ (vframe_search/web/login.py): this many
 # failed sign-ins for one username, or from one client address (0: not counted), lock
 # it out for LOGIN_LOCKOUT_MINUTES, which is also the window failures are counted in.

@@ -16,6 +16,7 @@ os.environ.setdefault("VFRAME_DATA_DIR", tempfile.mkdtemp(prefix="vframe-test-")
 # limits would trip at random. tests/test_rate_limits.py sets low ones and checks them.
 os.environ.setdefault("VFRAME_THROTTLE_UPLOAD", "100000/min")
 os.environ.setdefault("VFRAME_THROTTLE_SEARCH", "100000/min")
+os.environ.setdefault("VFRAME_THROTTLE_PAUSE", "0")  # the refusal tests answer at once
 # A classifier pass per ingested picture: the text app's tests turn it on where they check it.
 os.environ.setdefault("VFRAME_LABELS_AT_INGEST", "0")
 # Importing vframe_search.asgi (the websocket tests do, at collection) would start the

@@ -2,11 +2,13 @@
 
 The counters live in Django's default cache: Redis when ``REDIS_URL`` is set, so every
 web process shares them; otherwise each process's memory. A refused request is a 429
-in the error envelope with ``Retry-After`` (the one exception handler does both).
+in the error envelope with ``Retry-After`` (the one exception handler does both), sent
+after a pause (:class:`RefusalPause`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from rest_framework import exceptions, throttling
@@ -74,3 +76,47 @@ def throttle_charge(*, scope: str, user, count: int, what: str = "requests") -> 
         if not (isinstance(exc, OSError) or type(exc).__module__.split(".")[0] == "redis"):
             raise
         logger.warning("rate limit %s not applied: its cache is unreachable (%s)", scope, exc)
+
+
+class RefusalPause:
+    """ASGI middleware: a refused request (HTTP 429, any route) is answered only after a
+    pause of ``settings.THROTTLE_PAUSE`` seconds (at most its ``Retry-After``).
+
+    A client that ignores ``Retry-After`` and asks again at once would otherwise get
+    hundreds of cheap refusals a second per connection, and together they take the
+    cores that other users' searches need. Paused, each connection costs one refusal a
+    second. The pause is an ``asyncio`` sleep on the server's event loop: it holds no
+    thread and no database connection, and answers that are not 429 pass untouched.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def paused_send(message) -> None:
+            if message["type"] == "http.response.start" and message.get("status") == 429:
+                pause = refusal_pause(message.get("headers") or ())
+                if pause > 0:
+                    await asyncio.sleep(pause)
+            await send(message)
+
+        await self.app(scope, receive, paused_send)
+
+
+def refusal_pause(headers) -> float:
+    """Seconds to hold a 429 answer with these ASGI headers: the configured pause, but
+    no longer than the ``Retry-After`` it names."""
+    from django.conf import settings
+
+    pause = float(getattr(settings, "THROTTLE_PAUSE", 0.0))
+    for name, value in headers:
+        if name.lower() == b"retry-after":
+            try:
+                pause = min(pause, float(value))
+            except ValueError:
+                pass  # an HTTP date: the configured pause stands
+    return max(0.0, pause)

@@ -13,7 +13,8 @@ What it does, in a throwaway data dir and database (nothing of yours is touched)
    ordinary user, through alternating phases of ``--phase`` seconds: quiet, then with
    the hostile load, ``--rounds`` times; quiet and loaded phases interleave so that the
    machine's other work falls on both alike.
-4. The hostile load, one thread per kind, each sending its request back to back:
+4. The hostile load, one client process per kind (as another machine would be), each
+   sending its request back to back:
 
    - ``notes``: ``PUT collection/<id>/`` with 8,000 "[" (stored) and then
      ``GET collection/<id>/``, which renders them; and a 300-level nested list
@@ -37,12 +38,12 @@ import argparse
 import importlib.util
 import io
 import json
+import multiprocessing
 import os
 import shutil
 import signal
 import sys
 import tempfile
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -108,14 +109,22 @@ def nested_list(levels: int = 300) -> str:
     return "\n".join("  " * i + "- x" for i in range(levels))
 
 
-class Hostile(threading.Thread):
-    """Sends one kind of hostile request back to back until stopped; counts statuses."""
+# The hostile curator runs in processes of its own, as another client machine would: as
+# threads of this process they would hold the GIL while the searcher's client waits for
+# it, and the search latency measured here would include that wait.
+_mp = multiprocessing.get_context("fork")
+
+
+class Hostile(_mp.Process):
+    """Sends one kind of hostile request back to back until stopped; counts statuses
+    (sent back through ``results`` when it stops)."""
 
     def __init__(self, kind: str, port: int, token: str, collection_id: int, payloads: dict):
         super().__init__(daemon=True, name=f"hostile-{kind}")
         self.kind, self.payloads, self.collection_id = kind, payloads, collection_id
-        self.client = bs.Client(port, token, timeout=120)
-        self.stop = threading.Event()
+        self.port, self.token = port, token
+        self.stop = _mp.Event()
+        self.results = _mp.Queue()
         self.statuses: dict[str, int] = {}
         self.times: list[float] = []
 
@@ -126,6 +135,7 @@ class Hostile(threading.Thread):
         self.statuses[str(status)] = self.statuses.get(str(status), 0) + 1
 
     def run(self) -> None:
+        self.client = bs.Client(self.port, self.token, timeout=120)
         i = 0
         while not self.stop.is_set():
             i += 1
@@ -141,6 +151,12 @@ class Hostile(threading.Thread):
             else:
                 self._send("POST", "/api/v1/task/test/", json.dumps({"steps": 200, "interval": 0.01}).encode(), "application/json")
         self.client.close()
+        self.results.put((self.statuses, self.times))
+
+    def collect(self) -> None:
+        """In the parent, after ``stop``: what the process counted."""
+        self.statuses, self.times = self.results.get(timeout=180)
+        self.join(timeout=30)
 
 
 def search_phase(server, data: dict, seconds: float, rng) -> list[float]:
@@ -208,15 +224,15 @@ def main(argv=None) -> int:
         hostile: dict[str, dict] = {}
         for r in range(args.rounds):
             quiet += search_phase(server, data, args.phase, rng)
-            threads = [Hostile(kind, server.port, token, collection_id, payloads) for kind in ("notes", "batch", "tasks")]
-            for t in threads:
+            clients = [Hostile(kind, server.port, token, collection_id, payloads) for kind in ("notes", "batch", "tasks")]
+            for t in clients:
                 t.start()
             time.sleep(0.5)  # the hostile requests are in flight before the searches start
             loaded += search_phase(server, data, args.phase, rng)
-            for t in threads:
+            for t in clients:
                 t.stop.set()
-            for t in threads:
-                t.join(timeout=180)
+            for t in clients:
+                t.collect()
                 agg = hostile.setdefault(t.kind, {"statuses": {}, "times": []})
                 for k, v in t.statuses.items():
                     agg["statuses"][k] = agg["statuses"].get(k, 0) + v

@@ -21,6 +21,11 @@ def isolated_storage(settings, tmp_path):
         "default": {"BACKEND": "vframe_search.storage.AtomicFileSystemStorage", "OPTIONS": {"location": str(files), "base_url": "/files/"}},
     }
     settings.INDEX_DIR = tmp_path / "indexes"
+    # The search's table of stored pictures' hashes is read from the database: each
+    # test's database starts empty and reuses ids.
+    from search_app.query import hashes
+
+    hashes.reset()
     return files
 
 

@@ -164,6 +164,18 @@ def open_image_reduced(stream: BinaryIO, *, min_side: int = 0, min_long: int = 0
     return img, info
 
 
+def file_picture_hash(stream: BinaryIO) -> int | None:
+    """The whole picture's packed perceptual hash (``modelzoo.phash.picture_hash``) of a
+    stored picture, decoded at the smallest JPEG scale that serves: the hash sees 32 x 32
+    pixels. None for a plain picture."""
+    from modelzoo.phash import picture_hash
+
+    with Image.open(stream) as img:
+        if img.format == "JPEG" and min(img.size) > 256:
+            img.draft(img.mode, (128, 128))
+        return picture_hash(img)
+
+
 def image_info(img: Image.Image) -> ImageInfo:
     """Format and upright dimensions (after EXIF orientation)."""
     width, height = img.size

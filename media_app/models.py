@@ -36,6 +36,11 @@ class Media(models.Model):
     frame_number = models.PositiveIntegerField(null=True, blank=True)
     timestamp = models.FloatField(null=True, blank=True, help_text="Seconds from the start of the parent video")
     duration = models.FloatField(null=True, blank=True, help_text="Length of a video in seconds")
+    # The whole picture's 63-bit perceptual hash (modelzoo.phash.picture_hash), which the
+    # default search compares with the query's to find copies whose vectors drifted; null
+    # for a video, a plain picture, or a picture stored before hashes were kept (filled
+    # by ``manage.py media_hashes``).
+    phash = models.BigIntegerField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

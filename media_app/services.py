@@ -14,9 +14,11 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
 from core.errors import Conflict, InvalidInput, PayloadTooLarge
+from core.progress import Reporter, as_reporter
+from modelzoo.phash import NO_HASH, picture_hash
 
 from . import hooks
-from .imaging import hash_stream, make_thumbnail, open_image_reduced, sharded_name
+from .imaging import file_picture_hash, hash_stream, make_thumbnail, open_image_reduced, sharded_name
 from .models import Media, MediaType, Upload
 
 if TYPE_CHECKING:
@@ -180,6 +182,7 @@ def media_create_image(
     img, info = open_image_reduced(stream, min_side=decode_min_side, min_long=settings.THUMBNAIL_SIZE)
     try:
         thumb = make_thumbnail(img)
+        phash = _or_no_hash(picture_hash(img))
         if on_decoded is not None:
             on_decoded(img)
     finally:
@@ -198,6 +201,7 @@ def media_create_image(
             "byte_size": size,
             "original_name": _clean_name(original_name),
             "source_path": source_path,
+            "phash": phash,
         },
     )
 
@@ -250,7 +254,9 @@ def media_create_video(
             stored.append(frame_name)
             frame_thumb = default_storage.save(sharded_name("thumbs", kf.sha256, "jpg"), ContentFile(kf.thumb_path.read_bytes()))
             stored.append(frame_thumb)
-            frame_names.append((frame_name, frame_thumb))
+            with open(kf.thumb_path, "rb") as fh:
+                frame_hash = _or_no_hash(file_picture_hash(fh))  # the thumbnail holds more than the hash's 32 x 32 pixels
+            frame_names.append((frame_name, frame_thumb, frame_hash))
         with transaction.atomic():
             video = Media.objects.create(
                 sha256=sha256,
@@ -283,8 +289,9 @@ def media_create_video(
                         parent=video,
                         frame_number=kf.frame_number,
                         timestamp=kf.timestamp,
+                        phash=frame_hash,
                     )
-                    for kf, (frame_name, frame_thumb) in zip(keyframes, frame_names, strict=True)
+                    for kf, (frame_name, frame_thumb, frame_hash) in zip(keyframes, frame_names, strict=True)
                 ]
             )
         return video, True
@@ -299,6 +306,37 @@ def media_create_video(
     except BaseException:
         storage_delete_quietly(*stored)
         raise
+
+
+def _or_no_hash(value: int | None) -> int:
+    return NO_HASH if value is None else value
+
+
+def media_hashes_fill(*, reporter: Reporter | None = None, batch: int = 500) -> tuple[int, int]:
+    """Store the perceptual hash of every picture (image or keyframe) stored before
+    hashes were kept; resumable, a rerun continues. Returns (hashed, unreadable)."""
+    reporter = as_reporter(reporter)
+    pending = Media.objects.filter(phash__isnull=True).exclude(media_type=MediaType.VIDEO)
+    total = pending.count()
+    hashed = unreadable = last = 0
+    reporter(0, total, "hashing pictures")
+    while True:
+        rows = list(pending.filter(pk__gt=last).order_by("pk").values_list("pk", "file")[:batch])
+        if not rows:
+            break
+        updates = []
+        for pk, name in rows:
+            last = pk
+            try:
+                with default_storage.open(name, "rb") as fh:
+                    updates.append(Media(pk=pk, phash=_or_no_hash(file_picture_hash(fh))))
+            except Exception as exc:  # a missing or unreadable file stays unhashed; the rest go on
+                unreadable += 1
+                logger.warning("media %s: cannot hash %s (%s)", pk, name, exc)
+        Media.objects.bulk_update(updates, ["phash"])
+        hashed += len(updates)
+        reporter(hashed + unreadable, total, f"{unreadable} unreadable" if unreadable else "")
+    return hashed, unreadable
 
 
 def _frame_name(video_name: str, timestamp: float) -> str:

@@ -33,11 +33,6 @@ MIN_INLIERS = 15
 MIN_SPREAD = 0.02  # inliers' hull, as a share of each picture's area
 MIN_SCALE, MAX_SCALE = 1 / 20, 20.0
 RANSAC_TOLERANCE = 0.015  # of the result's diagonal
-# Hashes at most this many bits apart (of 63) are the same picture: measured on the
-# bench, true copies 0-3 bits apart, the nearest unrelated pictures 14 or more.
-PHASH_MAX_BITS = 8
-# A picture whose grey levels vary less than this is plain: its hash says nothing.
-MIN_CONTENT_STD = 8.0
 
 
 @dataclass(frozen=True)
@@ -72,21 +67,18 @@ def keypoints(img: Image.Image, side: int = SIDE) -> Keypoints:
 
 
 def _phash(grey: Image.Image) -> np.ndarray | None:
-    from modelzoo.phash import phash_vectors
+    from modelzoo.phash import picture_hash_vector
 
-    small = np.asarray(grey.resize((32, 32), Image.Resampling.BOX), dtype=np.float32)
-    if float(small.std()) < MIN_CONTENT_STD:
-        return None
-    return phash_vectors(small, 8)[0]
+    return picture_hash_vector(grey)
 
 
 def same_hash(a: np.ndarray | None, b: np.ndarray | None) -> bool:
     """Whether both pictures have content and their hashes differ in few bits."""
-    from modelzoo.phash import hamming
+    from modelzoo.phash import SAME_PICTURE_BITS, hamming
 
     if a is None or b is None:
         return False
-    return hamming(a, b) <= PHASH_MAX_BITS
+    return hamming(a, b) <= SAME_PICTURE_BITS
 
 
 def stored_hash(name: str) -> np.ndarray | None:

@@ -17,10 +17,10 @@ it matches; a whole picture too small or soft for keypoints is confirmed by its
 perceptual hash. Every result is labelled:
 
 * ``exact``: the same bytes as the query (sha256 equal);
-* ``copy``: the same picture, edited: confirmed by the geometric check, or scoring at
-  least the model's ``COPY_SCORES`` threshold (chosen on the bench for at most 0.1%
-  false copies among unrelated pairs; a model without a measured threshold labels
-  copies by the geometric check alone);
+* ``copy``: the same picture, edited: confirmed by the geometric check or by the
+  whole pictures' perceptual hashes, or scoring above every unrelated pair the bench
+  measured (the model's ``COPY_SCORES``; a model without a measured threshold labels
+  copies by the checks alone);
 * ``similar``: anything else.
 
 Within the first ``VERIFY_TOP`` results, exact ones come first, then copies, then the
@@ -28,6 +28,11 @@ rest, each in score order. The rest of the list is in score order and its labels
 from the scores alone, so the list stays one ordered list that pages are slices of:
 the first ``VERIFY_TOP`` are always the same items, only reordered, whatever page is
 asked for (the search fetches at least that many before cutting a page).
+
+Beside the vectors, the query's perceptual hash is compared with every stored
+picture's (``query.hashes``): a copy too small, compressed or soft for its vector to
+rank it (a quarter-size JPEG at quality 10) enters the results through its hash, at
+the hash's score (``hash_score``), as a copy.
 """
 
 from __future__ import annotations
@@ -50,9 +55,12 @@ Box = tuple[float, float, float, float]
 
 # Results checked geometrically (and grouped by label) at the top of every list.
 VERIFY_TOP = 10
-# Fused score from which a result is a copy without the geometric check, per model:
-# only where bench/robustness.py measured it (scores mean different things per model).
-COPY_SCORES: dict[str, float] = {"efficientnet_lite0": 0.80}
+# Fused score from which a result is a copy without a check, per model: above the highest
+# score of an unrelated pair on bench/robustness.py (scores mean different things per
+# model). Lite0, 24,717 unrelated pairs among the first ten results: 99.9th percentile
+# 0.875, highest 0.95. Every copy label there came from a check; at 0.80, 0.42% of the
+# unrelated pairs were labelled copies by their score alone, all unverified.
+COPY_SCORES: dict[str, float] = {"efficientnet_lite0": 0.96}
 # Results scoring below this are not checked geometrically (no true copy on the bench
 # scored lower), which keeps the check to the few results that may be copies.
 VERIFY_MIN_SCORE = 0.45
@@ -77,6 +85,7 @@ class Evidence:
     query_key: str = ""  # "" for the whole query, else the query crop's key
     query_box: Box | None = None
     region: int | None = None  # the stored picture's region number, None for the whole
+    hash_bits: int | None = None  # bits between the whole pictures' hashes, when near (query.hashes)
 
 
 @dataclass
@@ -187,8 +196,11 @@ class MatchPlan:
     modelzoo_name: str = ""
     picture: Any = None
     crops: list = field(default_factory=list)
+    # The whole query's packed perceptual hashes, as is and mirrored (None: plain or none).
+    query_hashes: list[int | None] = field(default_factory=list)
     evidence: dict[int, Evidence] = field(default_factory=dict)
     matches: dict[int, Match] = field(default_factory=dict)
+    _hash_near: dict[int, int] | None = None
     timing_ms: dict[str, float] = field(default_factory=dict)
     _kp_cache: dict = field(default_factory=dict)
 
@@ -221,12 +233,28 @@ class MatchPlan:
                 valid = labels[row] >= 0
                 parents = np.where(valid, region_index.region_parents(np.maximum(labels[row], 0)), -1)
                 offer(parents, sims[row], row, region_index.region_numbers(np.maximum(labels[row], 0)))
+        for media_id, bits in self.hash_near().items():
+            score = hash_score(bits)
+            found = best.get(media_id)
+            if found is None or score > found.score:
+                best[media_id] = Evidence(score, hash_bits=bits)
+            else:
+                found.hash_bits = bits
         ordered = sorted(best.items(), key=lambda item: (-item[1].score, item[0]))[:k]
         for media_id, ev in ordered:
             known = self.evidence.get(media_id)
             if known is None or ev.score > known.score:
                 self.evidence[media_id] = ev
         return (np.asarray([m for m, _ in ordered], dtype=np.int64), np.asarray([e.score for _, e in ordered], dtype=np.float32))
+
+    def hash_near(self) -> dict[int, int]:
+        """media id -> bits, for the stored pictures whose hash is near the query's."""
+        if self._hash_near is None:
+            from modelzoo.phash import SAME_PICTURE_BITS
+            from search_app.query import hashes
+
+            self._hash_near = hashes.matches(self.query_hashes, SAME_PICTURE_BITS) if self.query_hashes else {}
+        return self._hash_near
 
     # labels, the geometric check and the order of the top ----------------------------------
 
@@ -241,8 +269,7 @@ class MatchPlan:
         top = kept[:VERIFY_TOP]
         for cand in top + list(label_only or ()):
             if cand.media_id not in self.matches:
-                row = rows.get(cand.media_id)
-                self.matches[cand.media_id] = self._score_match(cand, row.sha256 if row is not None else "")
+                self.matches[cand.media_id] = self._score_match(cand, rows.get(cand.media_id))
         if verify and self.picture is not None and top:
             candidates = [c for c in top if self.matches[c.media_id].label != EXACT]
             self._verify([c for c in candidates if c.score >= VERIFY_MIN_SCORE], rows)
@@ -252,7 +279,9 @@ class MatchPlan:
         self.timing_ms["verify"] = round((time.perf_counter() - started) * 1000, 2)
         return ordered + list(kept[VERIFY_TOP:])
 
-    def _score_match(self, cand: Candidate, sha256: str) -> Match:
+    def _score_match(self, cand: Candidate, row) -> Match:
+        from modelzoo.phash import SAME_PICTURE_BITS, hash_distances
+
         ev = self.evidence.get(cand.media_id)
         region = query_region = None
         via = "whole"
@@ -262,8 +291,13 @@ class MatchPlan:
         if ev is not None and ev.query_key:
             query_region = ev.query_box
             via = "query_crop" if via == "whole" else via
-        if self.query_sha256 and sha256 == self.query_sha256:
+        if self.query_sha256 and row is not None and row.sha256 == self.query_sha256:
             return Match(EXACT, via=via)
+        if ev is not None and ev.hash_bits is not None and row is not None and row.phash is not None and row.phash >= 0:
+            # Near by hash: checked again against the row (the table may be older than it).
+            table = np.asarray([row.phash], dtype=np.uint64)
+            if min(int(hash_distances(table, v)[0]) for v in self.query_hashes if v is not None and v >= 0) <= SAME_PICTURE_BITS:
+                return Match(COPY, region, query_region, verified=True, via="hash" if ev.region is None and not ev.query_key else via)
         threshold = COPY_SCORES.get(self.modelzoo_name)
         label = COPY if threshold is not None and cand.score >= threshold else SIMILAR
         return Match(label, region, query_region, via=via)
@@ -306,7 +340,8 @@ class MatchPlan:
 
     def _verify_hash(self, candidates: list[Candidate], rows: dict[int, Any]) -> None:
         """The whole pictures' perceptual hashes, for copies too small or soft for
-        keypoints (their vectors may score low too: checked whatever their score)."""
+        keypoints (their vectors may score low too: checked whatever their score), for
+        pictures stored before hashes were kept (read from their files)."""
         from search_app.query import geometry
 
         if not candidates:
@@ -318,6 +353,8 @@ class MatchPlan:
             row = rows.get(cand.media_id)
             if row is None or not row.file.name:
                 continue
+            if row.phash is not None:
+                continue  # a stored hash was compared already (query.hashes, _score_match)
             try:
                 stored = geometry.stored_hashes.get(row.sha256, lambda name=row.file.name: geometry.stored_hash(name))
             except Exception:  # an unreadable file is left to its score
@@ -339,6 +376,14 @@ class MatchPlan:
 
     def _crop_box(self, key: str) -> Box:
         return next(c.box for c in self.crops if c.key == key)
+
+
+def hash_score(bits: int) -> float:
+    """The score of a picture found by its hash: the cosine of the two hashes as vectors
+    (modelzoo.phash), 1.0 for equal hashes, 0.75 at the farthest a copy may be."""
+    from modelzoo.phash import HASH_BITS
+
+    return round(1.0 - 2.0 * bits / HASH_BITS, 4)
 
 
 def _within(found, box: Box):
@@ -410,6 +455,11 @@ def plan_search(*, source, feature, index, vector: np.ndarray, use_parts: bool =
     except Exception:  # the query's file is gone or unreadable: search with its vector alone
         logger.warning("search: cannot read the query picture", exc_info=True)
         plan.picture = None
+    if plan.picture is not None:
+        from modelzoo.phash import picture_hash
+        from search_app.query.geometry import mirrored
+
+        plan.query_hashes = [picture_hash(plan.picture), picture_hash(mirrored(plan.picture))]
     parts = _parts_apply(feature)
     if plan.picture is not None and parts:
         region_of = fields.get("query_sha256") if isinstance(source, RegionSource) else ""

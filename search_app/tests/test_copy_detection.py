@@ -153,6 +153,19 @@ def test_a_tiny_heavily_compressed_copy_is_confirmed_by_its_hash(copies):
     assert (best["media"]["id"], best["match"], best["verified"]) == (media["flower"].pk, "copy", True)
 
 
+def test_the_hash_finds_a_copy_that_no_vector_can(copies):
+    """A picture stored after the index was built has no vector in it yet: its tiny,
+    heavily compressed copy still finds it first, through the perceptual hashes."""
+    from media_app.services import media_create_image
+
+    _, _, search = copies
+    img = photo("astronaut")
+    late, _ = media_create_image(stream=io.BytesIO(jpeg(img, 92)), original_name="late.jpg")
+    best = search(jpeg(img.resize((img.width // 4, img.height // 4)), 10), limit=3)[0]
+    assert (best["media"]["id"], best["match"], best["verified"]) == (late.pk, "copy", True)
+    assert best["score"] >= 0.75  # the hashes' score: at most 8 of 63 bits apart
+
+
 def test_an_unrelated_photo_is_only_similar_and_the_same_bytes_are_exact(copies):
     _, media, search = copies
     assert {hit["match"] for hit in search(photo("astronaut"), limit=12)} == {"similar"}

@@ -4,6 +4,8 @@ batch reports and search records."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -38,7 +40,7 @@ def test_a_media_deleted_in_the_parent_store_takes_its_regions_with_it(tmp_path)
 
 def _plan(labels: dict[int, str]) -> matching.MatchPlan:
     plan = matching.MatchPlan(index=None, vectors=np.zeros((1, 4), np.float32), keys=[""], boxes=[None], modelzoo_name="efficientnet_lite0")
-    plan._score_match = lambda cand, sha256: matching.Match(labels.get(cand.media_id, matching.SIMILAR))
+    plan._score_match = lambda cand, row: matching.Match(labels.get(cand.media_id, matching.SIMILAR))
     return plan
 
 
@@ -59,11 +61,27 @@ def test_labels_come_from_bytes_then_the_models_measured_threshold():
         index=None, vectors=np.zeros((1, 4), np.float32), keys=[""], boxes=[None], query_sha256="a" * 64, modelzoo_name="efficientnet_lite0"
     )
     threshold = matching.COPY_SCORES["efficientnet_lite0"]
-    assert plan._score_match(Candidate(1, 0.99), "a" * 64).label == matching.EXACT
-    assert plan._score_match(Candidate(2, threshold), "b" * 64).label == matching.COPY
-    assert plan._score_match(Candidate(3, threshold - 0.01), "b" * 64).label == matching.SIMILAR
-    plan.modelzoo_name = "tiny-random"  # no threshold measured: only the geometric check says copy
-    assert plan._score_match(Candidate(4, 0.999), "b" * 64).label == matching.SIMILAR
+
+    def row(sha256: str, phash: int | None = None):
+        return SimpleNamespace(sha256=sha256, phash=phash)
+
+    assert plan._score_match(Candidate(1, 0.99), row("a" * 64)).label == matching.EXACT
+    assert plan._score_match(Candidate(2, threshold), row("b" * 64)).label == matching.COPY
+    assert plan._score_match(Candidate(3, threshold - 0.01), row("b" * 64)).label == matching.SIMILAR
+    plan.modelzoo_name = "tiny-random"  # no threshold measured: only the checks say copy
+    assert plan._score_match(Candidate(4, 0.999), row("b" * 64)).label == matching.SIMILAR
+
+
+def test_a_result_found_by_its_hash_is_a_copy_when_its_row_agrees():
+    plan = matching.MatchPlan(index=None, vectors=np.zeros((1, 4), np.float32), keys=[""], boxes=[None], modelzoo_name="tiny-random")
+    plan.query_hashes = [0b1011, None]
+    plan.evidence = {1: matching.Evidence(matching.hash_score(1), hash_bits=1), 2: matching.Evidence(0.9, hash_bits=0)}
+    near = plan._score_match(Candidate(1, matching.hash_score(1)), SimpleNamespace(sha256="b" * 64, phash=0b1010))
+    assert (near.label, near.verified, near.via) == (matching.COPY, True, "hash")
+    # The hash table was older than the row: the row's own hash is far, no copy.
+    far = plan._score_match(Candidate(2, 0.9), SimpleNamespace(sha256="c" * 64, phash=(1 << 40) - 1))
+    assert (far.label, far.verified) == (matching.SIMILAR, False)
+    assert matching.hash_score(0) == 1.0 and matching.hash_score(8) < 0.76
 
 
 def test_batch_report_rows_and_search_records_carry_the_match_label_and_regions():

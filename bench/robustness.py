@@ -302,7 +302,8 @@ def run_phase(phase: str, args, work: Path) -> dict:
     import subprocess
 
     data_dir = work / phase
-    shutil.rmtree(data_dir, ignore_errors=True)
+    if not (args.work and phase == "gallery"):
+        shutil.rmtree(data_dir, ignore_errors=True)
     out = work / f"{phase}.json"
     command = [sys.executable, __file__, "--phase", phase, "--phase-out", str(out), "--threads", str(args.threads), "--per-edit", str(args.per_edit)]
     command += ["--ingest-sample", str(args.ingest_sample), "--distractors", str(args.distractors_count)]
@@ -315,21 +316,25 @@ def run_phase(phase: str, args, work: Path) -> dict:
 def evaluate_pipeline(args, work: Path) -> dict:
     report: dict = {}
     timings: dict[str, list[float]] = {"off": [], "on": []}
-    for flag in ("off", "on", "off", "on"):
+    parts = set(args.pipeline.split(","))
+    for flag in ("off", "on", "off", "on") if "ingest" in parts else ():
         part = run_phase(f"ingest-{flag}", args, work)
         timings[flag].append(part["ms_per_image"])
         log(f"ingest of {part['images']} images, region vectors {flag}: {part['ms_per_image']:.1f} ms per image (load {load_average()})")
         report["model"] = part["model"]
-    off, on = min(timings["off"]), min(timings["on"])
-    report["ingest"] = {
-        "images": args.ingest_sample,
-        "ms_per_image_without_regions": round(off, 1),
-        "ms_per_image_with_regions": round(on, 1),
-        "throughput_ratio": round(off / on, 3),
-        "runs": timings,
-    }
-    report.update(run_phase("gallery", args, work))
-    report["lookalike_p5"] = run_phase("lookalike", args, work)["lookalike_p5"]
+    if "ingest" in parts:
+        off, on = min(timings["off"]), min(timings["on"])
+        report["ingest"] = {
+            "images": args.ingest_sample,
+            "ms_per_image_without_regions": round(off, 1),
+            "ms_per_image_with_regions": round(on, 1),
+            "throughput_ratio": round(off / on, 3),
+            "runs": timings,
+        }
+    if "gallery" in parts:
+        report.update(run_phase("gallery", args, work))
+    if "lookalike" in parts:
+        report["lookalike_p5"] = run_phase("lookalike", args, work)["lookalike_p5"]
     return report
 
 
@@ -371,18 +376,27 @@ def default_model() -> str:
 
 
 def pipeline_gallery(args, gallery, held, distractors: list[Path], work: Path) -> dict:
+    from django.core.management import call_command
+
     from media_app.models import Media
     from media_app.services import upload_create
     from search_app.indexing import engine, regions
+    from search_app.models import Feature
     from search_app.query import matching
     from search_app.query.search import SearchOptions, search_run
     from search_app.query.sources import UploadSource
 
     queries = query_files(gallery, held)
-    folder = link_folder(work / "gallery", [f for _, f in gallery] + distractors)
-    feature, seconds, count = ingest_folder(folder, default_model(), regions_on=True)
-    report: dict = {"gallery": {"items": count, "ingest_seconds": round(seconds, 1), "ms_per_image": round(seconds / max(1, count) * 1000, 1)}}
-    log(f"gallery: {count} items in {seconds:.0f} s (load {load_average()})")
+    feature = Feature.objects.filter(modelzoo_name=default_model(), item_count__gt=0).first()
+    if feature is None:
+        folder = link_folder(work / "gallery", [f for _, f in gallery] + distractors)
+        feature, seconds, count = ingest_folder(folder, default_model(), regions_on=True)
+        report: dict = {"gallery": {"items": count, "ingest_seconds": round(seconds, 1), "ms_per_image": round(seconds / max(1, count) * 1000, 1)}}
+        log(f"gallery: {count} items in {seconds:.0f} s (load {load_average()})")
+    else:  # --work: the gallery imported by an earlier run, searched again
+        call_command("media_hashes", no_progress=True, stdout=io.StringIO())  # what the ingest stores now
+        report = {"gallery": {"items": feature.item_count, "reused": True}}
+        log(f"gallery: {feature.item_count} items imported by an earlier run")
     by_name = {}
     names = {i: p.name for i, (p, _) in enumerate(gallery)}
     for pk, source_path in Media.objects.values_list("pk", "source_path"):
@@ -405,7 +419,12 @@ def pipeline_gallery(args, gallery, held, distractors: list[Path], work: Path) -
     false_examples = []
     true_scores: dict[str, list[float]] = {}
     unrelated_scores: list[float] = []
+    # (score, verified) of every true and every unrelated pair: the copy label each copy
+    # threshold would give (verified, or scoring at least the threshold).
+    true_pairs: list[tuple[float, bool]] = []
+    unrelated_pairs: list[tuple[float, bool]] = []
     verified_false = 0
+    false_reasons: dict[str, int] = {}  # what made an unrelated result a copy: the check, the hash or the score
     query_ms: list[float] = []
     for edit, items in queries.items():
         chosen = [(n, b) for n, b in items if n in queried][: args.per_edit or None] + [(n, b) for n, b in items if n in held_names][: args.per_edit or None]
@@ -421,15 +440,29 @@ def pipeline_gallery(args, gallery, held, distractors: list[Path], work: Path) -
                 match = outcome.matches.get(hit.media_id)
                 if hit.media_id == source:
                     true_scores.setdefault(edit, []).append(hit.score)
+                    true_pairs.append((hit.score, bool(match is not None and match.verified)))
                     labels.append(match.label if match else "?")
                     continue
                 false_pairs += 1
                 unrelated_scores.append(hit.score)
+                unrelated_pairs.append((hit.score, bool(match is not None and match.verified)))
                 verified_false += bool(match is not None and match.verified)
                 if match is not None and match.label in ("copy", "exact"):
                     copy_false += 1
+                    reason = "geometry" if match.inliers else "hash" if match.verified else "score"
+                    false_reasons[f"{reason} via {match.via}"] = false_reasons.get(f"{reason} via {match.via}", 0) + 1
                     if len(false_examples) < 30:
-                        false_examples.append({"edit": edit, "query": name, "result": hit.media_id, "score": round(hit.score, 3), "verified": match.verified})
+                        false_examples.append(
+                            {
+                                "edit": edit,
+                                "query": name,
+                                "result": hit.media_id,
+                                "score": round(hit.score, 3),
+                                "verified": match.verified,
+                                "inliers": match.inliers,
+                                "via": match.via,
+                            }
+                        )
             if source is not None:
                 ranks.append(ids.index(source) if source in ids else 99)
         query_ms += times
@@ -450,8 +483,16 @@ def pipeline_gallery(args, gallery, held, distractors: list[Path], work: Path) -
         "copy_labels": copy_false,
         "rate": copy_false / max(1, false_pairs),
         "verified": verified_false,
+        "by_reason": false_reasons,
         "score_quantiles": {q: round(float(np.percentile(unrelated_scores, q)), 4) for q in (50, 99, 99.9, 100)} if unrelated_scores else {},
         "examples": false_examples,
+    }
+    report["copy_thresholds"] = {
+        str(t): {
+            "false_copy_rate": round(sum(v or sc >= t for sc, v in unrelated_pairs) / max(1, len(unrelated_pairs)), 5),
+            "true_copy_labelled": round(sum(v or sc >= t for sc, v in true_pairs) / max(1, len(true_pairs)), 4),
+        }
+        for t in (0.8, 0.85, 0.88, 0.9, 0.92, 0.94, 0.96, 1.01)
     }
     report["true_copy_scores"] = {
         e: {"min": round(min(v), 3), "p1": round(float(np.percentile(v, 1)), 3), "median": round(float(np.median(v)), 3)} for e, v in true_scores.items() if v
@@ -506,19 +547,19 @@ def table(result: dict) -> str:
         for model in result.get("models", {}):
             row.append(f"{result['models'][model][key]['p5']:.3f}")
         if "pipeline" in result:
-            row.append(f"{result['pipeline'][key]['p5']:.3f}")
+            row.append(f"{result['pipeline'][key]['p5']:.3f}" if key in result["pipeline"] else "-")
         extra.append(f"| {name} | " + " | ".join(row) + " |")
     row = [f"{result['models'][m]['ms_per_image_ingest']:.1f}" for m in result.get("models", {})]
     if "pipeline" in result:
-        row.append(f"{result['pipeline']['ingest']['ms_per_image_with_regions']:.1f} (whole ingest)")
+        row.append(f"{result['pipeline']['ingest']['ms_per_image_with_regions']:.1f} (whole ingest)" if "ingest" in result["pipeline"] else "-")
     extra.append("| ms per image, ingest | " + " | ".join(row) + " |")
     row = [f"{result['models'][m]['ms_per_query']:.1f}" for m in result.get("models", {})]
     if "pipeline" in result:
-        row.append(f"{result['pipeline']['ms_per_query']['mean']:.0f} (whole search)")
+        row.append(f"{result['pipeline']['ms_per_query']['mean']:.0f} (whole search)" if "ms_per_query" in result["pipeline"] else "-")
     extra.append("| ms per query | " + " | ".join(row) + " |")
     row = [f"{result['models'][m]['index_bytes_per_image']:,}" for m in result.get("models", {})]
     if "pipeline" in result:
-        row.append(f"{result['pipeline']['index']['memory_bytes_per_image']:,}")
+        row.append(f"{result['pipeline']['index']['memory_bytes_per_image']:,}" if "index" in result["pipeline"] else "-")
     extra.append("| index bytes per image | " + " | ".join(row) + " |")
     return "\n".join(lines + extra)
 
@@ -534,6 +575,13 @@ def main() -> None:
     parser.add_argument("--skip-pipeline", action="store_true")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: no OpenMP waits on a shared machine)")
     parser.add_argument("--json", type=Path, default=OUT / "robustness.json")
+    parser.add_argument("--pipeline", default="ingest,gallery,lookalike", help="parts of the pipeline evaluation to run")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="keep the pipeline's data dirs here; a later run with the same dir searches the gallery again without importing it",
+    )
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--phase-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -542,7 +590,9 @@ def main() -> None:
         phase_main(args)
         return
 
-    work = Path(tempfile.mkdtemp(prefix="vframe-bench-robust-"))
+    if args.work:
+        args.work.mkdir(parents=True, exist_ok=True)
+    work = args.work.resolve() if args.work else Path(tempfile.mkdtemp(prefix="vframe-bench-robust-"))
     os.environ["VFRAME_EMBED_THREADS"] = str(args.threads)
     setup_django(work / "boot")
     import torch
@@ -584,18 +634,21 @@ def main() -> None:
         f"\n== top-1 / recall@10 per edit; gallery {len(gallery) + len(distractors)} items ({len(gallery)} real); {os.cpu_count()} CPUs, load {result['load_average_start']} -> {result['load_average_end']}"
     )
     print(table(result))
-    if "pipeline" in result:
-        p = result["pipeline"]
+    p = result.get("pipeline", {})
+    if "copy_false_match" in p:
         print(
             f"\ncopy label on unrelated pairs: {p['copy_false_match']['copy_labels']} of {p['copy_false_match']['pairs']} ({p['copy_false_match']['rate']:.3%})"
         )
+    if "ingest" in p:
         print(
             f"ingest throughput with region vectors: {p['ingest']['throughput_ratio']:.2f} x without ({p['ingest']['ms_per_image_without_regions']} vs {p['ingest']['ms_per_image_with_regions']} ms per image)"
         )
+    if "index" in p:
         print(
             f"index memory: {p['index']['memory_bytes_per_image']:,} bytes per image ({p['index']['whole_vectors']} whole + {p['index']['region_vectors']} region vectors)"
         )
-    shutil.rmtree(work, ignore_errors=True)
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
     print(f"\n({result['seconds']:.0f} s; JSON in {args.json})")
 
 

@@ -51,14 +51,20 @@ class GeometricMatch:
     mirrored: bool
 
 
-def keypoints(img: Image.Image, side: int = SIDE) -> Keypoints:
-    """ORB keypoints of a picture (any mode) at ``side`` pixels on its longer side."""
+def keypoints(img: Image.Image, side: int = SIDE, *, enlarge: float = 1.0) -> Keypoints:
+    """ORB keypoints of a picture (any mode) at ``side`` pixels on its longer side; a
+    smaller picture is enlarged up to ``enlarge`` times towards it (a part of a query,
+    a picture pasted small into another: ORB's pyramid only shrinks, so the stored
+    picture's full-size details would find no partner at the part's own size)."""
     import cv2
 
     grey = img.convert("L")
     scale = side / max(grey.size)
     if scale < 1:
         grey = grey.resize((max(1, round(grey.width * scale)), max(1, round(grey.height * scale))), Image.Resampling.BILINEAR)
+    elif enlarge > 1 and scale > 1:
+        factor = min(scale, enlarge)
+        grey = grey.resize((max(1, round(grey.width * factor)), max(1, round(grey.height * factor))), Image.Resampling.BICUBIC)
     array = np.asarray(grey)
     orb = cv2.ORB_create(nfeatures=FEATURES, scaleFactor=1.2, nlevels=8, fastThreshold=12)
     found, descriptors = orb.detectAndCompute(array, None)

@@ -38,9 +38,9 @@ def test_a_media_deleted_in_the_parent_store_takes_its_regions_with_it(tmp_path)
         store.add_deleted([8])
 
 
-def _plan(labels: dict[int, str]) -> matching.MatchPlan:
+def _plan(labels: dict[int, str], verified: frozenset[int] = frozenset()) -> matching.MatchPlan:
     plan = matching.MatchPlan(index=None, vectors=np.zeros((1, 4), np.float32), keys=[""], boxes=[None], modelzoo_name="efficientnet_lite0")
-    plan._score_match = lambda cand, row: matching.Match(labels.get(cand.media_id, matching.SIMILAR))
+    plan._score_match = lambda cand, row: matching.Match(labels.get(cand.media_id, matching.SIMILAR), verified=cand.media_id in verified)
     return plan
 
 
@@ -54,6 +54,12 @@ def test_the_top_results_are_grouped_by_label_and_the_rest_keep_their_order():
     # The same top, whatever page asks: a page past it sees the same items.
     again = _plan(labels).finish(kept, rows={}, verify=False, label_only=kept[10:13])
     assert [c.media_id for c in again] == [c.media_id for c in ordered]
+
+
+def test_a_confirmed_copy_comes_before_one_labelled_by_its_score_alone():
+    kept = [Candidate(i, 1.0 - i / 100) for i in range(1, 11)]
+    ordered = _plan({2: matching.COPY, 5: matching.COPY}, verified=frozenset({5})).finish(kept, rows={}, verify=False)
+    assert [c.media_id for c in ordered[:3]] == [5, 2, 1]
 
 
 def test_labels_come_from_bytes_then_the_models_measured_threshold():

@@ -180,8 +180,9 @@ _warm_started = False
 
 
 def search_warm(*, background: bool = True) -> bool:
-    """Load the default feature's index and model into this process, so the first search
-    after start-up does not wait for them (seconds for a real model). Once per process;
+    """Load the default feature's index, its model and the stored pictures' hashes
+    (query.hashes) into this process, so the first search after start-up does not wait
+    for them (seconds for a real model). Once per process;
     returns whether this call started it. In a background thread by default: a server
     answers while it loads, and ``search/info/`` says whether the model is in memory."""
     global _warm_started
@@ -192,12 +193,14 @@ def search_warm(*, background: bool = True) -> bool:
 
     def warm() -> None:
         from modelzoo.embedding import get_embedder
+        from search_app.query import hashes
         from search_app.selectors import feature_for_search
 
         try:
             feature = feature_for_search()
             engine.get_index(feature)
             get_embedder(feature.modelzoo_name)
+            hashes.warm()
             logger.info("search warmed: feature %s, model %s", feature.pk, feature.modelzoo_name)
         except Exception as exc:  # nothing to warm yet, or it fails as the first search would
             logger.info("search not warmed: %s", exc)

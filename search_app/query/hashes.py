@@ -92,6 +92,12 @@ def matches(values: list[int | None], max_bits: int) -> dict[int, int]:
     return {int(ids[i]): int(bits[i]) for i in near}
 
 
+def warm() -> int:
+    """Read the table now (the server's warm-up: about a second per million pictures);
+    returns how many hashes it holds."""
+    return int(_table.current()[0].size)
+
+
 def reset() -> None:
     """Forget the table (tests: each test's database starts empty)."""
     _table.reset()

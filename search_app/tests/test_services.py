@@ -519,6 +519,9 @@ def test_warming_loads_the_default_features_index_and_model_and_info_says_so(tin
 
     assert search_info()["model"]["loaded"] is True
     assert feature.pk in {x["feature_id"] for x in search_info()["loaded"]}
+    from search_app.query import hashes
+
+    assert hashes._table.ids.size == 3  # the stored pictures' hashes are read too
     assert services.search_warm(background=False) is False  # once per process
 
 

@@ -300,7 +300,8 @@ class MatchPlan:
             # Near by hash: checked again against the row (the table may be older than it).
             table = np.asarray([row.phash], dtype=np.uint64)
             if min(int(hash_distances(table, v)[0]) for v in self.query_hashes if v is not None and v >= 0) <= SAME_PICTURE_BITS:
-                return Match(COPY, region, query_region, verified=True, via="hash" if ev.region is None and not ev.query_key else via)
+                # The whole pictures match: no region to name (the geometric check may find one).
+                return Match(COPY, verified=True, via="hash")
         threshold = COPY_SCORES.get(self.modelzoo_name)
         label = COPY if threshold is not None and cand.score >= threshold else SIMILAR
         return Match(label, region, query_region, via=via)

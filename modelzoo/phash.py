@@ -81,13 +81,23 @@ SAME_PICTURE_BITS = 8
 NO_HASH = -1
 
 
-def picture_hash_vector(img: Image.Image) -> np.ndarray | None:
-    """The hash vector of a whole picture (any mode, any size), None for a plain one."""
-    grey = to_rgb(img).convert("L")  # upright first: a stored picture may carry an EXIF turn
-    small = np.asarray(grey.resize((HASH_SIZE, HASH_SIZE), Image.Resampling.BOX), dtype=np.float32)
+def _grey(img: Image.Image) -> Image.Image:
+    return to_rgb(img).convert("L")  # upright first: a stored picture may carry an EXIF turn
+
+
+def _small(grey: Image.Image) -> np.ndarray:
+    return np.asarray(grey.resize((HASH_SIZE, HASH_SIZE), Image.Resampling.BOX), dtype=np.float32)
+
+
+def _hash_of_small(small: np.ndarray) -> np.ndarray | None:
     if float(small.std()) < MIN_CONTENT_STD:
         return None
     return phash_vectors(small, HASH_SIDE)[0]
+
+
+def picture_hash_vector(img: Image.Image) -> np.ndarray | None:
+    """The hash vector of a whole picture (any mode, any size), None for a plain one."""
+    return _hash_of_small(_small(_grey(img)))
 
 
 _BIT_VALUES = np.left_shift(np.uint64(1), np.arange(HASH_BITS, dtype=np.uint64))
@@ -104,6 +114,21 @@ def pack_hash(vector: np.ndarray | None) -> int | None:
 def picture_hash(img: Image.Image) -> int | None:
     """The packed hash of a whole picture, None for a plain one."""
     return pack_hash(picture_hash_vector(img))
+
+
+def picture_hashes(img: Image.Image) -> tuple[int | None, int | None]:
+    """The packed hashes of a picture and of its mirror image, from one grey copy."""
+    grey = _grey(img)
+    return pack_hash(_hash_of_small(_small(grey))), pack_hash(_hash_of_small(_small(grey.transpose(Image.Transpose.FLIP_LEFT_RIGHT))))
+
+
+def nearest_bits(values, value: int | None) -> int | None:
+    """The fewest bits between ``value`` and any of ``values`` (packed hashes; None or
+    NO_HASH for a picture without one); None when either side has no hash."""
+    wanted = [v for v in values if v is not None and v >= 0]
+    if value is None or value < 0 or not wanted:
+        return None
+    return int(hash_distances(np.asarray(wanted, dtype=np.uint64), value).min())
 
 
 def hash_distances(table: np.ndarray, value: int) -> np.ndarray:

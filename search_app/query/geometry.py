@@ -9,10 +9,10 @@ says where the query's content lies in the result and where the result lies in t
 query (the matched region). A mirrored copy is checked with the query's mirror image.
 
 Pictures with too few keypoints (a tiny heavily compressed copy, a blurred one, flat
-art) can still be confirmed by their perceptual hash: the whole picture's DCT hash
-(``modelzoo.phash``) equal but for a few bits, when neither is a plain picture. Those
-whose matches all land on a few points or fit no transform are not confirmed; the
-vector thresholds decide those.
+art) can still be confirmed by their perceptual hash (``query.matching``, with
+``stored_hash`` for pictures stored before hashes were kept). Those whose matches all
+land on a few points or fit no transform are not confirmed; the vector thresholds
+decide those.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ class Keypoints:
     points: np.ndarray  # (n, 2) float32 pixels of the picture at ``size``
     descriptors: np.ndarray | None  # (n, 32) uint8
     size: tuple[int, int]  # (width, height) the points refer to
-    phash: np.ndarray | None = None  # the whole picture's perceptual hash (None: plain picture)
 
 
 @dataclass(frozen=True)
@@ -69,35 +68,17 @@ def keypoints(img: Image.Image, side: int = SIDE, *, enlarge: float = 1.0) -> Ke
     orb = cv2.ORB_create(nfeatures=FEATURES, scaleFactor=1.2, nlevels=8, fastThreshold=12)
     found, descriptors = orb.detectAndCompute(array, None)
     points = np.float32([k.pt for k in found]) if found else np.zeros((0, 2), dtype=np.float32)
-    return Keypoints(points, descriptors, (array.shape[1], array.shape[0]), _phash(grey))
+    return Keypoints(points, descriptors, (array.shape[1], array.shape[0]))
 
 
-def _phash(grey: Image.Image) -> np.ndarray | None:
-    from modelzoo.phash import picture_hash_vector
-
-    return picture_hash_vector(grey)
-
-
-def same_hash(a: np.ndarray | None, b: np.ndarray | None) -> bool:
-    """Whether both pictures have content and their hashes differ in few bits."""
-    from modelzoo.phash import SAME_PICTURE_BITS, hamming
-
-    if a is None or b is None:
-        return False
-    return hamming(a, b) <= SAME_PICTURE_BITS
-
-
-def stored_hash(name: str) -> np.ndarray | None:
-    """The perceptual hash of a stored picture, decoded at the smallest scale that serves."""
+def stored_hash(name: str) -> int | None:
+    """The packed perceptual hash of a stored picture read from its file (None: plain)."""
     from django.core.files.storage import default_storage
 
-    from core.images import to_rgb
+    from media_app.imaging import file_picture_hash
 
-    with default_storage.open(name, "rb") as fh, Image.open(fh) as img:
-        w, h = img.size
-        if img.format == "JPEG" and min(w, h) > 256:
-            img.draft(img.mode, (128, 128))  # the hash sees 32 x 32 pixels
-        return _phash(to_rgb(img).convert("L"))
+    with default_storage.open(name, "rb") as fh:
+        return file_picture_hash(fh)
 
 
 def mirrored(img: Image.Image) -> Image.Image:

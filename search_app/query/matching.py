@@ -283,7 +283,7 @@ class MatchPlan:
         return ordered + list(kept[VERIFY_TOP:])
 
     def _score_match(self, cand: Candidate, row) -> Match:
-        from modelzoo.phash import SAME_PICTURE_BITS, hash_distances
+        from modelzoo.phash import SAME_PICTURE_BITS, nearest_bits
 
         ev = self.evidence.get(cand.media_id)
         region = query_region = None
@@ -296,10 +296,10 @@ class MatchPlan:
             via = "query_crop" if via == "whole" else via
         if self.query_sha256 and row is not None and row.sha256 == self.query_sha256:
             return Match(EXACT, via=via)
-        if ev is not None and ev.hash_bits is not None and row is not None and row.phash is not None and row.phash >= 0:
+        if ev is not None and ev.hash_bits is not None and row is not None:
             # Near by hash: checked again against the row (the table may be older than it).
-            table = np.asarray([row.phash], dtype=np.uint64)
-            if min(int(hash_distances(table, v)[0]) for v in self.query_hashes if v is not None and v >= 0) <= SAME_PICTURE_BITS:
+            bits = nearest_bits(self.query_hashes, row.phash)
+            if bits is not None and bits <= SAME_PICTURE_BITS:
                 # The whole pictures match: no region to name (the geometric check may find one).
                 return Match(COPY, verified=True, via="hash")
         threshold = COPY_SCORES.get(self.modelzoo_name)
@@ -346,12 +346,10 @@ class MatchPlan:
         """The whole pictures' perceptual hashes, for copies too small or soft for
         keypoints (their vectors may score low too: checked whatever their score), for
         pictures stored before hashes were kept (read from their files)."""
+        from modelzoo.phash import SAME_PICTURE_BITS, nearest_bits
         from search_app.query import geometry
 
-        if not candidates:
-            return
-        plain, mirror = self._query_keypoints("")
-        if plain.phash is None:
+        if not candidates or not any(v is not None for v in self.query_hashes):
             return
         for cand in candidates:
             row = rows.get(cand.media_id)
@@ -363,7 +361,8 @@ class MatchPlan:
                 stored = geometry.stored_hashes.get(row.sha256, lambda name=row.file.name: geometry.stored_hash(name))
             except Exception:  # an unreadable file is left to its score
                 continue
-            if geometry.same_hash(plain.phash, stored) or geometry.same_hash(mirror.phash, stored):
+            bits = nearest_bits(self.query_hashes, stored)
+            if bits is not None and bits <= SAME_PICTURE_BITS:
                 # The whole picture matched: no region to name.
                 match = self.matches[cand.media_id]
                 match.verified = True
@@ -461,10 +460,9 @@ def plan_search(*, source, feature, index, vector: np.ndarray, use_parts: bool =
         logger.warning("search: cannot read the query picture", exc_info=True)
         plan.picture = None
     if plan.picture is not None:
-        from modelzoo.phash import picture_hash
-        from search_app.query.geometry import mirrored
+        from modelzoo.phash import picture_hashes
 
-        plan.query_hashes = [picture_hash(plan.picture), picture_hash(mirrored(plan.picture))]
+        plan.query_hashes = list(picture_hashes(plan.picture))
     parts = _parts_apply(feature)
     if plan.picture is not None and parts:
         region_of = fields.get("query_sha256") if isinstance(source, RegionSource) else ""

@@ -153,6 +153,16 @@ def test_a_tiny_heavily_compressed_copy_is_confirmed_by_its_hash(copies):
     assert (best["media"]["id"], best["match"], best["verified"]) == (media["flower"].pk, "copy", True)
 
 
+def test_a_picture_stored_before_hashes_were_kept_is_confirmed_from_its_file(copies):
+    from media_app.models import Media
+
+    _, media, search = copies
+    Media.objects.filter(pk=media["flower"].pk).update(phash=None)
+    img = photo("flower")
+    best = search(jpeg(img.resize((img.width // 4, img.height // 4)), 10), limit=3)[0]
+    assert (best["media"]["id"], best["match"], best["verified"]) == (media["flower"].pk, "copy", True)
+
+
 def test_the_hash_finds_a_copy_that_no_vector_can(copies):
     """A picture stored after the index was built has no vector in it yet: its tiny,
     heavily compressed copy still finds it first, through the perceptual hashes."""

@@ -312,11 +312,16 @@ def _or_no_hash(value: int | None) -> int:
     return NO_HASH if value is None else value
 
 
+def media_without_hash():
+    """The pictures (images and keyframes) stored before hashes were kept."""
+    return Media.objects.filter(phash__isnull=True).exclude(media_type=MediaType.VIDEO)
+
+
 def media_hashes_fill(*, reporter: Reporter | None = None, batch: int = 500) -> tuple[int, int]:
     """Store the perceptual hash of every picture (image or keyframe) stored before
     hashes were kept; resumable, a rerun continues. Returns (hashed, unreadable)."""
     reporter = as_reporter(reporter)
-    pending = Media.objects.filter(phash__isnull=True).exclude(media_type=MediaType.VIDEO)
+    pending = media_without_hash()
     total = pending.count()
     hashed = unreadable = last = 0
     reporter(0, total, "hashing pictures")

@@ -5,8 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from core.commands import ProgressBar
-from media_app.models import Media, MediaType
-from media_app.services import media_hashes_fill
+from media_app.services import media_hashes_fill, media_without_hash
 
 
 class Command(BaseCommand):
@@ -21,7 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         if opts["dry_run"]:
-            left = Media.objects.filter(phash__isnull=True).exclude(media_type=MediaType.VIDEO).count()
+            left = media_without_hash().count()
             self.stdout.write(f"{left} picture(s) without a perceptual hash")
             return
         with ProgressBar(self.stderr, "hashes", enabled=not opts["no_progress"] and opts["verbosity"] > 0, unit="picture") as bar:

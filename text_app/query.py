@@ -34,6 +34,8 @@ reinterpret them; inside double quotes every character is plain text.
 
 from __future__ import annotations
 
+import functools
+import re
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -69,6 +71,22 @@ def _token_char(ch: str) -> bool:
     return unicodedata.category(ch)[0] in "LNM"
 
 
+# What a character is to the tokenizer (one of these), looked up once per character:
+# tokenizing the lines of a page of hits asked unicodedata about every character.
+_SEPARATOR, _LETTER, _DIGIT, _MARK, _SINGLE = range(5)
+
+
+@functools.lru_cache(maxsize=65536)
+def _kind(ch: str) -> int:
+    if not _token_char(ch):
+        return _SEPARATOR
+    if _single(ch):
+        return _SINGLE
+    if ch.isdigit():
+        return _DIGIT
+    return _MARK if unicodedata.category(ch)[0] == "M" else _LETTER
+
+
 _AS_LETTER = {"0": "O", "1": "I"}
 _AS_DIGIT = {"O": "0", "o": "0", "I": "1", "l": "1"}
 
@@ -89,28 +107,39 @@ def _fix_confusions(text: str) -> str:
     return "".join(chars)
 
 
+# ASCII text, the common case, tokenizes by one regular expression: its token
+# characters are the letters and digits, and nothing in it is cut into single characters.
+_ASCII_TOKENS = re.compile(r"[a-z]+|[0-9]+")
+
+
 def tokenize(text: str) -> list[str]:
     """The tokens of ``text``, in order (see the module docstring)."""
     text = _fix_confusions(unicodedata.normalize("NFKC", text or "")).casefold()
+    if text.isascii():
+        return _ASCII_TOKENS.findall(text)
     tokens: list[str] = []
     word: list[str] = []
+    digits = False  # whether the current word is a run of digits
     for ch in text:
-        if _token_char(ch):
-            if word and ch.isdigit() != word[-1].isdigit() and unicodedata.category(ch)[0] != "M":
-                # OCR often drops the space between a word and a number ("NO4471"):
-                # letters and digits are separate tokens on both sides of a search.
+        kind = _kind(ch)
+        if kind == _SEPARATOR:
+            if word:
                 tokens.append("".join(word))
                 word = []
-            if _single(ch):
-                if word:
-                    tokens.append("".join(word))
-                    word = []
-                tokens.append(ch)
-            else:
-                word.append(ch)
-        elif word:
+            continue
+        if word and kind != _MARK and (kind == _DIGIT) != digits:
+            # OCR often drops the space between a word and a number ("NO4471"):
+            # letters and digits are separate tokens on both sides of a search.
             tokens.append("".join(word))
             word = []
+        if kind == _SINGLE:
+            if word:
+                tokens.append("".join(word))
+                word = []
+            tokens.append(ch)
+            continue
+        digits = kind == _DIGIT
+        word.append(ch)
     if word:
         tokens.append("".join(word))
     return tokens
@@ -120,16 +149,18 @@ def tokenize(text: str) -> list[str]:
 GLUED_MIN_CHARS = 10
 
 
-def _unglued(token: str) -> list[str]:
+@functools.lru_cache(maxsize=16384)
+def _unglued(token: str) -> tuple[str, ...]:
     """The English words of a token OCR glued together ("convoyoftrucks" -> convoy, of,
-    trucks), or [] when it does not split into two or more. PP-OCRv4's recogniser often
-    drops the spaces of small Latin text; wordninja splits by English word frequencies."""
+    trucks), or () when it does not split into two or more. PP-OCRv4's recogniser often
+    drops the spaces of small Latin text; wordninja splits by English word frequencies.
+    Remembered per token: the same runs recur on every page of hits that shows them."""
     if len(token) < GLUED_MIN_CHARS or not token.isascii() or not token.isalpha():
-        return []
+        return ()
     import wordninja
 
-    parts = [p.lower() for p in wordninja.split(token)]
-    return parts if len(parts) > 1 and "".join(parts) == token else []
+    parts = tuple(p.lower() for p in wordninja.split(token))
+    return parts if len(parts) > 1 and "".join(parts) == token else ()
 
 
 def document_tokens(text: str) -> list[str]:

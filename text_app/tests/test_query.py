@@ -94,3 +94,19 @@ def test_words_ocr_glued_together_are_searchable_one_by_one():
 def test_ocr_slips_between_look_alikes_are_undone_from_their_neighbours():
     assert tokenize("BATTALI0N BR1GADE A1pha 98O1 4l7") == ["battalion", "brigade", "alpha", "9801", "417"]
     assert tokenize("R2D2 O1 10") == ["r", "2", "d", "2", "o", "1", "10"]  # only between two of the other kind
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["CONVOY NO4471 seen heading north at 10:45", "BATTALI0N BR1GADE A1pha 98O1", "serial#4471-B (x2)", "", "  ...  "],
+)
+def test_ascii_text_tokenizes_as_the_general_path_does(text):
+    # ASCII text takes a regular expression; the same text followed by a non-ASCII word
+    # goes through the per-character path, which must cut the ASCII part alike.
+    assert tokenize(text + " идлиб") == tokenize(text) + ["идлиб"]
+    assert tokenize(text + " 中") == tokenize(text) + ["中"]
+
+
+def test_combining_marks_and_digits_split_as_before():
+    # A mark stays with its letter; letters and digits still part, in any script.
+    assert tokenize("café1945 e\u0301te\u0301 АК47") == ["café", "1945", "été", "ак", "47"]

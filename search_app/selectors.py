@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db import connection
+from django.db.models import QuerySet
 
 from core.errors import Conflict, NotFound
 from modelzoo.embedding import embedder_loaded
@@ -63,6 +63,22 @@ def search_model_loaded() -> bool | None:
     return None if feature is None else embedder_loaded(feature.modelzoo_name)
 
 
+def _feature_sql(*, by_id: bool) -> str:
+    """The SQL of feature_for_search's one query. Written out, not built by the ORM: it
+    runs on every search, and compiling the equivalent queryset (two subqueries and a
+    coalesce) cost about 2 ms against 0.05 ms for running it."""
+    qn = connection.ops.quote_name
+    feature, defaults = qn(Feature._meta.db_table), qn(SearchDefaults._meta.db_table)
+    detection = f"(SELECT d.detection_model FROM {defaults} d WHERE d.id = 1) AS search_detection_model"
+    if by_id:
+        which = "%s"
+    else:
+        # The stored default, else the newest ready active feature (_default_feature).
+        newest = f"SELECT n.id FROM {feature} n WHERE n.active AND n.index_version > 0 ORDER BY n.built_at DESC, n.id DESC LIMIT 1"
+        which = f"COALESCE((SELECT d.default_feature_id FROM {defaults} d WHERE d.id = 1), ({newest}))"
+    return f"SELECT f.*, {detection} FROM {feature} f WHERE f.id = {which}"
+
+
 def feature_for_search(*, feature_id: int | None = None) -> Feature:
     """The feature named by the request, else the stored default, else the newest
     ready active feature. Errors say what is wrong (404 unknown, 409 not searchable).
@@ -70,14 +86,12 @@ def feature_for_search(*, feature_id: int | None = None) -> Feature:
     The selected detection model comes with it as ``feature.search_detection_model``
     ("" while none is), read in the same query: a search needs both.
     """
-    defaults = SearchDefaults.objects.filter(pk=1)
-    if feature_id is not None:
-        which = Feature.objects.filter(pk=feature_id)
-    else:
-        # _default_feature's choice, as one query: the stored default, else the newest.
-        newest = Feature.objects.filter(active=True, index_version__gt=0).order_by("-built_at", "-pk").values("pk")[:1]
-        which = Feature.objects.filter(pk=Coalesce(Subquery(defaults.values("default_feature_id")[:1]), Subquery(newest)))
-    feature = which.annotate(search_detection_model=Subquery(defaults.values("detection_model")[:1])).first()
+    by_id = feature_id is not None
+    key = (connection.vendor, by_id)
+    sql = _FEATURE_SQL.get(key)
+    if sql is None:
+        sql = _FEATURE_SQL[key] = _feature_sql(by_id=by_id)
+    feature = next(iter(Feature.objects.raw(sql, [feature_id] if by_id else [])), None)
     if feature is None:
         if feature_id is not None:
             raise NotFound(f"No feature with id {feature_id}.")
@@ -85,6 +99,9 @@ def feature_for_search(*, feature_id: int | None = None) -> Feature:
     feature.search_detection_model = feature.search_detection_model or ""
     check_searchable(feature)
     return feature
+
+
+_FEATURE_SQL: dict[tuple[str, bool], str] = {}
 
 
 def check_searchable(feature: Feature) -> None:

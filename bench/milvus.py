@@ -44,11 +44,26 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from search import DIM, MODEL, Client, Server, _kill_children, configure_env, exact_top, free_port, rss_bytes, summary_ms, synthetic_vectors  # noqa: E402
+from search import (  # noqa: E402
+    DIM,
+    MODEL,
+    PICTURE_SIZE,
+    Client,
+    Server,
+    _kill_children,
+    bench_picture,
+    configure_env,
+    exact_top,
+    free_port,
+    rss_bytes,
+    summary_ms,
+    synthetic_vectors,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 TARGETS = {"recall": 0.98, "p50_ratio": 3.0}
+PICTURES = 256
 
 
 def log(msg: str) -> None:
@@ -61,6 +76,8 @@ def build_features(n: int) -> dict:
     import hashlib
 
     from django.contrib.auth import get_user_model
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
     from django.core.management import call_command
     from django.db import connection, transaction
     from rest_framework.authtoken.models import Token
@@ -71,6 +88,10 @@ def build_features(n: int) -> dict:
     from search_app.models import Feature
 
     call_command("migrate", verbosity=0, interactive=False)
+    # A search by media reads its query's picture and the geometric check the top hits':
+    # the rows share PICTURES files (one per row would be a million files at 1M items).
+    rng = np.random.default_rng(7)
+    pictures = [default_storage.save(f"media/bench/p{k:03d}.jpg", ContentFile(bench_picture(rng)[1])) for k in range(PICTURES)]
 
     def add_rows(start: int, stop: int) -> None:
         with transaction.atomic():
@@ -80,11 +101,11 @@ def build_features(n: int) -> dict:
                         Media(
                             sha256=hashlib.sha256(f"vframe-bench-{i}".encode()).hexdigest(),
                             media_type=MediaType.IMAGE,
-                            file=f"media/bench/{i:08d}.jpg",
-                            width=640,
-                            height=480,
+                            file=pictures[i % PICTURES],
+                            width=PICTURE_SIZE[0],
+                            height=PICTURE_SIZE[1],
                             format="JPEG",
-                            byte_size=100_000,
+                            byte_size=20_000,
                             original_name=f"bench-{i:08d}.jpg",
                         )
                         for i in range(lo, min(stop, lo + 5000))
@@ -94,7 +115,7 @@ def build_features(n: int) -> dict:
     token = Token.objects.create(user=get_user_model().objects.create_user("bench", password=None)).key
     vectors = synthetic_vectors(n)
     # The small features first, over the first 64 rows only: a build embeds every media
-    # without a stored vector, and these rows have no files.
+    # without a stored vector.
     add_rows(0, 64)
     first = np.fromiter(Media.objects.order_by("pk").values_list("pk", flat=True), dtype=np.int64)
     small = {}

@@ -3,7 +3,9 @@
 
 What it does, in a throwaway data dir and database (nothing of yours is touched):
 
-1. N Media rows (fake sha256, placeholder file names) and one Feature (resnet18-random,
+1. N Media rows, each with a small picture file (320 x 240 JPEG, a distinct blurred
+   colour pattern: a search by media reads its query's picture and the geometric check
+   reads the top hits', as on real data) and its perceptual hash, and one Feature (resnet18-random,
    512-d, default index parameters) whose vectors are synthetic, clustered,
    L2-normalised float32 - appended to the project's VectorStore and indexed by the
    project's own builder (``search_app.indexing.build.feature_update_index``), so the index
@@ -202,6 +204,45 @@ def synthetic_vectors(n: int, *, seed: int = SEED) -> np.ndarray:
     return out
 
 
+PICTURE_SIZE = (320, 240)
+
+
+def bench_picture(rng):
+    """(image, JPEG bytes) of a distinct picture: an 8 x 6 grid of random colours
+    enlarged to PICTURE_SIZE (soft edges and corners, as photographs have)."""
+    from PIL import Image
+
+    img = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).resize(PICTURE_SIZE, Image.Resampling.BICUBIC)
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=85)
+    return img, buf.getvalue()
+
+
+def _bench_media(i: int, rng) -> object:
+    """Media row ``i`` with its picture file (bench_picture) written to storage, and its
+    hash."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from media_app.models import Media, MediaType
+    from modelzoo.phash import NO_HASH, picture_hash
+
+    img, data = bench_picture(rng)
+    name = default_storage.save(f"media/bench/{i:08d}.jpg", ContentFile(data))
+    phash = picture_hash(img)
+    return Media(
+        sha256=hashlib.sha256(data).hexdigest(),
+        media_type=MediaType.IMAGE,
+        file=name,
+        width=PICTURE_SIZE[0],
+        height=PICTURE_SIZE[1],
+        format="JPEG",
+        byte_size=len(data),
+        original_name=f"bench-{i:08d}.jpg",
+        phash=NO_HASH if phash is None else phash,
+    )
+
+
 def build_dataset(n: int) -> dict:
     """Media rows, a user + token, and a built Feature; returns what the benchmark needs."""
     from django.contrib.auth import get_user_model
@@ -210,7 +251,7 @@ def build_dataset(n: int) -> dict:
     from django.utils import timezone
     from rest_framework.authtoken.models import Token
 
-    from media_app.models import Media, MediaType
+    from media_app.models import Media
     from search_app.indexing.build import feature_update_index
     from search_app.indexing.index import update_index_files
     from search_app.indexing.layout import feature_dir, vector_store
@@ -222,25 +263,12 @@ def build_dataset(n: int) -> dict:
 
     t0 = time.perf_counter()
     batch = 5000
+    rng = np.random.default_rng(SEED)
     with transaction.atomic():
         for start in range(0, n, batch):
-            Media.objects.bulk_create(
-                [
-                    Media(
-                        sha256=hashlib.sha256(f"vframe-bench-{i}".encode()).hexdigest(),
-                        media_type=MediaType.IMAGE,
-                        file=f"media/bench/{i:08d}.jpg",
-                        width=640,
-                        height=480,
-                        format="JPEG",
-                        byte_size=100_000,
-                        original_name=f"bench-{i:08d}.jpg",
-                    )
-                    for i in range(start, min(n, start + batch))
-                ]
-            )
+            Media.objects.bulk_create([_bench_media(i, rng) for i in range(start, min(n, start + batch))])
     ids = np.fromiter(Media.objects.order_by("pk").values_list("pk", flat=True).iterator(chunk_size=20000), dtype=np.int64)
-    log(f"{ids.size} media rows in {time.perf_counter() - t0:.1f} s")
+    log(f"{ids.size} media rows and picture files in {time.perf_counter() - t0:.1f} s")
 
     # Searches and uploads as an ordinary user; search/load (which sets what every
     # user searches) is staff-only, so the memory readings use a staff token.

@@ -87,11 +87,7 @@ def feature_for_search(*, feature_id: int | None = None) -> Feature:
     ("" while none is), read in the same query: a search needs both.
     """
     by_id = feature_id is not None
-    key = (connection.vendor, by_id)
-    sql = _FEATURE_SQL.get(key)
-    if sql is None:
-        sql = _FEATURE_SQL[key] = _feature_sql(by_id=by_id)
-    feature = next(iter(Feature.objects.raw(sql, [feature_id] if by_id else [])), None)
+    feature = next(iter(Feature.objects.raw(_feature_sql(by_id=by_id), [feature_id] if by_id else [])), None)
     if feature is None:
         if feature_id is not None:
             raise NotFound(f"No feature with id {feature_id}.")
@@ -99,9 +95,6 @@ def feature_for_search(*, feature_id: int | None = None) -> Feature:
     feature.search_detection_model = feature.search_detection_model or ""
     check_searchable(feature)
     return feature
-
-
-_FEATURE_SQL: dict[tuple[str, bool], str] = {}
 
 
 def check_searchable(feature: Feature) -> None:

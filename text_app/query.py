@@ -67,10 +67,6 @@ def _single(ch: str) -> bool:
     return any(lo <= cp <= hi for lo, hi in _SINGLE_CHAR_RANGES)
 
 
-def _token_char(ch: str) -> bool:
-    return unicodedata.category(ch)[0] in "LNM"
-
-
 # What a character is to the tokenizer (one of these), looked up once per character:
 # tokenizing the lines of a page of hits asked unicodedata about every character.
 _SEPARATOR, _LETTER, _DIGIT, _MARK, _SINGLE = range(5)
@@ -78,13 +74,14 @@ _SEPARATOR, _LETTER, _DIGIT, _MARK, _SINGLE = range(5)
 
 @functools.lru_cache(maxsize=65536)
 def _kind(ch: str) -> int:
-    if not _token_char(ch):
+    major = unicodedata.category(ch)[0]  # token characters are letters, numbers and marks
+    if major not in "LNM":
         return _SEPARATOR
     if _single(ch):
         return _SINGLE
     if ch.isdigit():
         return _DIGIT
-    return _MARK if unicodedata.category(ch)[0] == "M" else _LETTER
+    return _MARK if major == "M" else _LETTER
 
 
 _AS_LETTER = {"0": "O", "1": "I"}

@@ -26,6 +26,11 @@ def isolated_storage(settings, tmp_path):
     from search_app.query import hashes
 
     hashes.reset()
+    # The weights a search record names are remembered a few seconds per process; a
+    # test may point a model at other weights.
+    from search_app.query import records
+
+    records.weights_checksums_forget()
     return files
 
 

@@ -56,6 +56,13 @@ def weights_checksum(modelzoo_name: str) -> str:
     return value
 
 
+def weights_checksums_forget() -> None:
+    """Drop what weights_checksum remembers (the weights a model resolves to changed)."""
+    _resolved.clear()
+    with _lock:
+        _checksums.clear()
+
+
 def _weights_checksum(modelzoo_name: str) -> str:
     from modelzoo.registry import MODELS
     from modelzoo.weights import resolve_weights

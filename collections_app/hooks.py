@@ -16,7 +16,7 @@ from .models import Collection, CollectionMedia
 from .services import collection_add_media
 
 
-def on_ingest_media_stored(*, media: Any, options: Any) -> str | None:
+def on_ingest_media_stored(*, media: Any, options: Any, **_: Any) -> str | None:
     """Add an ingested media to ``options.collection`` (``manage.py ingest --collection``)."""
     collection = getattr(options, "collection", None)
     if collection is None:

@@ -35,8 +35,17 @@ ingest_index = Hook(
 
 ingest_media_stored = Hook(
     "ingest_media_stored",
-    "Called with ``media=, options=`` for every media an ingest imported or found already "
-    "stored (not in a dry run); returns a warning to report for the file, or None.",
+    "Called with ``media=, options=, pooled_models=`` for every media an ingest imported or found "
+    "already stored (not in a dry run); returns a warning to report for the file, or None. "
+    "``pooled_models``: the models whose pass over this media will reach ``ingest_pooled_ready``.",
+)
+
+ingest_pooled_ready = Hook(
+    "ingest_pooled_ready",
+    "Called with ``modelzoo_name=, media_ids=, pooled=`` for committed media an ingest ran through "
+    "a model from its own decode: ``pooled`` their un-normalised pooled features (rows in the order "
+    "of media_ids), or None where the pass could not make them (act from the files instead). Each "
+    "media announced by ``pooled_models`` comes here once, unless the run was stopped.",
 )
 
 upload_decoding = Hook(

@@ -193,24 +193,37 @@ class Embedder:
 
     # --- forward --------------------------------------------------------------------------
 
+    # Whether forward_pooled answers the features before normalisation (what a
+    # classifier head of the same weights takes: modelzoo.labels).
+    has_pooled_features = True
+
     def forward(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
         """Run prepared HxWx3 uint8 arrays through the model; L2-normalised float32 rows."""
+        return self.forward_tensor(self._input(arrays))
+
+    def forward_pooled(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        """The model's pooled features of prepared arrays, not normalised (float32
+        rows): ``normalize_rows`` of them is exactly what ``forward`` answers."""
+        return self._pooled(self._input(arrays))
+
+    def _input(self, arrays: Sequence[np.ndarray]):
         import torch
 
         batch = torch.from_numpy(np.stack(arrays)).to(self.device, non_blocking=True)
         # NHWC viewed as NCHW is a channels-last tensor; .float() keeps that layout.
-        x = batch.permute(0, 3, 1, 2).float().sub_(self._mean).mul_(self._inv_std)
-        return self.forward_tensor(x)
+        return batch.permute(0, 3, 1, 2).float().sub_(self._mean).mul_(self._inv_std)
 
     def forward_tensor(self, x) -> np.ndarray:
         """Forward an already normalised NCHW float batch (also what the benchmark's raw
         baseline measures against)."""
+        return normalize_rows(self._pooled(x))
+
+    def _pooled(self, x) -> np.ndarray:
         import torch
 
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.dtype == "bfloat16"):
             out = self.model(x)
-        out = torch.nn.functional.normalize(out.float(), dim=1)
-        return out.cpu().numpy().astype(np.float32, copy=False)
+        return out.float().cpu().numpy()
 
     # --- public API -------------------------------------------------------------------------
 
@@ -281,6 +294,12 @@ class Embedder:
             pool.shutdown(wait=False, cancel_futures=True)
 
 
+def normalize_rows(rows: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (float32); all-zero rows stay zero."""
+    rows = np.asarray(rows, dtype=np.float32)
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), np.float32(1e-12))
+
+
 class PerceptualHashEmbedder(Embedder):
     """The ``phash`` backend: same batching, threads and error handling as the timm
     Embedder (inherited ``embed_files``/``embed_images``), with ``prepare`` and
@@ -311,6 +330,11 @@ class PerceptualHashEmbedder(Embedder):
         if not len(arrays):
             return np.zeros((0, self.dim), dtype=np.float32)
         return phash_vectors(np.stack(arrays), self._side)
+
+    has_pooled_features = False
+
+    def forward_pooled(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        raise TypeError("the phash backend has no pooled features")
 
     def forward_tensor(self, x) -> np.ndarray:
         raise TypeError("the phash backend has no tensor forward")
@@ -351,8 +375,13 @@ class OnnxEmbedder(Embedder):
     def forward(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
         if not len(arrays):
             return np.zeros((0, self.dim), dtype=np.float32)
-        out = self.model.run(arrays).reshape(len(arrays), -1).astype(np.float32)
-        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return normalize_rows(self.model.run(arrays).reshape(len(arrays), -1))
+
+    # An exported graph answers what it was exported with, not known to be pre-logits.
+    has_pooled_features = False
+
+    def forward_pooled(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        raise TypeError("the onnx backend has no pooled features")
 
     def forward_tensor(self, x) -> np.ndarray:
         raise TypeError("the onnx backend has no tensor forward")

@@ -44,11 +44,27 @@ def has_classifier(spec: EmbeddingModelSpec) -> bool:
 class Classifier(Embedder):
     """Class probabilities (softmax over the 1,000 ImageNet classes) for images."""
 
+    has_pooled_features = False  # its model ends in the head: logits, not features
+
     def forward_tensor(self, x) -> np.ndarray:
+        return self._softmax(self.model, x)
+
+    def probabilities(self, pooled: np.ndarray) -> np.ndarray:
+        """Class probabilities from pooled features of the same model and weights (what
+        ``Embedder.forward_pooled`` answers): only the classifier head runs, so a pass
+        that embedded pictures labels them for one small matrix product each."""
+        import torch
+
+        if not len(pooled):
+            return np.zeros((0, IMAGENET_CLASSES), dtype=np.float32)
+        x = torch.from_numpy(np.ascontiguousarray(pooled, dtype=np.float32)).to(self.device)
+        return self._softmax(self.model.get_classifier(), x)
+
+    def _softmax(self, module, x) -> np.ndarray:
         import torch
 
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.dtype == "bfloat16"):
-            logits = self.model(x)
+            logits = module(x)
         return torch.softmax(logits.float(), dim=1).cpu().numpy().astype(np.float32, copy=False)
 
     def top_k(self, images: Sequence[ImageSource], k: int = 5) -> list[list[tuple[int, float]]]:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -137,6 +138,22 @@ def media_label(*, medias: Sequence[Media], classifier=None) -> int:
             done += 1
         for media_id, reason in batch.failed:
             media_labels_store(media=by_id[media_id], modelzoo_name=classifier.spec.name, labels=[], error=reason)
+    return done
+
+
+def media_label_pooled(*, medias: Sequence[Media | None], pooled: np.ndarray) -> int:
+    """Label pictures from the pooled features of the label model (``pooled``: their rows,
+    in order, as ``Embedder.forward_pooled`` answers them; a None media is skipped);
+    returns how many were labelled. WeightsMissing (503) without the model's weights."""
+    from modelzoo.labels import get_classifier, top_k
+
+    classifier = get_classifier()
+    k = int(getattr(settings, "LABELS_TOP_K", 5))
+    done = 0
+    for media, probs in zip(medias, classifier.probabilities(pooled), strict=True):
+        if media is not None:
+            media_labels_store(media=media, modelzoo_name=classifier.spec.name, labels=top_k(probs, k))
+            done += 1
     return done
 
 

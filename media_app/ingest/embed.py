@@ -13,6 +13,12 @@ the same decode and go the same way (``ingest_region_vectors_ready``). The index
 build that follows then embeds only what is still missing (video frames, anything this
 could not do).
 
+The pooled features the vectors are made of go to ``ingest_pooled_ready`` with them
+(the text app labels pictures from them through the model's classifier head, instead
+of decoding each file again for a second full forward). Every media submitted for a
+model reaches that hook once: with its features, or at :meth:`close` with None when
+this pass could not make them, so whoever waits for them acts from the file instead.
+
 The model loads on that thread while the first files are decoded; until it has loaded,
 workers keep a copy of the (reduced) decoded image, within a pixel budget, for the
 thread to prepare later.
@@ -100,6 +106,10 @@ class IngestEmbedding:
         # Region inputs and vectors: (media ids, region numbers, arrays or vectors).
         self._region_pending: dict[str, tuple[list[int], list[int], list[np.ndarray]]] = {name: ([], [], []) for name in self.groups}
         self._region_done: dict[str, tuple[list[int], list[int], list[np.ndarray]]] = {name: ([], [], []) for name in self.groups}
+        # Media submitted per model whose pooled features have not reached
+        # ingest_pooled_ready yet (added by workers, removed by the model thread).
+        self._awaiting: dict[str, set[int]] = {name: set() for name in self.groups}
+        self._awaiting_lock = threading.Lock()
         self._flushed_at = time.monotonic()
         self._closing = False  # the model thread has taken close()'s end marker
         self._thread: threading.Thread | None = None
@@ -143,17 +153,27 @@ class IngestEmbedding:
             logger.warning("could not prepare an image for embedding while importing", exc_info=True)
             return {}
 
-    def submit(self, media_id: int, prepared: dict[str, Any]) -> None:
-        """Queue a committed media's model inputs; waits while the model is behind."""
+    def submit(self, media_id: int, prepared: dict[str, Any]) -> frozenset[str]:
+        """Queue a committed media's model inputs; waits while the model is behind.
+        Returns the names of the models whose pooled features of it will reach
+        ``ingest_pooled_ready`` (none when it was not queued)."""
         if not prepared:
-            return
+            return frozenset()
+        names = frozenset(prepared)
+        with self._awaiting_lock:  # before the model thread can deliver it
+            for name in names:
+                self._awaiting[name].add(int(media_id))
         while self.active and not self.stop.is_set():
             try:
                 self._queue.put((int(media_id), prepared), timeout=0.5)
-                return
+                return names
             except Full:
                 continue
+        with self._awaiting_lock:
+            for name in names:
+                self._awaiting[name].discard(int(media_id))
         self.discard(prepared)
+        return frozenset()
 
     def discard(self, prepared: dict[str, Any]) -> None:
         """Drop model inputs that will not be submitted (the row was not created)."""
@@ -178,7 +198,21 @@ class IngestEmbedding:
                     continue
             self._thread.join()
         self._flush_all()
+        if not self.stop.is_set():
+            self._deliver_missed()
         return dict(self.stored)
+
+    def _deliver_missed(self) -> None:
+        """Tell ingest_pooled_ready about submitted media this pass made no pooled
+        features of (a model without them, a failure): None, act from the files."""
+        for name, missed in self._awaiting.items():
+            if not missed:
+                continue
+            try:
+                hooks.ingest_pooled_ready(modelzoo_name=name, media_ids=sorted(missed), pooled=None)
+            except Exception:  # what depends on it can be redone over stored media
+                logger.warning("could not hand over %d media this ingest did not run through %s", len(missed), name, exc_info=True)
+            missed.clear()
 
     # --- the model thread ----------------------------------------------------------------------
 
@@ -263,10 +297,12 @@ class IngestEmbedding:
         ids, arrays = self._pending[name]
         if not ids:
             return
-        vectors = self._embedders[name].forward(arrays)
-        done_ids, done_vectors = self._done[name]
+        embedder = self._embedders[name]
+        # Pooled features where the model has them: the vectors are made of them at flush.
+        rows = embedder.forward_pooled(arrays) if embedder.has_pooled_features else embedder.forward(arrays)
+        done_ids, done_rows = self._done[name]
         done_ids.append(np.asarray(ids, dtype=np.int64))
-        done_vectors.append(vectors)
+        done_rows.append(rows)
         self._pending[name] = ([], [])
         if not self.flush_in_caller and sum(a.size for a in done_ids) >= self.shard_items:
             self._flush(name)
@@ -290,17 +326,31 @@ class IngestEmbedding:
         self._flushed_at = time.monotonic()
 
     def _flush(self, name: str) -> None:
+        from modelzoo.embedding import normalize_rows
+
         self._flush_regions(name)
-        done_ids, done_vectors = self._done[name]
+        done_ids, done_rows = self._done[name]
         if not done_ids:
             return
-        ids, vectors = np.concatenate(done_ids), np.concatenate(done_vectors)
+        ids, rows = np.concatenate(done_ids), np.concatenate(done_rows)
         self._done[name] = ([], [])
+        pooled = self._embedders[name].has_pooled_features
+        vectors = normalize_rows(rows) if pooled else rows
         for feature in self.groups[name]:
             try:
                 self.stored[feature.pk] += sum(hooks.ingest_vectors_ready(feature=feature, ids=ids, vectors=vectors, modelzoo_name=name))
             except Exception:  # the build embeds them from the files instead
                 logger.warning("feature %s: could not store %d vectors made while importing", feature.pk, ids.size, exc_info=True)
+        if not pooled:
+            return  # close() hands these over without features
+        media_ids = ids.tolist()
+        try:
+            hooks.ingest_pooled_ready(modelzoo_name=name, media_ids=media_ids, pooled=rows)
+        except Exception:  # close() hands them over again, without features
+            logger.warning("could not hand over the pooled features of %d media", len(media_ids), exc_info=True)
+            return
+        with self._awaiting_lock:
+            self._awaiting[name].difference_update(media_ids)
 
     def _flush_regions(self, name: str) -> None:
         # Before the whole-picture vectors: a build that starts once those are stored

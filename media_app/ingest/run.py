@@ -276,10 +276,9 @@ class _Batch:
             if embedding is not None:
                 embedding.discard(prepared)
             return self._duplicate(path, media)
-        if embedding is not None:
-            embedding.submit(media.pk, prepared)
+        pooled_models = embedding.submit(media.pk, prepared) if embedding is not None else frozenset()
         result = FileResult(path=str(path), status=IMPORTED, kind="image", media_id=media.pk)
-        self._media_stored(media, result)
+        self._media_stored(media, result, pooled_models=pooled_models)
         return result
 
     def _import_video(self, path: Path, sha256: str, size: int) -> FileResult:
@@ -320,10 +319,11 @@ class _Batch:
             self._media_stored(existing, result)
         return result
 
-    def _media_stored(self, media: Media, result: FileResult) -> None:
+    def _media_stored(self, media: Media, result: FileResult, *, pooled_models: frozenset[str] = frozenset()) -> None:
         """Let the apps above act on a stored media (the collections app adds it to
-        ``options.collection``); a warning they return is reported for the file."""
-        for warning in hooks.ingest_media_stored(media=media, options=self.options):
+        ``options.collection``); a warning they return is reported for the file.
+        ``pooled_models``: the models the run's embedding pass took it for."""
+        for warning in hooks.ingest_media_stored(media=media, options=self.options, pooled_models=pooled_models):
             if warning:
                 result.warning = warning
 

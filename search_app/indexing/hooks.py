@@ -30,7 +30,7 @@ def on_ingest_index(*, features: list[Feature] | None, reporter: Any = None) -> 
     return [build.feature_update_index(feature=feature, reporter=reporter) for feature in features]
 
 
-def on_ingest_media_stored(*, media: Any, options: Any) -> str | None:
+def on_ingest_media_stored(*, media: Any, options: Any, **_: Any) -> str | None:
     from search_app.detection.services import detections_on_ingest
 
     return "; ".join(detections_on_ingest(media=media)) or None

@@ -179,6 +179,67 @@ def test_an_ingest_labels_what_it_stores_and_reads_text_when_asked(tmp_path, set
     assert found("notice") == [late.pk]
 
 
+def _labels_by_name() -> dict[str, list[tuple[int, float]]]:
+    rows = MediaLabel.objects.order_by("media_id", "rank").values_list("media__original_name", "label_id", "score")
+    out: dict[str, list[tuple[int, float]]] = {}
+    for name, label_id, score in rows:
+        out.setdefault(name, []).append((label_id, score))
+    return out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_ingest_embedding_with_the_label_model_labels_from_that_pass_as_the_files_would_be(tmp_path, settings, sample_photos, monkeypatch):
+    from media_app.ingest import IngestOptions, ingest_run
+    from modelzoo.labels import Classifier, label_model_name
+    from search_app.models import Feature
+
+    settings.LABELS_AT_INGEST = True
+    (tmp_path / "in").mkdir()
+    for name, path in sample_photos.items():
+        (tmp_path / "in" / f"{name}.jpg").write_bytes(path.read_bytes())
+    feature = Feature.objects.create(modelzoo_name=label_model_name())
+
+    def no_second_pass(*args, **kwargs):
+        raise AssertionError("the ingest classified a file its embedding pass had run through the model")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Classifier, "embed_files", no_second_pass)
+        summary = ingest_run(paths=[tmp_path / "in"], options=IngestOptions(features=[feature]))
+    assert summary.images == 2 and summary.embedded == {feature.pk: 2}
+    from_pass = _labels_by_name()
+    assert from_pass["china.jpg"][0][0] == label_classes("palace")[0]
+    assert from_pass["flower.jpg"][0][0] == label_classes("daisy")[0]
+
+    # The same classes, the same probabilities (to resampling noise), as classifying the files.
+    MediaLabel.objects.all().delete()
+    assert media_label(medias=list(Media.objects.order_by("pk"))) == 2
+    from_files = _labels_by_name()
+    for name, labels in from_pass.items():
+        assert [c for c, _ in labels[:3]] == [c for c, _ in from_files[name][:3]], name
+        assert [round(p, 2) for _, p in labels] == pytest.approx([round(p, 2) for _, p in from_files[name]], abs=0.011), name
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pictures_an_ingest_embedding_pass_failed_on_are_labelled_from_their_files(tmp_path, settings, sample_photos, monkeypatch):
+    from media_app.ingest import IngestOptions, ingest_run
+    from modelzoo.embedding import Embedder
+    from modelzoo.labels import label_model_name
+    from search_app.models import Feature
+
+    settings.LABELS_AT_INGEST = True
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "china.jpg").write_bytes(sample_photos["china"].read_bytes())
+    feature = Feature.objects.create(modelzoo_name=label_model_name())
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(Embedder, "forward_pooled", broken)
+    summary = ingest_run(paths=[tmp_path / "in"], options=IngestOptions(features=[feature]))
+    assert summary.images == 1 and summary.embedded == {}
+    assert _labels_by_name()["china.jpg"][0][0] == label_classes("palace")[0]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_an_ingested_video_has_the_text_of_its_keyframes_read_and_found(tmp_path):
     from media_app.ingest import IngestOptions, ingest_run

@@ -468,7 +468,9 @@ def test_near_duplicates_run_shows_at_once_and_each_group_can_be_acted_on(reques
     assert "runs over the whole index" in page.locator("#dup-help").inner_text()
     page.fill("#dup-threshold", "0.85")
     page.click("#dup-run-button")
-    page.locator(".dup-group").first.wait_for(timeout=60_000)
+    # The groups of this run: those of an earlier one (the other device's) show at once.
+    page.locator('#dup-run[data-run-state="finished"]').wait_for(timeout=60_000)
+    page.locator(".dup-group").first.wait_for()
     shown = time.monotonic()
     finished = [at for at, e in events if e.get("task_name") == "find_duplicates" and e.get("event") == "finished"]
     # Shown once the run's end was heard (or read back), not after a fixed wait.

@@ -15,6 +15,10 @@
   let offset = 0;
   let useThreshold = false; // browse at the input's threshold rather than the run's
   let waitingFor = null; // the run this page started, until it ends
+  // Reviews this page saved, by group key: a page of groups fetched while a review was
+  // being saved (a run ending, "Browse") must not show the group as it was before it.
+  const saved = new Map();
+  const keyOf = (g) => g.media_ids.join(",");
 
   // --- one group ---------------------------------------------------------------------------------
 
@@ -34,7 +38,10 @@
     try {
       const res = await api("feature/" + select.value + "/duplicates/review/", { method: "POST", json: { media_ids: g.media_ids, ...fields } });
       g.review = res;
-      node.replaceWith(group(g));
+      saved.set(keyOf(g), res);
+      // The group as shown now: the page may have been fetched again meanwhile.
+      const shown = [...groupsNode.querySelectorAll(".dup-group")].find((n) => n.dataset.groupKey === keyOf(g)) || node;
+      shown.replaceWith(group(g));
       countHidden();
       flash(res ? "Group " + g.group + " marked reviewed" + (res.keep ? ", keeping #" + res.keep + "." : ".") : "Group " + g.group + " is no longer marked reviewed.");
     } catch (err) {
@@ -81,7 +88,8 @@
   }
 
   function group(g) {
-    const node = h("section", { class: "panel dup-group" + (g.review ? " reviewed" : ""), dataset: { groupKey: g.media_ids.join(","), group: g.group, size: g.size } });
+    if (saved.has(keyOf(g))) g.review = saved.get(keyOf(g));
+    const node = h("section", { class: "panel dup-group" + (g.review ? " reviewed" : ""), dataset: { groupKey: keyOf(g), group: g.group, size: g.size } });
     const collectionTitle = collectionSelect.value ? collectionSelect.selectedOptions[0].dataset.title : "";
     const add = h("button", { type: "button", class: "small add-group" }, collectionTitle ? "Add all " + g.size + " to “" + collectionTitle + "”" : "Add all " + g.size + " to a collection");
     add.addEventListener("click", () => addGroup(g, add));
@@ -161,11 +169,13 @@
   function runEnded(state, error) {
     waitingFor = null;
     $("#dup-run-button").disabled = false;
+    // data-run-state: "running", then "finished" once its groups are shown, or "failed".
     if (state === "SUCCESS") {
       flash("The near-duplicate run finished.");
       useThreshold = false;
-      browse(false);
+      browse(false).then(() => ($("#dup-run").dataset.runState = "finished"));
     } else {
+      $("#dup-run").dataset.runState = "failed";
       showError(errorNode, state === "FAILURE" ? "The run failed: " + (error || "no reason given") : "The run was cancelled.");
     }
   }
@@ -230,6 +240,7 @@
       waitingFor = run.id;
       $("#dup-run-button").disabled = true;
       $("#dup-run").textContent = "Running…";
+      $("#dup-run").dataset.runState = "running";
       checkRun(run.id); // a small index may be done before its events could arrive
     } catch (err) {
       showError(errorNode, err);

@@ -409,7 +409,7 @@ def _search_measure(args, connection) -> dict:
     counts = {}
     with connection.cursor() as cur:
         for word in (vocab[0], vocab[50], vocab[5000]):
-            cur.execute("SELECT count(*) FROM text_app_mediawords WHERE doc_tsv @@ %s::tsquery", [f"'{word}'"])
+            cur.execute("SELECT count(*) FROM text_app_words_tsv WHERE doc_tsv @@ %s::tsquery", [f"'{word}'"])
             counts[word] = cur.fetchone()[0]
     queries = {
         f"common word ({counts[vocab[0]]} matches)": {"q": vocab[0]},

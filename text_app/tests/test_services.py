@@ -97,6 +97,28 @@ def test_reading_again_replaces_the_text_and_a_deleted_media_leaves_the_index(wo
     assert found("new") == [] and not MediaWords.objects.filter(pk=media.pk).exists()
 
 
+def test_the_full_text_index_follows_text_that_empties_and_a_truncated_table(words_media):
+    from django.db import connection
+
+    from text_app.fulltext import TSV_TABLE
+    from text_app.services import media_ocr_store
+
+    sign, other = words_media("checkpoint alpha"), words_media("bridge seven")
+    media_ocr_store(media=sign, result=None, error="unreadable")  # read again: no text now
+    assert found("checkpoint") == [] and found("bridge") == [other.pk]
+    MediaWords.objects.filter(pk=other.pk).update(ocr_error="noted")  # the text unchanged
+    assert found("bridge") == [other.pk]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":  # only pictures with text have a row
+            cursor.execute(f"SELECT media_id FROM {TSV_TABLE}")
+            assert [row[0] for row in cursor.fetchall()] == [other.pk]
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # a TRUNCATE waits for no deferred check
+            cursor.execute("TRUNCATE text_app_mediawords")  # what Django's flush does
+        else:
+            cursor.execute("DELETE FROM text_app_mediawords")
+    assert found("bridge") == []
+
+
 @pytest.fixture(scope="module")
 def sample_photos() -> dict[str, Path]:
     spec = importlib.util.find_spec("sklearn")

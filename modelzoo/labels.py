@@ -46,6 +46,9 @@ class Classifier(Embedder):
 
     has_pooled_features = False  # its model ends in the head: logits, not features
 
+    def forward_pooled(self, arrays):
+        raise TypeError("a classifier answers class logits, not pooled features: use get_embedder for those")
+
     def forward_tensor(self, x) -> np.ndarray:
         return self._softmax(self.model, x)
 

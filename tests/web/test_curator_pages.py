@@ -127,7 +127,7 @@ def test_results_are_grouped_by_match_label_strongest_first_with_whole_names(req
     assert groups.evaluate_all("gs => gs.map(g => g.dataset.match)") == ["exact", "copy", "similar"]
     assert card_ids(page)[:3] == [ranked[1], ranked[2], ranked[3]]  # ranking kept inside a group
     assert "Copies" in page.locator(".match-group-copy h2").inner_text()
-    assert page.locator(f'.card[data-media-id="{ranked[1]}"] .match').inner_text().lower() == "exact"
+    assert page.locator(f'.card[data-media-id="{ranked[1]}"] .match').text_content() == "exact"  # a .card's innerText waits for layout
     name = page.locator(f'.card[data-media-id="{ranked[2]}"] .name')
     assert name.inner_text() == long_name and long_name in name.get_attribute("title")
     # Wrapped inside its card, never cut: nothing of it is hidden.

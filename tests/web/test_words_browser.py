@@ -20,7 +20,7 @@ def test_words_find_the_picture_and_its_text_is_boxed_where_it_was_read(page, si
     assert cards.count() == 1
     assert int(cards.first.get_attribute("data-media-id")) == site.seed["words_media"]
     assert page.locator("#results").is_hidden()
-    assert cards.first.locator(".words-lines li").all_inner_texts() == ["CHECKPOINT 7"]
+    assert cards.first.locator(".words-lines li").all_text_contents() == ["CHECKPOINT 7"]  # a .card's innerText waits for layout
     box = cards.first.locator(".words-box")
     assert box.count() == 1 and box.get_attribute("title").startswith("CHECKPOINT 7")
     thumb = cards.first.locator(".words-thumb").bounding_box()

@@ -12,7 +12,8 @@ from core.hooks import Hook
 
 media_deleted = Hook(
     "media_deleted",
-    "Called with ``media_ids=[...]`` after media rows (a video with its frames) were deleted and the deletion committed: indexes forget them.",
+    "Called with ``media_ids=[...], sha256s=[...]`` after media rows (a video with its frames) were deleted and the "
+    "deletion committed: indexes forget them, and what was kept per picture (by sha256) goes.",
 )
 
 ingest_vectors_ready = Hook(

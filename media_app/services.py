@@ -354,15 +354,17 @@ def media_delete(*, media: Media) -> None:
     rows = [media, *media.frames.all()] if media.media_type == MediaType.VIDEO else [media]
     names = [n for m in rows for n in (m.file.name, m.thumbnail.name, m.playable.name) if n]
     ids = [m.pk for m in rows]
+    shas = [m.sha256 for m in rows]
     with transaction.atomic():
         media.delete()
         transaction.on_commit(lambda: storage_delete_quietly(*names))
-        transaction.on_commit(lambda: _forget_in_indexes(ids))
+        transaction.on_commit(lambda: _forget_in_indexes(ids, shas))
 
 
-def _forget_in_indexes(media_ids: list[int]) -> None:
-    """Tell the apps above that these media are gone (the search app's indexes)."""
-    hooks.media_deleted(media_ids=media_ids)
+def _forget_in_indexes(media_ids: list[int], sha256s: list[str]) -> None:
+    """Tell the apps above that these media are gone (the search app's indexes and
+    what it keeps per picture)."""
+    hooks.media_deleted(media_ids=media_ids, sha256s=sha256s)
 
 
 def _clean_name(name: str) -> str:

@@ -10,9 +10,11 @@ class SearchAppConfig(AppConfig):
         from search_app import tasks
         from search_app.analysis import report_files
         from search_app.indexing import hooks
+        from search_app.query import keypoint_store
         from search_app.query.sources import upload_decode_plan
 
         hooks.register()
         media_hooks.upload_decoding.register(upload_decode_plan)
+        media_hooks.media_deleted.register(keypoint_store.forget)
         report_files.register()
         tasks.register_tasks()

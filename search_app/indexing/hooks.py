@@ -12,7 +12,7 @@ from search_app.indexing import build, regions
 from search_app.models import Feature
 
 
-def on_media_deleted(*, media_ids: list[int]) -> None:
+def on_media_deleted(*, media_ids: list[int], **_: Any) -> None:
     build.feature_forget_media(media_ids=media_ids)
 
 

@@ -33,6 +33,7 @@ MIN_INLIERS = 15
 MIN_SPREAD = 0.02  # inliers' hull, as a share of each picture's area
 MIN_SCALE, MAX_SCALE = 1 / 20, 20.0
 RANSAC_TOLERANCE = 0.015  # of the result's diagonal
+ORB_SETTINGS = {"scaleFactor": 1.2, "nlevels": 8, "fastThreshold": 12}
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def keypoints(img: Image.Image, side: int = SIDE, *, enlarge: float = 1.0) -> Ke
         factor = min(scale, enlarge)
         grey = grey.resize((max(1, round(grey.width * factor)), max(1, round(grey.height * factor))), Image.Resampling.BICUBIC)
     array = np.asarray(grey)
-    orb = cv2.ORB_create(nfeatures=FEATURES, scaleFactor=1.2, nlevels=8, fastThreshold=12)
+    orb = cv2.ORB_create(nfeatures=FEATURES, **ORB_SETTINGS)
     found, descriptors = orb.detectAndCompute(array, None)
     points = np.float32([k.pt for k in found]) if found else np.zeros((0, 2), dtype=np.float32)
     return Keypoints(points, descriptors, (array.shape[1], array.shape[0]))
@@ -161,6 +162,10 @@ class StoredCache:
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
         return made
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
 
 
 stored_keypoints = StoredCache()

@@ -12,7 +12,8 @@ What a search compares (measured in bench/robustness.py, which chose each part):
 A media's score is the best over those pairs; it appears once, at that score, with the
 pair that gave it (which part of the query, which region of the media). Then the
 first ``VERIFY_TOP`` results are checked geometrically against the query
-(``query.geometry``: keypoints and one transform), which confirms a copy and says where
+(``query.geometry``: keypoints and one transform; a result's keypoints are found once
+and kept in the storage, ``query.keypoint_store``), which confirms a copy and says where
 it matches; a whole picture too small or soft for keypoints is confirmed by its
 perceptual hash. Every result is labelled:
 
@@ -307,7 +308,7 @@ class MatchPlan:
         return Match(label, region, query_region, via=via)
 
     def _verify(self, candidates: list[Candidate], rows: dict[int, Any]) -> None:
-        from search_app.query import geometry
+        from search_app.query import geometry, keypoint_store
 
         if not candidates:
             return
@@ -317,7 +318,7 @@ class MatchPlan:
             if row is None or not row.file.name:
                 continue
             try:
-                stored = geometry.stored_keypoints.get(row.sha256, lambda name=row.file.name: geometry.keypoints(_open_stored(name)))
+                stored = geometry.stored_keypoints.get(row.sha256, lambda row=row: keypoint_store.for_picture(row.sha256, row.file.name))
             except Exception:  # an unreadable file is left to its score
                 logger.warning("geometric check: cannot read media %s", cand.media_id, exc_info=True)
                 continue
@@ -399,17 +400,6 @@ def _within(found, box: Box):
     qb = found.query_box
     w, h = x2 - x1, y2 - y1
     return replace(found, query_box=(round(x1 + qb[0] * w, 4), round(y1 + qb[1] * h, 4), round(x1 + qb[2] * w, 4), round(y1 + qb[3] * h, 4)))
-
-
-def _open_stored(name: str):
-    from django.core.files.storage import default_storage
-
-    from core.images import to_rgb
-    from media_app.imaging import open_image_reduced
-
-    with default_storage.open(name, "rb") as fh:
-        img, _ = open_image_reduced(fh, min_long=1024)
-        return to_rgb(img)
 
 
 def region_index_boxes() -> dict[int, Box]:

@@ -146,6 +146,28 @@ def test_the_geometric_check_locates_a_crop_in_its_source(copies):
     assert abs(x1 - 0.25) < 0.05 and abs(y1 - 0.25) < 0.05 and abs(x2 - 0.75) < 0.05 and abs(y2 - 0.75) < 0.05, best["region"]
 
 
+def test_the_check_keeps_the_keypoints_of_the_results_and_reads_them_back_instead_of_their_pictures(copies, monkeypatch):
+    from django.core.files.storage import default_storage
+
+    from search_app.query import geometry, keypoint_store
+
+    _, media, search = copies
+    geometry.stored_keypoints.clear()  # held in memory by sha256 across tests
+    query = crop(photo("china"), (0.25, 0.25, 0.75, 0.75))
+    first = search(query, limit=1)[0]
+    assert first["verified"] is True
+    assert default_storage.exists(keypoint_store.name_for(media["china"].sha256))
+
+    geometry.stored_keypoints.clear()  # as in another web process
+
+    def refuse(name):
+        raise AssertionError(f"the picture {name} was decoded for keypoints that are kept")
+
+    monkeypatch.setattr(keypoint_store, "open_stored", refuse)
+    again = search(query, limit=1)[0]
+    assert (again["media"]["id"], again["verified"], again["region"]) == (media["china"].pk, True, first["region"])
+
+
 def test_a_tiny_heavily_compressed_copy_is_confirmed_by_its_hash(copies):
     _, media, search = copies
     img = photo("flower")

@@ -309,6 +309,12 @@ def report(fig: dict) -> list[str]:
         f"VFRAME Search serving benchmark, {fig['date']}; load average before / after: {fig['load_before']} / {fig['load_after']}",
         f"{fig['items']:,} items x {bs.DIM}-d (M/efC/ef {fig['params']}), db {fig['database']}, redis {fig['redis']}, "
         f"{fig['cpus']} CPUs, {fig['workers']} uvicorn workers under gunicorn (app and floor alike)",
+        (
+            f"stored pictures' keypoints kept ahead (manage.py keypoints): {fig['keypoints_ahead']['pictures']:,} pictures, "
+            f"{fig['keypoints_ahead']['ms_each']} ms each"
+            if fig.get("keypoints_ahead")
+            else "stored pictures' keypoints not kept ahead (--cold-keypoints): the first search that checks a picture finds them"
+        ),
         "",
         f"{'figure':<58}{'value':>14}{'floor':>14}{'ratio':>8}  target",
         "-" * 112,
@@ -416,6 +422,7 @@ def parse_args(argv=None):
     p.add_argument("--upload-height", type=int, default=768)
     p.add_argument("--load-duration", type=float, default=30.0, help="seconds of bench/load.py's mixed traffic (default 30; 0 skips)")
     p.add_argument("--skip-upload", action="store_true")
+    p.add_argument("--cold-keypoints", action="store_true", help="do not keep the stored pictures' keypoints ahead (manage.py keypoints): searches find them")
     p.add_argument("--database-url", default=None, help="PostgreSQL URL of a throwaway database (name must contain 'bench')")
     p.add_argument("--redis-url", default=None, help="Redis for cache, channel layer and broker, as deployed")
     p.add_argument("--phase-timeout", type=float, default=600.0)
@@ -448,6 +455,16 @@ def main(argv=None) -> int:
 
         django.setup()
         data = bs.build_dataset(args.items)
+        keypoints = None
+        if not args.cold_keypoints:
+            # As an operator runs manage.py keypoints after an import: no measured
+            # search decodes a stored picture for its keypoints.
+            from search_app.query.keypoint_store import fill
+
+            started = time.perf_counter()
+            made, _ = fill()
+            keypoints = {"pictures": made, "ms_each": round((time.perf_counter() - started) * 1000 / max(made, 1), 2)}
+            log(f"keypoints kept ahead for {made} pictures, {keypoints['ms_each']} ms each")
         raw = bs.Raw(data["index_path"], int(data["params"]["ef"]))
         lua = data_dir / "serve.lua"
         lua.write_text(WRK_LUA)
@@ -470,6 +487,7 @@ def main(argv=None) -> int:
             "redis": "yes" if args.redis_url else "no",
             "cpus": len(os.sched_getaffinity(0)),
             "workers": args.workers,
+            "keypoints_ahead": keypoints,
         }
         log("memory")
         fig["memory"] = memory_phase(args, data, server, env, data_dir)

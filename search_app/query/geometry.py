@@ -22,7 +22,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 Box = tuple[float, float, float, float]
 
@@ -56,8 +56,18 @@ def keypoints(img: Image.Image, side: int = SIDE, *, enlarge: float = 1.0) -> Ke
     smaller picture is enlarged up to ``enlarge`` times towards it (a part of a query,
     a picture pasted small into another: ORB's pyramid only shrinks, so the stored
     picture's full-size details would find no partner at the part's own size)."""
-    import cv2
+    return _detect(_grey_at(img, side, enlarge))
 
+
+def keypoints_and_mirror(img: Image.Image, side: int = SIDE, *, enlarge: float = 1.0) -> tuple[Keypoints, Keypoints]:
+    """``keypoints`` of a picture and of its mirror image, the mirror flipped from the
+    picture's grey copy at ``side`` (a query is mostly larger: converting and
+    resizing it once instead of twice)."""
+    grey = _grey_at(img, side, enlarge)
+    return _detect(grey), _detect(np.ascontiguousarray(grey[:, ::-1]))
+
+
+def _grey_at(img: Image.Image, side: int, enlarge: float) -> np.ndarray:
     grey = img.convert("L")
     scale = side / max(grey.size)
     if scale < 1:
@@ -65,7 +75,12 @@ def keypoints(img: Image.Image, side: int = SIDE, *, enlarge: float = 1.0) -> Ke
     elif enlarge > 1 and scale > 1:
         factor = min(scale, enlarge)
         grey = grey.resize((max(1, round(grey.width * factor)), max(1, round(grey.height * factor))), Image.Resampling.BICUBIC)
-    array = np.asarray(grey)
+    return np.asarray(grey)
+
+
+def _detect(array: np.ndarray) -> Keypoints:
+    import cv2
+
     orb = cv2.ORB_create(nfeatures=FEATURES, **ORB_SETTINGS)
     found, descriptors = orb.detectAndCompute(array, None)
     points = np.float32([k.pt for k in found]) if found else np.zeros((0, 2), dtype=np.float32)
@@ -80,10 +95,6 @@ def stored_hash(name: str) -> int | None:
 
     with default_storage.open(name, "rb") as fh:
         return file_picture_hash(fh)
-
-
-def mirrored(img: Image.Image) -> Image.Image:
-    return ImageOps.mirror(img)
 
 
 def _hull_share(points: np.ndarray, size: tuple[int, int]) -> float:

@@ -376,7 +376,7 @@ class MatchPlan:
         if key not in self._kp_cache:
             image = self.picture if not key else next(c.image for c in self.crops if c.key == key)
             enlarge = CROP_ENLARGE if key else 1.0
-            self._kp_cache[key] = (geometry.keypoints(image, enlarge=enlarge), geometry.keypoints(geometry.mirrored(image), enlarge=enlarge))
+            self._kp_cache[key] = geometry.keypoints_and_mirror(image, enlarge=enlarge)
         return self._kp_cache[key]
 
     def _crop_box(self, key: str) -> Box:

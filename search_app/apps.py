@@ -16,5 +16,6 @@ class SearchAppConfig(AppConfig):
         hooks.register()
         media_hooks.upload_decoding.register(upload_decode_plan)
         media_hooks.media_deleted.register(keypoint_store.forget)
+        media_hooks.ingest_media_stored.register(keypoint_store.on_ingest_media_stored)
         report_files.register()
         tasks.register_tasks()

@@ -412,6 +412,11 @@ LOADER_WORKERS = env_int("VFRAME_LOADER_WORKERS", 2, minimum=0)
 # and a search adds the parts of its query where a picture may sit. Off: whole pictures
 # only (labels and the geometric check of the top results stay).
 REGION_VECTORS = env_bool("VFRAME_REGION_VECTORS", True)
+# Keep each imported picture's keypoints for the geometric check as the ingest stores it
+# (search_app/query/keypoint_store.py): one more decode and ORB pass, about 50 ms for a
+# 12-megapixel photograph. Off: the first search that checks a picture finds and keeps
+# them (or manage.py keypoints, any time).
+KEYPOINTS_AT_INGEST = env_bool("VFRAME_KEYPOINTS_AT_INGEST", False)
 # Where embeddings run: auto (CUDA when torch sees a device, else the CPU), cpu or cuda
 # (no device is then a 503 saying so). On CUDA, batches and decode threads are sized to
 # keep the device fed (0 decode threads: one per core).

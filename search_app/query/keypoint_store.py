@@ -128,6 +128,25 @@ def for_picture(sha256: str, file_name: str) -> geometry.Keypoints:
     return found
 
 
+def on_ingest_media_stored(*, media, options, **_) -> str | None:
+    """With ``KEYPOINTS_AT_INGEST``: keep the keypoints of a picture an ingest stored (a
+    video's keyframes), in the import thread; a picture that cannot be read is reported."""
+    from django.conf import settings
+
+    from media_app.models import MediaType
+
+    if not getattr(settings, "KEYPOINTS_AT_INGEST", False) or getattr(options, "dry_run", False):
+        return None
+    pictures = list(media.frames.all()) if media.media_type == MediaType.VIDEO else [media]
+    for picture in pictures:
+        try:
+            for_picture(picture.sha256, picture.file.name)
+        except Exception as exc:  # a search finds them later, or not at all if the file stays unreadable
+            logger.warning("media %s: cannot keep its keypoints (%s)", picture.pk, exc)
+            return f"keypoints not kept: {exc}"
+    return None
+
+
 def forget(*, sha256s: list[str], **_) -> None:
     """Remove the kept keypoints of deleted pictures (the media app's ``media_deleted``)."""
     from media_app.services import storage_delete_quietly

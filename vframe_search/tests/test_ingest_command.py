@@ -136,6 +136,20 @@ def test_video_options_reach_keyframe_selection(src):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("at_ingest", [True, False])
+def test_keypoints_are_kept_as_pictures_and_keyframes_are_imported_when_set(src, image_bytes, settings, at_ingest):
+    from search_app.query import keypoint_store
+
+    settings.KEYPOINTS_AT_INGEST = at_ingest
+    (src / "a.jpg").write_bytes(image_bytes(320, 240, seed=1))
+    write_video(src / "clip.mp4", [(5, 2.0), (120, 2.0)], fps=4, size=(160, 120))
+    ingest(src)
+    pictures = Media.objects.exclude(media_type=MediaType.VIDEO)
+    assert pictures.count() >= 3  # the image and the clip's keyframes
+    assert all((keypoint_store.read(p.sha256) is not None) == at_ingest for p in pictures)
+
+
+@pytest.mark.django_db
 def test_active_features_index_what_was_imported_with_a_progress_reporter(src, image_bytes, monkeypatch):
     # feature_update_index belongs to the search app; here only the call is under test.
     calls = []

@@ -5,7 +5,8 @@ each of the first results. Finding a stored picture's keypoints means reading it
 and decoding it: for a 12-megapixel photograph about 60 ms (decode 38, keypoints 23),
 ten times in a search. Kept, they are one small read (about 38 kB for 1,000 keypoints)
 that every web process and host sharing the storage finds, so each picture is decoded
-for its keypoints once, by the first search that checks it.
+for its keypoints once, by the first search that checks it (a small picture, cheaper to
+read again than to keep, is not kept by a search: ``KEEP_FROM_PIXELS``).
 
 One file per picture, named by its sha256 (``keypoints/ab/cd/<sha256>.orb``), removed
 when the picture is deleted (``forget``). The file starts with a signature of the
@@ -31,6 +32,12 @@ EXTENSION = "orb"
 # The stored picture is decoded at least this large on its longer side before the
 # keypoints are found at ``geometry.SIDE`` (a JPEG's reduced DCT scale above it).
 DECODE_LONG_SIDE = 1024
+# A search keeps the keypoints it found only for a picture larger than this: keeping
+# costs about 3 ms (a file and a query), finding them again in a 320 x 240 picture about
+# 3 ms too, in a 640 x 427 photograph about 11 ms, in a 12-megapixel one 60 ms
+# (measured on the development machine). ``manage.py keypoints`` and the ingest keep
+# every picture's.
+KEEP_FROM_PIXELS = 400 * 300
 _MAGIC = b"VFKP"
 _HEADER = struct.Struct("<4s8sHHI")  # magic, signature, width, height, keypoint count
 _SIGNATURE = hashlib.sha256(repr((1, geometry.SIDE, geometry.FEATURES, geometry.ORB_SETTINGS, DECODE_LONG_SIDE)).encode()).hexdigest()[:8].encode()
@@ -80,23 +87,29 @@ def open_stored(name: str):
 def read(sha256: str) -> geometry.Keypoints | None:
     """The kept keypoints of a picture, or None (none kept, or kept with other
     parameters, or unreadable)."""
+    return _read(sha256)[0]
+
+
+def _read(sha256: str) -> tuple[geometry.Keypoints | None, bool]:
+    """(the kept keypoints or None, whether a file is there)."""
     from django.core.files.storage import default_storage
 
     try:
         with default_storage.open(name_for(sha256), "rb") as fh:
             data = fh.read(_HEADER.size + geometry.FEATURES * 2 * (8 + 32) + 1)
     except FileNotFoundError:
-        return None
+        return None, False
     except Exception:  # an unreachable storage: the picture is read instead
         logger.warning("keypoints of %s: cannot read the kept file", sha256, exc_info=True)
-        return None
-    return decode(data)
+        return None, False
+    return decode(data), True
 
 
-def write(sha256: str, kp: geometry.Keypoints) -> None:
-    """Keep ``kp`` for the picture ``sha256``, replacing a file made with other
-    parameters; nothing is kept once the picture is gone (it may be deleted while its
-    keypoints are being found)."""
+def write(sha256: str, kp: geometry.Keypoints, *, replace: bool = True) -> None:
+    """Keep ``kp`` for the picture ``sha256``; ``replace``: a file already there (made
+    with other parameters, or damaged) is replaced, else it is known to be absent.
+    Nothing is kept once the picture is gone (it may be deleted while its keypoints are
+    being found)."""
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
 
@@ -105,7 +118,7 @@ def write(sha256: str, kp: geometry.Keypoints) -> None:
 
     name = name_for(sha256)
     try:
-        if default_storage.exists(name):
+        if replace and default_storage.exists(name):
             if read(sha256) is not None:
                 return  # another process kept them a moment ago
             default_storage.delete(name)
@@ -119,13 +132,20 @@ def write(sha256: str, kp: geometry.Keypoints) -> None:
         storage_delete_quietly(saved)
 
 
-def for_picture(sha256: str, file_name: str) -> geometry.Keypoints:
-    """The keypoints of a stored picture: kept ones, else found in its file and kept."""
-    found = read(sha256)
+def for_picture(sha256: str, file_name: str, *, keep: bool = True) -> geometry.Keypoints:
+    """The keypoints of a stored picture: kept ones, else found in its file (and kept,
+    with ``keep``)."""
+    found, present = _read(sha256)
     if found is None:
         found = geometry.keypoints(open_stored(file_name))
-        write(sha256, found)
+        if keep:
+            write(sha256, found, replace=present)
     return found
+
+
+def worth_keeping(width: int | None, height: int | None) -> bool:
+    """Whether a search keeps the keypoints it found in a picture of this size."""
+    return (width or 0) * (height or 0) > KEEP_FROM_PIXELS
 
 
 def on_ingest_media_stored(*, media, options, **_) -> str | None:
@@ -173,7 +193,8 @@ def fill(*, reporter=None, batch: int = 500) -> tuple[int, int]:
         for pk, sha256, name in rows:
             last = pk
             seen += 1
-            if read(sha256) is not None:
+            kept, present = _read(sha256)
+            if kept is not None:
                 continue
             try:
                 found = geometry.keypoints(open_stored(name))
@@ -181,7 +202,7 @@ def fill(*, reporter=None, batch: int = 500) -> tuple[int, int]:
                 unreadable += 1
                 logger.warning("media %s: cannot find keypoints in %s (%s)", pk, name, exc)
                 continue
-            write(sha256, found)
+            write(sha256, found, replace=present)
             made += 1
         reporter(seen, total, f"{made} made" + (f", {unreadable} unreadable" if unreadable else ""))
     return made, unreadable

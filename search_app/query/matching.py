@@ -318,7 +318,9 @@ class MatchPlan:
             if row is None or not row.file.name:
                 continue
             try:
-                stored = geometry.stored_keypoints.get(row.sha256, lambda row=row: keypoint_store.for_picture(row.sha256, row.file.name))
+                stored = geometry.stored_keypoints.get(
+                    row.sha256, lambda row=row: keypoint_store.for_picture(row.sha256, row.file.name, keep=keypoint_store.worth_keeping(row.width, row.height))
+                )
             except Exception:  # an unreadable file is left to its score
                 logger.warning("geometric check: cannot read media %s", cand.media_id, exc_info=True)
                 continue

@@ -110,3 +110,11 @@ def test_the_command_keeps_the_keypoints_of_every_picture_and_a_rerun_has_nothin
     out = io.StringIO()
     call_command("keypoints", "--no-progress", stdout=out)
     assert "kept the keypoints of 0 picture(s)" in out.getvalue()
+
+
+def test_a_search_keeps_the_keypoints_of_a_photograph_but_not_of_a_small_picture(stored):
+    assert keypoint_store.worth_keeping(stored.width, stored.height)
+    assert not keypoint_store.worth_keeping(320, 240)
+    assert not keypoint_store.worth_keeping(None, None)
+    keypoint_store.for_picture(stored.sha256, stored.file.name, keep=False)
+    assert keypoint_store.read(stored.sha256) is None

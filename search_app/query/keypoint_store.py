@@ -174,10 +174,14 @@ def forget(*, sha256s: list[str], **_) -> None:
     storage_delete_quietly(*(name_for(s) for s in sha256s if s))
 
 
-def fill(*, reporter=None, batch: int = 500) -> tuple[int, int]:
+def fill(*, reporter=None, batch: int = 500, workers: int = 1) -> tuple[int, int]:
     """Find and keep the keypoints of every stored picture (image or keyframe) that has
     none kept with the current parameters, so that no search decodes a picture for
-    them; resumable, a rerun continues. Returns (made, unreadable)."""
+    them; resumable, a rerun continues. ``workers`` threads decode and find keypoints
+    (Pillow and OpenCV let go of the GIL); this thread keeps them. Returns (made,
+    unreadable)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from core.progress import as_reporter
     from media_app.models import Media, MediaType
 
@@ -186,23 +190,30 @@ def fill(*, reporter=None, batch: int = 500) -> tuple[int, int]:
     total = pictures.count()
     seen = made = unreadable = last = 0
     reporter(0, total, "keypoints")
-    while True:
-        rows = list(pictures.filter(pk__gt=last).order_by("pk").values_list("pk", "sha256", "file")[:batch])
-        if not rows:
-            break
-        for pk, sha256, name in rows:
-            last = pk
-            seen += 1
-            kept, present = _read(sha256)
-            if kept is not None:
-                continue
-            try:
-                found = geometry.keypoints(open_stored(name))
-            except Exception as exc:  # a missing or unreadable file is left to the search's own try
-                unreadable += 1
-                logger.warning("media %s: cannot find keypoints in %s (%s)", pk, name, exc)
-                continue
-            write(sha256, found, replace=present)
-            made += 1
-        reporter(seen, total, f"{made} made" + (f", {unreadable} unreadable" if unreadable else ""))
+
+    def find(row):
+        pk, sha256, name = row
+        kept, present = _read(sha256)
+        if kept is not None:
+            return row, None, present, None
+        try:
+            return row, geometry.keypoints(open_stored(name)), present, None
+        except Exception as exc:  # a missing or unreadable file is left to the search's own try
+            return row, None, present, exc
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        while True:
+            rows = list(pictures.filter(pk__gt=last).order_by("pk").values_list("pk", "sha256", "file")[:batch])
+            if not rows:
+                break
+            last = rows[-1][0]
+            for (pk, sha256, name), found, present, exc in pool.map(find, rows):
+                seen += 1
+                if exc is not None:
+                    unreadable += 1
+                    logger.warning("media %s: cannot find keypoints in %s (%s)", pk, name, exc)
+                elif found is not None:
+                    write(sha256, found, replace=present)
+                    made += 1
+            reporter(seen, total, f"{made} made" + (f", {unreadable} unreadable" if unreadable else ""))
     return made, unreadable

@@ -102,7 +102,7 @@ def test_the_command_keeps_the_keypoints_of_every_picture_and_a_rerun_has_nothin
 
     other, _ = media_create_image(stream=io.BytesIO(_photo_bytes(70)), original_name="china-cut.jpg")
     out = io.StringIO()
-    call_command("keypoints", "--no-progress", stdout=out)
+    call_command("keypoints", "--no-progress", "--workers", "2", stdout=out)
     assert "kept the keypoints of 2 picture(s)" in out.getvalue()
     for media in (stored, other):
         assert keypoint_store.read(media.sha256) is not None

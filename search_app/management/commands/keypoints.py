@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from core.commands import ProgressBar
@@ -16,11 +17,17 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=settings.INGEST_WORKERS,
+            help=f"Pictures decoded in parallel (default {settings.INGEST_WORKERS}, VFRAME_INGEST_WORKERS)",
+        )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar")
 
     def handle(self, *args, **opts):
         with ProgressBar(self.stderr, "keypoints", enabled=not opts["no_progress"] and opts["verbosity"] > 0, unit="picture") as bar:
-            made, unreadable = fill(reporter=bar)
+            made, unreadable = fill(reporter=bar, workers=max(1, opts["workers"]))
         self.stdout.write(self.style.SUCCESS(f"kept the keypoints of {made} picture(s)"))
         if unreadable:
             raise CommandError(f"{unreadable} picture(s) could not be read (logged above); a rerun tries them again.")

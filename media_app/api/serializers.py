@@ -6,6 +6,8 @@ short-lived signed URL): the storage decides, the serializer only asks it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.files.storage import default_storage
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -22,6 +24,15 @@ def file_url(request, name: str) -> str | None:
         return None
     url = default_storage.url(name)
     return request.build_absolute_uri(url) if request is not None else url
+
+
+# Renders datetimes as every DateTimeField of the API does (DATETIME_FORMAT, the
+# current time zone); to_representation reads no state a serializer binds.
+_DATETIME = serializers.DateTimeField()
+
+
+def _number(value, kind):
+    return None if value is None else kind(value)
 
 
 class _FileUrlsMixin(serializers.Serializer):
@@ -111,6 +122,33 @@ class MediaSerializer(FieldsOnceMixin, _FileUrlsMixin, serializers.ModelSerializ
         annotated = getattr(obj, "frame_count", None)
         return annotated if annotated is not None else obj.frames.count()
 
+    def to_representation(self, instance: Media) -> dict[str, Any]:
+        """What DRF's field-by-field rendering gives (a test holds them equal), built
+        directly: a search answer renders eleven media, and DRF's per-field calls cost
+        more than the rest of the answer's rendering together."""
+        obj, request = instance, self.context.get("request")
+        return {
+            "id": obj.pk,
+            "sha256": obj.sha256,
+            "media_type": str(obj.media_type),
+            "file_url": file_url(request, obj.file.name),
+            "thumbnail_url": file_url(request, obj.thumbnail.name),
+            "playable_url": self.get_playable_url(obj),
+            "width": int(obj.width),
+            "height": int(obj.height),
+            "format": obj.format,
+            "byte_size": int(obj.byte_size),
+            "original_name": obj.original_name,
+            "source_path": obj.source_path,
+            "created_at": _DATETIME.to_representation(obj.created_at),
+            "parent": obj.parent_id,
+            "parent_sha256": self.get_parent_sha256(obj),
+            "frame_number": _number(obj.frame_number, int),
+            "timestamp": _number(obj.timestamp, float),
+            "duration": _number(obj.duration, float),
+            "frame_count": self.get_frame_count(obj),
+        }
+
 
 class MediaDetailSerializer(MediaSerializer):
     """One media with the other frames of its video (``siblings`` in the context, at most
@@ -133,6 +171,9 @@ class MediaDetailSerializer(MediaSerializer):
     def get_siblings_count(self, obj: Media) -> int:
         return int(self.context.get("siblings_count", len(self.context.get("siblings", []))))
 
+    def to_representation(self, instance: Media) -> dict[str, Any]:
+        return {**super().to_representation(instance), "siblings": self.get_siblings(instance), "siblings_count": self.get_siblings_count(instance)}
+
 
 class UploadSerializer(FieldsOnceMixin, _FileUrlsMixin, serializers.ModelSerializer):
     """A query image someone uploaded."""
@@ -153,6 +194,23 @@ class UploadSerializer(FieldsOnceMixin, _FileUrlsMixin, serializers.ModelSeriali
             "created_at",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance: Upload) -> dict[str, Any]:
+        """DRF's field-by-field rendering, built directly (as MediaSerializer's)."""
+        obj, request = instance, self.context.get("request")
+        return {
+            "id": obj.pk,
+            "sha256": obj.sha256,
+            "file_url": file_url(request, obj.file.name),
+            "thumbnail_url": file_url(request, obj.thumbnail.name),
+            "width": int(obj.width),
+            "height": int(obj.height),
+            "format": obj.format,
+            "byte_size": int(obj.byte_size),
+            "original_name": obj.original_name,
+            "username": obj.username,
+            "created_at": _DATETIME.to_representation(obj.created_at),
+        }
 
 
 class UploadCreateSerializer(serializers.Serializer):

@@ -169,3 +169,38 @@ def test_groups_carry_their_members_ids_and_review_and_the_page_the_models_thres
     assert ok(api.post(f"{url}review/", {"media_ids": group["media_ids"], "reviewed": False}, format="json")) is None
     assert "keep" in err(api.post(f"{url}review/", {"media_ids": group["media_ids"], "keep": originals[5].pk}, format="json"), 400)["fields"]
     err(api.post("/api/v1/feature/999999/duplicates/review/", {"media_ids": group["media_ids"]}, format="json"), 404)
+
+
+def test_search_answers_render_as_their_declared_fields_do(api, staff_api, corpus, image_bytes, monkeypatch):
+    """SearchResultSerializer builds the answer directly; for every kind of query and
+    option that changes its shape (compared scores, detections, an upload, a seed, a
+    box), it must equal DRF's field-by-field rendering of the declared fields, in the
+    same key order."""
+    from rest_framework import serializers
+
+    from search_app.api.search_serializers import SearchResultSerializer
+
+    direct = SearchResultSerializer.to_representation
+    seen = []
+
+    def both(self, instance):
+        fast = direct(self, instance)
+        assert fast == serializers.Serializer.to_representation(self, instance)
+        assert list(fast) == list(self.fields) and all(list(h) == [n for n in self.fields["results"].child.fields if n in h] for h in fast["results"])
+        seen.append(fast)
+        return fast
+
+    monkeypatch.setattr(SearchResultSerializer, "to_representation", both)
+    originals, copies = corpus
+    neural, phash = build("tiny-random"), build("phash")
+    ok(api.get(f"/api/v1/search/media/{originals[0].pk}/", {"feature": neural.pk, "compare_feature": phash.pk, "limit": 5}))
+    ok(api.get(f"/api/v1/search/media/{copies[1].pk}/", {"feature": neural.pk, "box": "0.1,0.2,0.8,0.9", "include_self": "true"}))
+    ok(api.get("/api/v1/search/random/seven/", {"feature": neural.pk}))
+    upload = ok(api.post("/api/v1/upload/", {"image": io.BytesIO(image_bytes(96, 72, seed=0, quality=40))}, format="multipart"), 201)
+    ok(api.get(f"/api/v1/search/upload/{upload['id']}/", {"feature": neural.pk}))
+    ok(staff_api.post("/api/v1/search/load_detection_model/detector-random/"))
+    ok(api.get(f"/api/v1/search/media/{originals[1].pk}/", {"feature": neural.pk}))
+    assert len(seen) == 5
+    assert "scores" in seen[0]["results"][0] and seen[1]["query"]["box"] == [0.1, 0.2, 0.8, 0.9]
+    assert seen[2]["query"]["seed"] == "seven" and seen[3]["query"]["upload"]["id"] == upload["id"]
+    assert seen[3]["results"][0]["match"] in ("exact", "copy") and seen[4]["detections"]["items"]

@@ -67,6 +67,12 @@ def keypoints_and_mirror(img: Image.Image, side: int = SIDE, *, enlarge: float =
     return _detect(grey), _detect(np.ascontiguousarray(grey[:, ::-1]))
 
 
+def mirror_keypoints(img: Image.Image, side: int = SIDE) -> Keypoints:
+    """``keypoints`` of a picture's mirror image (its plain ones are known already)."""
+    grey = _grey_at(img, side, 1.0)
+    return _detect(np.ascontiguousarray(grey[:, ::-1]))
+
+
 def _grey_at(img: Image.Image, side: int, enlarge: float) -> np.ndarray:
     grey = img.convert("L")
     scale = side / max(grey.size)

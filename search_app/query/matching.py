@@ -376,9 +376,20 @@ class MatchPlan:
         from search_app.query import geometry
 
         if key not in self._kp_cache:
-            image = self.picture if not key else next(c.image for c in self.crops if c.key == key)
-            enlarge = CROP_ENLARGE if key else 1.0
-            self._kp_cache[key] = geometry.keypoints_and_mirror(image, enlarge=enlarge)
+            kept = None
+            if not key and self.query_sha256:
+                from search_app.query import keypoint_store
+
+                # A stored picture searched with (a search by media): its plain keypoints
+                # are kept like any result's, found at the same side; only the mirror's
+                # are found now.
+                kept = keypoint_store.read(self.query_sha256)
+            if kept is not None:
+                self._kp_cache[key] = (kept, geometry.mirror_keypoints(self.picture))
+            else:
+                image = self.picture if not key else next(c.image for c in self.crops if c.key == key)
+                enlarge = CROP_ENLARGE if key else 1.0
+                self._kp_cache[key] = geometry.keypoints_and_mirror(image, enlarge=enlarge)
         return self._kp_cache[key]
 
     def _crop_box(self, key: str) -> Box:

@@ -168,6 +168,33 @@ def test_the_check_keeps_the_keypoints_of_the_results_and_reads_them_back_instea
     assert (again["media"]["id"], again["verified"], again["region"]) == (media["china"].pk, True, first["region"])
 
 
+def test_a_search_by_a_stored_photo_reads_its_kept_keypoints_and_finds_only_its_mirrors(copies, api, monkeypatch):
+    from media_app.services import media_create_image
+    from search_app.query import geometry, keypoint_store
+
+    feature, media, _ = copies
+    copy, _ = media_create_image(stream=io.BytesIO(jpeg(crop(photo("china"), (0.0, 0.0, 0.8, 0.8)), 60)), original_name="copy.jpg")
+    feature_update_index(feature=feature)
+    mirrors = []
+    found_mirror = geometry.mirror_keypoints
+    monkeypatch.setattr(geometry, "mirror_keypoints", lambda img, *a, **k: mirrors.append(img.size) or found_mirror(img, *a, **k))
+
+    def best():
+        res = api.get(f"/api/v1/search/media/{copy.pk}/", {"feature": feature.pk, "limit": 1})
+        assert res.status_code == 200, res.content
+        hit = res.json()["res"]["results"][0]
+        return hit["media"]["id"], hit["verified"], hit["region"]
+
+    assert keypoint_store.read(copy.sha256) is None  # a query's own are not kept by its search
+    found = best()
+    assert found[:2] == (media["china"].pk, True) and mirrors == []
+    keypoint_store.fill()
+    assert keypoint_store.read(copy.sha256) is not None
+    kept = best()
+    assert kept[:2] == found[:2] and len(mirrors) == 1
+    assert np.allclose(kept[2], found[2], atol=0.02), (kept, found)
+
+
 def test_a_tiny_heavily_compressed_copy_is_confirmed_by_its_hash(copies):
     _, media, search = copies
     img = photo("flower")

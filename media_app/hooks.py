@@ -16,6 +16,12 @@ media_deleted = Hook(
     "deletion committed: indexes forget them, and what was kept per picture (by sha256) goes.",
 )
 
+upload_deleted = Hook(
+    "upload_deleted",
+    "Called with ``upload_ids=[...], sha256s=[...]`` after uploads were deleted and the deletion committed: "
+    "what was kept per query picture (by sha256) goes, unless a media holds the same bytes.",
+)
+
 ingest_vectors_ready = Hook(
     "ingest_vectors_ready",
     "Called with ``feature=, ids=, vectors=, modelzoo_name=`` when an ingest embedded committed "

@@ -138,9 +138,11 @@ def upload_create(*, stream: BinaryIO, original_name: str = "", user=None, usern
 def upload_delete(*, upload: Upload) -> None:
     """Delete an upload's row, file and thumbnail (files after the row commits)."""
     names = (upload.file.name, upload.thumbnail.name)
+    pk, sha256 = upload.pk, upload.sha256
     with transaction.atomic():
         upload.delete()
         transaction.on_commit(lambda: storage_delete_quietly(*names))
+        transaction.on_commit(lambda: hooks.upload_deleted(upload_ids=[pk], sha256s=[sha256]))
 
 
 def media_create_image(

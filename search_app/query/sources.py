@@ -255,6 +255,20 @@ def box_key(box: Box) -> str:
     return ",".join(f"{v:.4f}" for v in box)
 
 
+def forget_region_vectors(*, sha256s: list[str], **_) -> None:
+    """Remove the kept vectors of the regions and parts of pictures no media or upload
+    holds any more (the media app's ``media_deleted`` and ``upload_deleted``): they are
+    keyed by sha256, so a media and an upload of the same bytes share them, and they go
+    with the last of those."""
+    gone = set(filter(None, sha256s))
+    if not gone:
+        return
+    gone -= set(Media.objects.filter(sha256__in=gone).values_list("sha256", flat=True))
+    gone -= set(Upload.objects.filter(sha256__in=gone).values_list("sha256", flat=True))
+    if gone:
+        RegionVector.objects.filter(sha256__in=gone).delete()
+
+
 class RegionSource(QuerySource):
     """The crop ``box`` (x1, y1, x2, y2 normalised to the upright image) of another
     query's image. Embedded once per image, box and model and kept (RegionVector, keyed

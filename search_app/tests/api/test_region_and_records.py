@@ -227,3 +227,37 @@ def test_weights_checksum_is_the_sha256_of_the_weights_file(tmp_path, monkeypatc
     monkeypatch.setattr("modelzoo.weights.resolve_weights", lambda spec: weights)
     assert records.weights_checksum("tiny-random") == "sha256:" + hashlib.sha256(weights.read_bytes()).hexdigest()
     assert records.weights_checksum("no-such-model") == "unknown"
+
+
+def test_kept_region_vectors_go_with_the_last_media_or_upload_of_their_picture(api, staff_api, halves, django_capture_on_commit_callbacks):
+    """Region vectors are kept by sha256, shared by a media and an upload of the same
+    bytes: deleting one keeps them for the other, deleting the last removes them, and
+    other pictures' stay."""
+    both, left = halves["both"], halves["left"]
+    up = ok(api.post("/api/v1/upload/", {"image": io.BytesIO(halves["both_bytes"])}, format="multipart"))
+    ok(api.get(f"/api/v1/search/upload/{up['id']}/", {"box": "0,0,0.5,1"}))
+    ok(api.get(f"/api/v1/search/media/{left.pk}/", {"box": "0,0,0.5,0.5"}))
+    assert RegionVector.objects.filter(sha256=both.sha256).count() == 1 and RegionVector.objects.filter(sha256=left.sha256).count() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        ok(staff_api.delete(f"/api/v1/media/id/{both.pk}/"))
+    assert RegionVector.objects.filter(sha256=both.sha256).count() == 1  # the upload still shows it
+    ok(api.get(f"/api/v1/search/upload/{up['id']}/", {"box": "0.5,0,1,1"}))
+    with django_capture_on_commit_callbacks(execute=True):
+        ok(api.delete(f"/api/v1/upload/{up['id']}/"))
+    assert not RegionVector.objects.filter(sha256=both.sha256).exists()
+    assert RegionVector.objects.filter(sha256=left.sha256).count() == 1
+
+
+def test_the_migration_removes_region_vectors_left_behind_by_earlier_deletes(halves):
+    import importlib
+
+    from django.apps import apps
+
+    from media_app.models import Upload
+
+    migration = importlib.import_module("search_app.migrations.0007_forget_orphan_region_vectors")
+    upload = Upload.objects.create(sha256="b" * 64, file="uploads/b.jpg")
+    for sha in (halves["left"].sha256, upload.sha256, "a" * 64):
+        RegionVector.objects.create(sha256=sha, modelzoo_name="tiny-random", box="0.0000,0.0000,0.5000,0.5000", vector=b"\0" * 8)
+    migration.forget_orphans(apps, None)
+    assert set(RegionVector.objects.values_list("sha256", flat=True)) == {halves["left"].sha256, upload.sha256}
